@@ -1,0 +1,2 @@
+pub mod protocol;
+pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};

@@ -1,0 +1,134 @@
+//! Protocol violations and the close code each one calls for.
+
+use super::close::{CloseCode, ClosePayloadError};
+use super::frame::HeaderError;
+
+/// A peer broke RFC 6455, or went past one of this endpoint's limits.
+///
+/// Each variant maps to the close code the connection is failed with
+/// ([`close_code`](Self::close_code)).
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::{CloseCode, ProtocolError};
+///
+/// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
+/// assert_eq!(ProtocolError::MessageTooLarge { limit: 10 }.close_code(), CloseCode::MESSAGE_TOO_BIG);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The frame header itself is malformed.
+    Header(HeaderError),
+    /// Reserved bits are set that no negotiated extension defines.
+    ReservedBits(u8),
+    /// A client sent an unmasked frame (clients must mask, RFC 6455 §5.1).
+    UnmaskedFrame,
+    /// A server sent a masked frame (servers must not mask).
+    MaskedFrame,
+    /// A continuation frame arrived with no message in progress.
+    UnexpectedContinuation,
+    /// A new text or binary frame arrived before the previous message ended.
+    ExpectedContinuation,
+    /// A frame's declared length is over the frame size limit.
+    FrameTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// A message is over the message size limit.
+    MessageTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// A message was split into more frames than the limit allows.
+    TooManyFragments {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A text message (or a close reason) is not valid UTF-8.
+    InvalidUtf8,
+    /// A close frame's payload is malformed.
+    ClosePayload(ClosePayloadError),
+}
+
+impl ProtocolError {
+    /// The close code to fail the connection with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::{CloseCode, ProtocolError};
+    ///
+    /// assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode::PROTOCOL_ERROR);
+    /// ```
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            ProtocolError::FrameTooLarge { .. }
+            | ProtocolError::MessageTooLarge { .. }
+            | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
+            ProtocolError::InvalidUtf8
+            | ProtocolError::ClosePayload(ClosePayloadError::InvalidReason) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::Header(HeaderError::ReservedOpcode(op)) => {
+                write!(f, "reserved opcode {op:#x}")
+            }
+            ProtocolError::Header(HeaderError::FragmentedControl) => {
+                f.write_str("fragmented control frame")
+            }
+            ProtocolError::Header(HeaderError::ControlTooLong) => {
+                f.write_str("control frame payload over 125 bytes")
+            }
+            ProtocolError::Header(HeaderError::BadLength) => {
+                f.write_str("frame length not minimally encoded or too large")
+            }
+            ProtocolError::ReservedBits(bits) => {
+                write!(f, "reserved bits {bits:#04x} set without an extension")
+            }
+            ProtocolError::UnmaskedFrame => f.write_str("client frame not masked"),
+            ProtocolError::MaskedFrame => f.write_str("server frame masked"),
+            ProtocolError::UnexpectedContinuation => {
+                f.write_str("continuation frame without a message in progress")
+            }
+            ProtocolError::ExpectedContinuation => {
+                f.write_str("new data frame before the previous message ended")
+            }
+            ProtocolError::FrameTooLarge { limit } => {
+                write!(f, "frame larger than the {limit}-byte limit")
+            }
+            ProtocolError::MessageTooLarge { limit } => {
+                write!(f, "message larger than the {limit}-byte limit")
+            }
+            ProtocolError::TooManyFragments { limit } => {
+                write!(f, "message in more than {limit} fragments")
+            }
+            ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8 in a text message"),
+            ProtocolError::ClosePayload(ClosePayloadError::OneByte) => {
+                f.write_str("one-byte close payload")
+            }
+            ProtocolError::ClosePayload(ClosePayloadError::InvalidCode(code)) => {
+                write!(f, "invalid close code {code}")
+            }
+            ProtocolError::ClosePayload(ClosePayloadError::InvalidReason) => {
+                f.write_str("close reason is not valid UTF-8")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+impl From<HeaderError> for ProtocolError {
+    fn from(e: HeaderError) -> Self {
+        ProtocolError::Header(e)
+    }
+}

@@ -1,0 +1,66 @@
+//! The sans-IO protocol core: RFC 6455 over byte buffers.
+//!
+//! Nothing here knows about sockets, tasks or time. Bytes go in, frames,
+//! messages and errors (each with the close code to send) come out. The async
+//! layer ([`Connection`](crate::Connection)) drives it; tests and fuzzers can
+//! drive it directly.
+//!
+//! | piece | file |
+//! |---|---|
+//! | frame headers | [`FrameHeader`], [`OpCode`] |
+//! | masking | [`apply_mask`] |
+//! | UTF-8 checks | [`Utf8Validator`] |
+//! | close codes | [`CloseCode`](crate::CloseCode), [`parse_close_payload`] |
+//! | receiving | [`Receiver`] |
+//! | sending | [`DataFrames`] |
+
+mod close;
+mod error;
+mod frame;
+mod mask;
+mod message;
+mod receiver;
+mod sender;
+mod utf8;
+
+pub use close::{CloseCode, ClosePayloadError, close_payload, parse_close_payload};
+pub use error::ProtocolError;
+pub use frame::{FrameHeader, HeaderError, MAX_HEADER_LEN, OpCode};
+pub use mask::apply_mask;
+pub use message::{DataKind, Fragment, Message};
+pub use receiver::{Incoming, Receiver, ReceiverConfig};
+pub use sender::DataFrames;
+pub use utf8::{InvalidUtf8, Utf8Validator};
+
+/// Which end of a connection this is.
+///
+/// Clients mask every frame they send; servers never do, and each side
+/// rejects frames masked the wrong way.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::Role;
+///
+/// assert!(Role::Client.masks());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The accepting end.
+    Server,
+    /// The connecting end.
+    Client,
+}
+
+impl Role {
+    /// Whether this end masks the frames it sends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!wsgate::protocol::Role::Server.masks());
+    /// ```
+    pub const fn masks(self) -> bool {
+        matches!(self, Role::Client)
+    }
+}

@@ -1,0 +1,655 @@
+//! The receiving state machine: bytes in, messages and control frames out.
+//!
+//! [`Receiver::decode`] takes whatever bytes have arrived, consumes what it
+//! can, and reports at most one [`Incoming`] item per call. Payloads are
+//! unmasked in place in the caller's buffer and copied once, into the message
+//! being assembled. Limits are checked against each frame's declared length
+//! before anything is stored, and the message buffer grows only with bytes that
+//! actually arrived.
+
+use super::close::{CloseCode, parse_close_payload};
+use super::error::ProtocolError;
+use super::frame::{FrameHeader, OpCode};
+use super::mask::apply_mask;
+use super::message::{DataKind, Fragment, Message};
+use super::utf8::Utf8Validator;
+use super::Role;
+
+/// The receiving side's settings.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::{ReceiverConfig, Role};
+///
+/// let config = ReceiverConfig { max_message_size: 1 << 20, ..ReceiverConfig::new(Role::Server) };
+/// assert!(config.assemble_messages);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiverConfig {
+    /// Which end of the connection this is: servers require masked frames,
+    /// clients require unmasked ones.
+    pub role: Role,
+    /// The largest frame payload accepted (1009 beyond it).
+    pub max_frame_size: usize,
+    /// The largest message accepted, summed over its fragments (1009).
+    pub max_message_size: usize,
+    /// The most frames one data message may be split into (1009).
+    pub max_fragments: usize,
+    /// Assemble fragmented messages, or hand each frame over as it arrives.
+    pub assemble_messages: bool,
+    /// The reserved bits negotiated extensions may set (`0x40` for RSV1).
+    pub allowed_rsv: u8,
+}
+
+impl ReceiverConfig {
+    /// The defaults for one role: 16 MiB frames and messages, 131 072
+    /// fragments, assembly on, no extensions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{ReceiverConfig, Role};
+    ///
+    /// assert_eq!(ReceiverConfig::new(Role::Client).max_message_size, 16 << 20);
+    /// ```
+    pub const fn new(role: Role) -> ReceiverConfig {
+        ReceiverConfig {
+            role,
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+            max_fragments: 131_072,
+            assemble_messages: true,
+            allowed_rsv: 0,
+        }
+    }
+}
+
+/// What the peer sent, decoded.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::Incoming;
+/// use wsgate::Message;
+///
+/// let item = Incoming::Message(Message::from("hi"));
+/// assert!(matches!(item, Incoming::Message(Message::Text(_))));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A complete data message.
+    Message(Message),
+    /// One frame of a data message (only when assembly is off).
+    Fragment(Fragment),
+    /// A ping with its payload.
+    Ping(Vec<u8>),
+    /// A pong with its payload.
+    Pong(Vec<u8>),
+    /// A close frame: its code and reason, or `None` when it had no payload.
+    Close(Option<(CloseCode, String)>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Header,
+    Payload {
+        header: FrameHeader,
+        remaining: u64,
+        mask_offset: usize,
+    },
+    Closed,
+}
+
+/// A data message being received.
+#[derive(Debug)]
+struct Partial {
+    kind: DataKind,
+    /// The assembled payload so far (empty when assembly is off).
+    data: Vec<u8>,
+    /// Total payload bytes so far, also when assembly is off.
+    len: usize,
+    frames: usize,
+}
+
+/// Decodes the bytes one peer sends, frame by frame.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::{Incoming, Receiver, ReceiverConfig, Role};
+/// use wsgate::Message;
+///
+/// let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+/// // An unmasked text frame "Hi" followed by the first byte of another frame.
+/// let mut buf = vec![0x81, 0x02, b'H', b'i', 0x82];
+/// let (used, item) = rx.decode(&mut buf).unwrap();
+/// assert_eq!(used, 2); // the header
+/// assert_eq!(item, None);
+/// let (used, item) = rx.decode(&mut buf[2..]).unwrap();
+/// assert_eq!(used, 2);
+/// assert_eq!(item, Some(Incoming::Message(Message::Text("Hi".into()))));
+/// assert_eq!(rx.decode(&mut buf[4..]).unwrap(), (0, None)); // needs more bytes
+/// ```
+#[derive(Debug)]
+pub struct Receiver {
+    config: ReceiverConfig,
+    state: State,
+    message: Option<Partial>,
+    /// The payload of the current control frame, or of the current data frame
+    /// when assembly is off.
+    frame: Vec<u8>,
+    utf8: Utf8Validator,
+}
+
+impl Receiver {
+    /// A receiver at the start of a connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    ///
+    /// let rx = Receiver::new(ReceiverConfig::new(Role::Server));
+    /// assert!(!rx.is_closed());
+    /// ```
+    pub fn new(config: ReceiverConfig) -> Receiver {
+        Receiver {
+            config,
+            state: State::Header,
+            message: None,
+            frame: Vec::new(),
+            utf8: Utf8Validator::new(),
+        }
+    }
+
+    /// The settings in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    ///
+    /// let rx = Receiver::new(ReceiverConfig::new(Role::Server));
+    /// assert_eq!(rx.config().role, Role::Server);
+    /// ```
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Whether a close frame has been received; nothing after it is decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    ///
+    /// let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+    /// rx.decode(&mut [0x88, 0x00]).unwrap();
+    /// assert!(rx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Decodes from the start of `buf`.
+    ///
+    /// Returns how many bytes were consumed and, when a message, fragment or
+    /// control frame is complete, that item. `(0, None)` means more bytes are
+    /// needed. The consumed bytes may have been modified (unmasked in place)
+    /// and should be discarded. Call again with the rest of the buffer until it
+    /// returns `(0, None)`.
+    ///
+    /// On error the connection must be failed with the error's
+    /// [close code](ProtocolError::close_code); the receiver should not be
+    /// used again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    /// use wsgate::CloseCode;
+    ///
+    /// // A client must mask its frames: a server fails an unmasked one.
+    /// let mut rx = Receiver::new(ReceiverConfig::new(Role::Server));
+    /// let err = rx.decode(&mut [0x81, 0x00]).unwrap_err();
+    /// assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
+    /// ```
+    pub fn decode(&mut self, buf: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
+        match self.state {
+            State::Closed => Ok((0, None)),
+            State::Header => {
+                let Some((header, len)) = FrameHeader::parse(buf)? else {
+                    return Ok((0, None));
+                };
+                self.begin_frame(&header)?;
+                self.state = State::Payload {
+                    header,
+                    remaining: header.payload_len,
+                    mask_offset: 0,
+                };
+                if header.payload_len == 0 {
+                    return Ok((len, self.end_frame(&header)?));
+                }
+                Ok((len, None))
+            }
+            State::Payload {
+                header,
+                remaining,
+                mask_offset,
+            } => {
+                let take = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                if take == 0 {
+                    return Ok((0, None));
+                }
+                let chunk = &mut buf[..take];
+                let mask_offset = match header.mask {
+                    Some(key) => apply_mask(chunk, key, mask_offset),
+                    None => mask_offset,
+                };
+                self.payload(&header, chunk)?;
+                let remaining = remaining - take as u64;
+                self.state = State::Payload {
+                    header,
+                    remaining,
+                    mask_offset,
+                };
+                if remaining == 0 {
+                    return Ok((take, self.end_frame(&header)?));
+                }
+                Ok((take, None))
+            }
+        }
+    }
+
+    /// Checks a new frame's header against the protocol and the limits, and
+    /// starts a message when it is the first frame of one.
+    fn begin_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        let rsv = header.rsv & !self.config.allowed_rsv;
+        if rsv != 0 {
+            return Err(ProtocolError::ReservedBits(rsv));
+        }
+        match (self.config.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if header.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                limit: self.config.max_frame_size,
+            });
+        }
+        if header.opcode.is_control() {
+            // At most 125 bytes, already checked by the header parser.
+            self.frame.clear();
+            return Ok(());
+        }
+        let kind = match (header.opcode, &mut self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(partial)) => {
+                partial.frames += 1;
+                if partial.frames > self.config.max_fragments {
+                    return Err(ProtocolError::TooManyFragments {
+                        limit: self.config.max_fragments,
+                    });
+                }
+                None
+            }
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (OpCode::Text, None) => Some(DataKind::Text),
+            _ => Some(DataKind::Binary),
+        };
+        let so_far = self.message.as_ref().map_or(0, |p| p.len);
+        if header.payload_len > (self.config.max_message_size - so_far) as u64 {
+            return Err(ProtocolError::MessageTooLarge {
+                limit: self.config.max_message_size,
+            });
+        }
+        if let Some(kind) = kind {
+            self.utf8.reset();
+            self.message = Some(Partial {
+                kind,
+                data: Vec::new(),
+                len: 0,
+                frames: 1,
+            });
+        }
+        self.frame.clear();
+        Ok(())
+    }
+
+    /// Takes one unmasked chunk of the current frame's payload.
+    fn payload(&mut self, header: &FrameHeader, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if header.opcode.is_control() {
+            self.frame.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let partial = self
+            .message
+            .as_mut()
+            .expect("a data frame always has a message in progress");
+        // Extensions that transform payloads (permessage-deflate) plug in
+        // here: the chunk is what arrived, the bytes checked and stored below
+        // are the message's own.
+        if partial.kind == DataKind::Text {
+            self.utf8
+                .feed(chunk)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        partial.len += chunk.len();
+        if self.config.assemble_messages {
+            partial.data.extend_from_slice(chunk);
+        } else {
+            self.frame.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    /// Finishes the current frame and reports what it completed.
+    fn end_frame(&mut self, header: &FrameHeader) -> Result<Option<Incoming>, ProtocolError> {
+        self.state = State::Header;
+        let payload = std::mem::take(&mut self.frame);
+        let item = match header.opcode {
+            OpCode::Ping => Incoming::Ping(payload),
+            OpCode::Pong => Incoming::Pong(payload),
+            OpCode::Close => {
+                let close = parse_close_payload(&payload).map_err(ProtocolError::ClosePayload)?;
+                self.state = State::Closed;
+                Incoming::Close(close.map(|(code, reason)| (code, reason.to_owned())))
+            }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                return self.end_data_frame(header.fin, payload);
+            }
+        };
+        Ok(Some(item))
+    }
+
+    fn end_data_frame(
+        &mut self,
+        fin: bool,
+        frame: Vec<u8>,
+    ) -> Result<Option<Incoming>, ProtocolError> {
+        let partial = self
+            .message
+            .as_mut()
+            .expect("a data frame always has a message in progress");
+        if fin && partial.kind == DataKind::Text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !self.config.assemble_messages {
+            let fragment = Fragment {
+                kind: partial.kind,
+                data: frame,
+                first: partial.frames == 1,
+                last: fin,
+            };
+            if fin {
+                self.message = None;
+            }
+            return Ok(Some(Incoming::Fragment(fragment)));
+        }
+        if !fin {
+            return Ok(None);
+        }
+        let partial = self.message.take().expect("checked above");
+        let message = match partial.kind {
+            DataKind::Binary => Message::Binary(partial.data),
+            // SAFETY: every byte of a text message went through `self.utf8`,
+            // which accepts only valid UTF-8, and `finish` above checked that
+            // the message did not end inside a character.
+            DataKind::Text => Message::Text(unsafe { String::from_utf8_unchecked(partial.data) }),
+        };
+        Ok(Some(Incoming::Message(message)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::MAX_HEADER_LEN;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Encodes one frame as a client would (masked) or a server (not).
+    fn frame(opcode: OpCode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut header = FrameHeader::new(opcode, fin, payload.len() as u64);
+        header.mask = mask;
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut head);
+        let mut out = head[..n].to_vec();
+        let mut body = payload.to_vec();
+        if let Some(key) = mask {
+            apply_mask(&mut body, key, 0);
+        }
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn client_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        frame(opcode, fin, payload, Some([0x12, 0x34, 0x56, 0x78]))
+    }
+
+    /// Feeds `bytes` in pieces of `step` bytes, as a socket would deliver
+    /// them, and collects every item (stopping at the first error).
+    fn run(
+        config: ReceiverConfig,
+        bytes: &[u8],
+        step: usize,
+    ) -> (Vec<Incoming>, Option<ProtocolError>) {
+        let mut rx = Receiver::new(config);
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut items = Vec::new();
+        for piece in bytes.chunks(step.max(1)) {
+            buffer.extend_from_slice(piece);
+            let mut at = 0;
+            loop {
+                match rx.decode(&mut buffer[at..]) {
+                    Ok((0, None)) => break,
+                    Ok((n, item)) => {
+                        at += n;
+                        items.extend(item);
+                    }
+                    Err(e) => return (items, Some(e)),
+                }
+            }
+            buffer.drain(..at);
+        }
+        (items, None)
+    }
+
+    fn server() -> ReceiverConfig {
+        ReceiverConfig::new(Role::Server)
+    }
+
+    #[test]
+    fn boundary_sizes_in_every_step() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let wire = client_frame(OpCode::Binary, true, &payload);
+            for step in [1usize, 7, 4096, wire.len()] {
+                if len > 1000 && step < 100 {
+                    continue;
+                }
+                let (items, err) = run(server(), &wire, step);
+                assert_eq!(err, None);
+                assert_eq!(items, vec![Incoming::Message(Message::Binary(payload.clone()))]);
+            }
+        }
+    }
+
+    #[test]
+    fn fragmented_text_with_interleaved_ping() {
+        let text = "héllo wörld €𝄞";
+        let bytes = text.as_bytes();
+        let mut wire = client_frame(OpCode::Text, false, &bytes[..2]);
+        wire.extend(client_frame(OpCode::Ping, true, b"p"));
+        wire.extend(client_frame(OpCode::Continuation, false, &bytes[2..9]));
+        wire.extend(client_frame(OpCode::Continuation, true, &bytes[9..]));
+        for step in 1..wire.len() {
+            let (items, err) = run(server(), &wire, step);
+            assert_eq!(err, None);
+            assert_eq!(
+                items,
+                vec![
+                    Incoming::Ping(b"p".to_vec()),
+                    Incoming::Message(Message::Text(text.into()))
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn unassembled_fragments() {
+        let mut wire = client_frame(OpCode::Binary, false, b"ab");
+        wire.extend(client_frame(OpCode::Continuation, true, b"c"));
+        let config = ReceiverConfig {
+            assemble_messages: false,
+            ..server()
+        };
+        let (items, err) = run(config, &wire, 3);
+        assert_eq!(err, None);
+        let kind = DataKind::Binary;
+        assert_eq!(
+            items,
+            vec![
+                Incoming::Fragment(Fragment {
+                    kind,
+                    data: b"ab".to_vec(),
+                    first: true,
+                    last: false
+                }),
+                Incoming::Fragment(Fragment {
+                    kind,
+                    data: b"c".to_vec(),
+                    first: false,
+                    last: true
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_in_the_first_fragment() {
+        // The bad byte is in the first fragment; the message never ends.
+        let wire = client_frame(OpCode::Text, false, &[b'a', 0xff]);
+        let (_, err) = run(server(), &wire, 1);
+        assert_eq!(err, Some(ProtocolError::InvalidUtf8));
+        // A text message that ends inside a character.
+        let wire = client_frame(OpCode::Text, true, &[0xe2, 0x82]);
+        let (_, err) = run(server(), &wire, 100);
+        assert_eq!(err, Some(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn protocol_errors() {
+        let cases: Vec<(Vec<u8>, ProtocolError)> = vec![
+            (frame(OpCode::Text, true, b"x", None), ProtocolError::UnmaskedFrame),
+            (
+                client_frame(OpCode::Continuation, true, b"x"),
+                ProtocolError::UnexpectedContinuation,
+            ),
+            (
+                {
+                    let mut w = client_frame(OpCode::Text, false, b"x");
+                    w.extend(client_frame(OpCode::Binary, true, b"y"));
+                    w
+                },
+                ProtocolError::ExpectedContinuation,
+            ),
+            (
+                {
+                    let mut w = client_frame(OpCode::Text, true, b"x");
+                    w[0] |= 0x40;
+                    w
+                },
+                ProtocolError::ReservedBits(0x40),
+            ),
+            (
+                client_frame(OpCode::Close, true, &[0x03]),
+                ProtocolError::ClosePayload(super::super::close::ClosePayloadError::OneByte),
+            ),
+            (
+                client_frame(OpCode::Close, true, &[0x03, 0xe8, 0xff]),
+                ProtocolError::ClosePayload(super::super::close::ClosePayloadError::InvalidReason),
+            ),
+        ];
+        for (wire, expected) in cases {
+            assert_eq!(run(server(), &wire, 1).1, Some(expected));
+        }
+        let client = ReceiverConfig::new(Role::Client);
+        assert_eq!(
+            run(client, &client_frame(OpCode::Text, true, b"x"), 9).1,
+            Some(ProtocolError::MaskedFrame)
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_on_the_declared_length() {
+        let config = ReceiverConfig {
+            max_frame_size: 100,
+            max_message_size: 150,
+            max_fragments: 3,
+            ..server()
+        };
+        // Only the header of a huge frame: refused before any payload.
+        let mut header = FrameHeader::new(OpCode::Binary, true, 1 << 40);
+        header.mask = Some([1, 2, 3, 4]);
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut head);
+        assert_eq!(
+            run(config, &head[..n], 100).1,
+            Some(ProtocolError::FrameTooLarge { limit: 100 })
+        );
+        // Two 100-byte frames: the message limit is hit on the second header.
+        let mut wire = client_frame(OpCode::Binary, false, &[0; 100]);
+        wire.extend(client_frame(OpCode::Continuation, true, &[0; 100])[..8].to_vec());
+        assert_eq!(
+            run(config, &wire, 1000).1,
+            Some(ProtocolError::MessageTooLarge { limit: 150 })
+        );
+        // Four empty fragments.
+        let mut wire = client_frame(OpCode::Binary, false, b"");
+        for _ in 0..3 {
+            wire.extend(client_frame(OpCode::Continuation, false, b""));
+        }
+        assert_eq!(
+            run(config, &wire, 1000).1,
+            Some(ProtocolError::TooManyFragments { limit: 3 })
+        );
+    }
+
+    #[test]
+    fn close_stops_decoding() {
+        let mut wire = client_frame(OpCode::Close, true, &[0x03, 0xe8, b'o', b'k']);
+        wire.extend(client_frame(OpCode::Text, true, b"after"));
+        let (items, err) = run(server(), &wire, 1000);
+        assert_eq!(err, None);
+        assert_eq!(
+            items,
+            vec![Incoming::Close(Some((CloseCode::NORMAL, "ok".into())))]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                                       step in 1usize..64) {
+            let config = ReceiverConfig { max_frame_size: 4096, max_message_size: 8192, ..server() };
+            let _ = run(config, &bytes, step);
+        }
+
+        #[test]
+        fn fragmented_messages_roundtrip(payload in proptest::collection::vec(any::<u8>(), 0..3000),
+                                         frag in 1usize..1000, step in 1usize..5000,
+                                         key in any::<[u8; 4]>()) {
+            let mut wire = Vec::new();
+            let pieces: Vec<&[u8]> = if payload.is_empty() { vec![&[]] } else { payload.chunks(frag).collect() };
+            for (i, piece) in pieces.iter().enumerate() {
+                let op = if i == 0 { OpCode::Binary } else { OpCode::Continuation };
+                wire.extend(frame(op, i + 1 == pieces.len(), piece, Some(key)));
+            }
+            let (items, err) = run(server(), &wire, step);
+            prop_assert_eq!(err, None);
+            prop_assert_eq!(items, vec![Incoming::Message(Message::Binary(payload))]);
+        }
+    }
+}
