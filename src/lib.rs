@@ -1,2 +1,70 @@
+//! # wsgate
+//!
+//! An RFC 6455 WebSocket server library for async-std, in the style of
+//! Node's `websocket` package: the server yields an explicit
+//! [`WebSocketRequest`] for each opening handshake, the application
+//! [`accept`](WebSocketRequest::accept)s or [`reject`](WebSocketRequest::reject)s
+//! it, and an accepted [`Connection`] emits [`Event`]s.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use wsgate::{Event, Server};
+//!
+//! # async_std::task::block_on(async {
+//! let mut server = Server::bind("127.0.0.1:9001").await?;
+//! while let Some(request) = server.next().await {
+//!     // Inspect the request: host, resource, origin, protocols, headers...
+//!     if request.resource() != "/echo" {
+//!         request.reject(http_types::StatusCode::NotFound, "try /echo");
+//!         continue;
+//!     }
+//!     let conn = request.accept(None, None).await?;
+//!     async_std::task::spawn(async move {
+//!         let mut events = conn.events();
+//!         while let Some(event) = events.next().await {
+//!             match event {
+//!                 Event::Message(message) => { let _ = conn.send(message).await; }
+//!                 Event::Close(close) => println!("closed: {}", close.code),
+//!                 _ => {}
+//!             }
+//!         }
+//!     });
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(()) });
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`protocol`] and [`handshake`]: the sans-IO core. Frames, masking,
+//!   UTF-8, close codes, message assembly; parsing and answering the HTTP
+//!   upgrade. Plain code over byte buffers, no sockets, no async.
+//! - [`Connection`], [`WebSocketRequest`], [`Server`], [`Client`]: the async
+//!   layer over any `futures-io` stream ([`Transport`]).
+//! - [`Config`]: every limit and timeout, with safe defaults.
+
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod connection;
+mod error;
+pub mod handshake;
+mod http;
+mod net;
+mod pending;
 pub mod protocol;
+mod request;
+mod server;
+mod time;
+mod transport;
+
+pub use client::{Client, connect};
+pub use config::{Config, SendPolicy};
+pub use connection::{CloseEvent, Connection, ConnectionId, Event, EventHandlers, Events};
+pub use error::{AcceptError, Error};
+pub use handshake::{ExtensionOffer, HandshakeError};
+pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
+pub use request::WebSocketRequest;
+pub use server::{Server, ServerBuilder};
+pub use transport::Transport;

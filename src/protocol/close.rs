@@ -145,8 +145,8 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<(CloseCode, &str)>, 
             if !code.is_sendable() {
                 return Err(ClosePayloadError::InvalidCode(code.0));
             }
-            let reason = std::str::from_utf8(&payload[2..])
-                .map_err(|_| ClosePayloadError::InvalidReason)?;
+            let reason =
+                std::str::from_utf8(&payload[2..]).map_err(|_| ClosePayloadError::InvalidReason)?;
             Ok(Some((code, reason)))
         }
     }
@@ -228,6 +228,9 @@ mod tests {
         let payload = close_payload(CloseCode::NORMAL, &"€".repeat(60));
         assert!(payload.len() <= 125);
         assert!(std::str::from_utf8(&payload[2..]).is_ok());
-        assert_eq!(close_payload(CloseCode::NO_STATUS, "ignored"), Vec::<u8>::new());
+        assert_eq!(
+            close_payload(CloseCode::NO_STATUS, "ignored"),
+            Vec::<u8>::new()
+        );
     }
 }

@@ -56,7 +56,12 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
 }
 
 fn rotate(key: [u8; 4], by: usize) -> [u8; 4] {
-    [key[by & 3], key[(by + 1) & 3], key[(by + 2) & 3], key[(by + 3) & 3]]
+    [
+        key[by & 3],
+        key[(by + 1) & 3],
+        key[(by + 2) & 3],
+        key[(by + 3) & 3],
+    ]
 }
 
 fn mask_bytes(buf: &mut [u8], key: [u8; 4], offset: usize) {

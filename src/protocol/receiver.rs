@@ -7,13 +7,13 @@
 //! before anything is stored, and the message buffer grows only with bytes that
 //! actually arrived.
 
+use super::Role;
 use super::close::{CloseCode, parse_close_payload};
 use super::error::ProtocolError;
 use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{DataKind, Fragment, Message};
 use super::utf8::Utf8Validator;
-use super::Role;
 
 /// The receiving side's settings.
 ///
@@ -471,7 +471,10 @@ mod tests {
                 }
                 let (items, err) = run(server(), &wire, step);
                 assert_eq!(err, None);
-                assert_eq!(items, vec![Incoming::Message(Message::Binary(payload.clone()))]);
+                assert_eq!(
+                    items,
+                    vec![Incoming::Message(Message::Binary(payload.clone()))]
+                );
             }
         }
     }
@@ -542,7 +545,10 @@ mod tests {
     #[test]
     fn protocol_errors() {
         let cases: Vec<(Vec<u8>, ProtocolError)> = vec![
-            (frame(OpCode::Text, true, b"x", None), ProtocolError::UnmaskedFrame),
+            (
+                frame(OpCode::Text, true, b"x", None),
+                ProtocolError::UnmaskedFrame,
+            ),
             (
                 client_frame(OpCode::Continuation, true, b"x"),
                 ProtocolError::UnexpectedContinuation,

@@ -1,0 +1,295 @@
+//! The event stream: the connection's reading side.
+//!
+//! Polling [`Events`] reads from the transport into a buffer sized on demand,
+//! runs the bytes through the protocol core's [`Receiver`], answers pings and
+//! closes, and yields one [`Event`] at a time. There is no reader task and no
+//! channel: the application's poll is the read loop, so an application that
+//! stops polling applies TCP backpressure to its peer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use futures::lock::{Mutex, OwnedMutexGuard, OwnedMutexLockFuture};
+
+use super::{Connection, Shared};
+use crate::error::Error;
+use crate::protocol::{CloseCode, Fragment, Incoming, Message, Receiver};
+
+/// Something that happened on a connection.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::{Event, Message};
+///
+/// let event = Event::Message(Message::from("hi"));
+/// assert!(matches!(event, Event::Message(Message::Text(ref t)) if t == "hi"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A complete text or binary message.
+    Message(Message),
+    /// One frame of a message, when
+    /// [`Config::assemble_messages`](crate::Config::assemble_messages) is off.
+    Fragment(Fragment),
+    /// The peer sent a ping (already answered when
+    /// [`Config::auto_pong`](crate::Config::auto_pong) is on).
+    Ping(Vec<u8>),
+    /// The peer sent a pong.
+    Pong(Vec<u8>),
+    /// The connection closed; always the last event.
+    Close(CloseEvent),
+    /// Something went wrong; a [`Close`](Event::Close) event follows.
+    Error(Error),
+}
+
+/// How a connection closed.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::{CloseCode, CloseEvent};
+///
+/// let close = CloseEvent { code: CloseCode::NORMAL, reason: "bye".into(), clean: true };
+/// assert!(close.clean);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseEvent {
+    /// The code from the peer's close frame; [`CloseCode::NO_STATUS`] when
+    /// its frame had none; the code this end failed the connection with
+    /// after a protocol error; or [`CloseCode::ABNORMAL`] when the connection
+    /// dropped without a close frame.
+    pub code: CloseCode,
+    /// The reason from the peer's close frame (or this end's, on failure).
+    pub reason: String,
+    /// Whether the peer's close frame arrived: the closing handshake
+    /// completed.
+    pub clean: bool,
+}
+
+/// The reading half of a connection.
+pub(crate) struct Reader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    buffer_size: usize,
+    receiver: Receiver,
+    /// An event to deliver on the next poll (the close after an error).
+    queued: Option<Event>,
+    done: bool,
+}
+
+impl Reader {
+    pub(crate) fn new(receiver: Receiver, pipelined: Vec<u8>, buffer_size: usize) -> Reader {
+        Reader {
+            end: pipelined.len(),
+            buf: pipelined,
+            start: 0,
+            buffer_size: buffer_size.max(64),
+            receiver,
+            queued: None,
+            done: false,
+        }
+    }
+
+    fn poll_event(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if let Some(event) = self.queued.take() {
+            return Poll::Ready(Some(event));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.receiver.decode(&mut self.buf[self.start..self.end]) {
+                Ok((0, None)) => {}
+                Ok((n, None)) => {
+                    self.start += n;
+                    continue;
+                }
+                Ok((n, Some(item))) => {
+                    self.start += n;
+                    return Poll::Ready(Some(self.incoming(shared, item)));
+                }
+                Err(e) => {
+                    let code = e.close_code();
+                    let reason = e.to_string();
+                    shared.queue_close(code, &reason, true);
+                    self.finish(CloseEvent {
+                        code,
+                        reason,
+                        clean: false,
+                    });
+                    return Poll::Ready(Some(Event::Error(Error::Protocol(e))));
+                }
+            }
+            match self.poll_fill(shared, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    shared.stream_ended();
+                    self.done = true;
+                    return Poll::Ready(Some(Event::Close(CloseEvent {
+                        code: CloseCode::ABNORMAL,
+                        reason: String::new(),
+                        clean: false,
+                    })));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    shared.stream_ended();
+                    self.finish(CloseEvent {
+                        code: CloseCode::ABNORMAL,
+                        reason: String::new(),
+                        clean: false,
+                    });
+                    return Poll::Ready(Some(Event::Error(Error::Io(e))));
+                }
+            }
+        }
+    }
+
+    /// Turns a decoded item into an event, answering pings and closes.
+    fn incoming(&mut self, shared: &Shared, item: Incoming) -> Event {
+        match item {
+            Incoming::Message(message) => Event::Message(message),
+            Incoming::Fragment(fragment) => Event::Fragment(fragment),
+            Incoming::Ping(payload) => {
+                if shared.config.auto_pong {
+                    shared.auto_pong(payload.clone());
+                }
+                Event::Ping(payload)
+            }
+            Incoming::Pong(payload) => Event::Pong(payload),
+            Incoming::Close(close) => {
+                let (code, reason) = close.unwrap_or((CloseCode::NO_STATUS, String::new()));
+                // Echo the peer's code (RFC 6455 §5.5.1); a no-op if our own
+                // close is already queued.
+                shared.queue_close(code, "", false);
+                shared.peer_closed();
+                self.done = true;
+                self.release_buffer();
+                Event::Close(CloseEvent {
+                    code,
+                    reason,
+                    clean: true,
+                })
+            }
+        }
+    }
+
+    /// Ends the stream after `close` is delivered.
+    fn finish(&mut self, close: CloseEvent) {
+        self.done = true;
+        self.queued = Some(Event::Close(close));
+        self.release_buffer();
+    }
+
+    fn release_buffer(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Reads more bytes into the buffer, making room first.
+    fn poll_fill(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() && self.start > 0 {
+            // Only a partial frame header can be left unconsumed: the
+            // receiver takes payload bytes as they come.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < self.buffer_size {
+            self.buf.resize(self.buffer_size, 0);
+        }
+        let poll = shared.transport.poll_read(cx, &mut self.buf[self.end..]);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.end += n;
+        }
+        poll
+    }
+}
+
+/// The stream of a connection's [`Event`]s, from
+/// [`Connection::events`](crate::Connection::events).
+///
+/// Holding an `Events` holds the connection's reading side; another `Events`
+/// for the same connection waits until this one is dropped. The stream ends
+/// after the [`Event::Close`] event.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+///
+/// # async fn f(conn: wsgate::Connection) {
+/// let mut events = conn.events();
+/// while let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// # }
+/// ```
+pub struct Events {
+    conn: Connection,
+    state: State,
+}
+
+enum State {
+    Waiting(OwnedMutexLockFuture<Reader>),
+    Holding(OwnedMutexGuard<Reader>),
+}
+
+impl Events {
+    pub(crate) fn new(conn: Connection, reader: &Arc<Mutex<Reader>>) -> Events {
+        Events {
+            conn,
+            state: State::Waiting(reader.clone().lock_owned()),
+        }
+    }
+
+    /// The connection these events belong to.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// let events = conn.events();
+    /// assert_eq!(events.connection().id(), conn.id());
+    /// # }
+    /// ```
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = self.get_mut();
+        if let State::Waiting(lock) = &mut this.state {
+            let guard = match Pin::new(lock).poll(cx) {
+                Poll::Ready(guard) => guard,
+                Poll::Pending => return Poll::Pending,
+            };
+            this.state = State::Holding(guard);
+        }
+        let State::Holding(reader) = &mut this.state else {
+            unreachable!("the lock was taken above");
+        };
+        reader.poll_event(this.conn.shared(), cx)
+    }
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("connection", &self.conn.id())
+            .finish()
+    }
+}

@@ -1,0 +1,721 @@
+//! An open WebSocket connection: a cheap, cloneable handle that sends
+//! messages and emits events.
+
+mod events;
+mod handlers;
+mod keys;
+mod queue;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use event_listener::Event as Notify;
+
+use self::events::Reader;
+pub use self::events::{CloseEvent, Event, Events};
+pub use self::handlers::EventHandlers;
+use self::keys::MaskKeys;
+use self::queue::{Body, Closing, OutFrame, SendQueue};
+use crate::config::{Config, SendPolicy};
+use crate::error::Error;
+use crate::handshake::ExtensionOffer;
+use crate::protocol::{
+    CloseCode, DataFrames, DataKind, FrameHeader, Message, OpCode, Receiver, Role, apply_mask,
+    close_payload,
+};
+use crate::transport::{BoxTransport, SharedTransport};
+
+/// A process-wide unique connection number, given to a request when its
+/// handshake arrives and kept by the connection it becomes.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::ConnectionId;
+///
+/// let id = ConnectionId::from_u64(7);
+/// assert_eq!(id.as_u64(), 7);
+/// assert_eq!(id.to_string(), "#7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    pub(crate) fn next() -> ConnectionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id with this number (for looking connections up by number).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(wsgate::ConnectionId::from_u64(3).as_u64(), 3);
+    /// ```
+    pub const fn from_u64(id: u64) -> ConnectionId {
+        ConnectionId(id)
+    }
+
+    /// The number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(wsgate::ConnectionId::from_u64(9).as_u64(), 9);
+    /// ```
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What is known about a connection from its handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionInfo {
+    pub(crate) protocol: Option<String>,
+    pub(crate) extensions: Vec<ExtensionOffer>,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) host: String,
+    pub(crate) origin: Option<String>,
+    pub(crate) resource: String,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+/// State shared by every handle of a connection, its event stream and its
+/// writer task.
+pub(crate) struct Shared {
+    id: ConnectionId,
+    role: Role,
+    config: Arc<Config>,
+    info: ConnectionInfo,
+    transport: SharedTransport,
+    queue: Mutex<SendQueue>,
+    /// Frames were queued, or the connection is finishing.
+    writer_wake: Notify,
+    /// The queue shrank, or the connection finished.
+    space: Notify,
+    /// The peer's close arrived, the stream ended, or the writer finished.
+    state_changed: Notify,
+    peer_closed: AtomicBool,
+    reader: Arc<futures::lock::Mutex<Reader>>,
+    keys: Option<Mutex<MaskKeys>>,
+}
+
+impl Shared {
+    fn lock_queue(&self) -> MutexGuard<'_, SendQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds one frame, masking the payload when this end is a client.
+    fn frame(&self, opcode: OpCode, mut payload: Vec<u8>) -> OutFrame {
+        let mut header = FrameHeader::new(opcode, true, payload.len() as u64);
+        if let Some(keys) = &self.keys {
+            let key = keys.lock().unwrap_or_else(|p| p.into_inner()).next();
+            apply_mask(&mut payload, key, 0);
+            header.mask = Some(key);
+        }
+        OutFrame::new(&header, Body::Owned(payload))
+    }
+
+    /// Builds the frames of a data message, split at the fragment size.
+    fn data_frames(&self, kind: DataKind, payload: Vec<u8>) -> Vec<OutFrame> {
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        if payload.len() <= self.config.fragment_size {
+            return vec![self.frame(opcode, payload)];
+        }
+        let mut payload = payload;
+        let mut frames: Vec<(FrameHeader, std::ops::Range<usize>)> =
+            DataFrames::new(kind, 0, payload.len(), self.config.fragment_size).collect();
+        if let Some(keys) = &self.keys {
+            let mut keys = keys.lock().unwrap_or_else(|p| p.into_inner());
+            for (header, range) in &mut frames {
+                let key = keys.next();
+                apply_mask(&mut payload[range.clone()], key, 0);
+                header.mask = Some(key);
+            }
+        }
+        let payload = Arc::new(payload);
+        frames
+            .into_iter()
+            .map(|(header, range)| OutFrame::new(&header, Body::Shared(payload.clone(), range)))
+            .collect()
+    }
+
+    /// Queues data frames under the send-queue policy.
+    async fn send_frames(&self, frames: Vec<OutFrame>) -> Result<(), Error> {
+        let mut frames = Some(frames);
+        loop {
+            let listener = {
+                let mut queue = self.lock_queue();
+                if queue.closing != Closing::Open {
+                    return Err(Error::Closed);
+                }
+                if queue.bytes < self.config.send_queue_high_water {
+                    for frame in frames.take().into_iter().flatten() {
+                        queue.push(frame);
+                    }
+                    drop(queue);
+                    self.writer_wake.notify(1);
+                    return Ok(());
+                }
+                match self.config.send_queue_policy {
+                    SendPolicy::Wait => self.space.listen(),
+                    SendPolicy::Fail => return Err(Error::QueueFull),
+                    SendPolicy::Close => {
+                        drop(queue);
+                        self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
+                        return Err(Error::QueueFull);
+                    }
+                }
+            };
+            listener.await;
+        }
+    }
+
+    /// Queues a ping or pong; control frames skip the high-water mark.
+    fn send_control(&self, opcode: OpCode, payload: Vec<u8>) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(Error::ControlTooLong);
+        }
+        let frame = self.frame(opcode, payload);
+        let mut queue = self.lock_queue();
+        if queue.closing != Closing::Open {
+            return Err(Error::Closed);
+        }
+        queue.push(frame);
+        drop(queue);
+        self.writer_wake.notify(1);
+        Ok(())
+    }
+
+    /// Answers a ping, replacing an answer still waiting in the queue.
+    fn auto_pong(&self, payload: Vec<u8>) {
+        let frame = self.frame(OpCode::Pong, payload);
+        let mut queue = self.lock_queue();
+        if queue.closing == Closing::Open {
+            queue.push_pong(frame);
+            drop(queue);
+            self.writer_wake.notify(1);
+        }
+    }
+
+    /// Queues the close frame, once. With `fail`, the transport is dropped as
+    /// soon as it is written. Returns whether this call queued it.
+    fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
+        let frame = self.frame(OpCode::Close, close_payload(code, reason));
+        let mut queue = self.lock_queue();
+        if queue.closing != Closing::Open {
+            return false;
+        }
+        queue.push(frame);
+        queue.closing = Closing::CloseQueued { fail };
+        drop(queue);
+        self.writer_wake.notify(1);
+        true
+    }
+
+    /// The peer's close frame arrived, or its stream ended.
+    fn peer_closed(&self) {
+        self.peer_closed.store(true, Ordering::Release);
+        self.state_changed.notify(usize::MAX);
+    }
+
+    /// The stream ended without a close handshake: stop the writer too.
+    fn stream_ended(&self) {
+        self.peer_closed();
+        let mut queue = self.lock_queue();
+        if queue.closing == Closing::Open {
+            queue.closing = Closing::CloseQueued { fail: true };
+        }
+        drop(queue);
+        self.writer_wake.notify(1);
+    }
+
+    fn is_finished(&self) -> bool {
+        self.lock_queue().closing == Closing::Finished
+    }
+}
+
+/// Dropped when the last user-facing handle goes: the connection is closed
+/// with 1001 (going away) if it is still open.
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.queue_close(CloseCode::GOING_AWAY, "", true);
+    }
+}
+
+/// An open WebSocket connection.
+///
+/// A cheap, cloneable handle: clone it into as many tasks as you like to
+/// send from them. Incoming traffic arrives as [`Event`]s on
+/// [`events`](Self::events); keep polling it (or run
+/// [`EventHandlers`]) so that pings are answered and closes completed.
+/// When every handle is dropped, the connection closes with 1001.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use wsgate::{Event, Message, Server};
+///
+/// # async_std::task::block_on(async {
+/// let mut server = Server::bind("127.0.0.1:9001").await?;
+/// while let Some(request) = server.next().await {
+///     let conn = request.accept(None, None).await?;
+///     async_std::task::spawn(async move {
+///         let mut events = conn.events();
+///         while let Some(event) = events.next().await {
+///             if let Event::Message(message) = event {
+///                 let _ = conn.send(message).await;
+///             }
+///         }
+///     });
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(()) });
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id())
+            .field("remote_addr", &self.remote_addr())
+            .field("protocol", &self.protocol())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts a connection over `transport`, whose opening handshake is done.
+    /// `pipelined` holds bytes that already arrived after the handshake.
+    pub(crate) fn start(
+        transport: BoxTransport,
+        role: Role,
+        config: Arc<Config>,
+        id: ConnectionId,
+        info: ConnectionInfo,
+        pipelined: Vec<u8>,
+    ) -> Connection {
+        let receiver = Receiver::new(config.receiver(role));
+        let shared = Arc::new(Shared {
+            id,
+            role,
+            keys: role.masks().then(|| Mutex::new(MaskKeys::new())),
+            reader: Arc::new(futures::lock::Mutex::new(Reader::new(
+                receiver,
+                pipelined,
+                config.read_buffer_size,
+            ))),
+            config,
+            info,
+            transport: SharedTransport::new(transport),
+            queue: Mutex::new(SendQueue::new()),
+            writer_wake: Notify::new(),
+            space: Notify::new(),
+            state_changed: Notify::new(),
+            peer_closed: AtomicBool::new(false),
+        });
+        async_std::task::spawn(writer::run(shared.clone()));
+        Connection {
+            handle: Arc::new(Handle(shared)),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.0
+    }
+
+    /// This connection's id, the same as its request's.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// println!("connection {}", conn.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> ConnectionId {
+        self.shared().id
+    }
+
+    /// The stream of incoming events.
+    ///
+    /// One event stream reads at a time: a second `Events` waits until the
+    /// first is dropped. The stream ends after [`Event::Close`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use wsgate::Event;
+    ///
+    /// # async fn f(conn: wsgate::Connection) {
+    /// let mut events = conn.events();
+    /// while let Some(event) = events.next().await {
+    ///     match event {
+    ///         Event::Message(m) => println!("{} bytes", m.len()),
+    ///         Event::Close(c) => println!("closed with {}", c.code),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn events(&self) -> Events {
+        Events::new(self.clone(), &self.shared().reader)
+    }
+
+    /// Node-style event handlers over [`events`](Self::events).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// let echo = conn.clone();
+    /// conn.handlers()
+    ///     .on_message(move |message| {
+    ///         let echo = echo.clone();
+    ///         async move { let _ = echo.send(message).await; }
+    ///     })
+    ///     .on_close(|close| async move { println!("closed: {}", close.code) })
+    ///     .run()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn handlers(&self) -> EventHandlers {
+        EventHandlers::new(self.clone())
+    }
+
+    /// Sends a message, waiting while the send queue is over its high-water
+    /// mark (unless the policy says otherwise).
+    ///
+    /// Returns once the message is queued; it is written in the background in
+    /// order. Fails with [`Error::Closed`] once a close frame was sent or
+    /// received.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.send("hello").await?;
+    /// conn.send(vec![1u8, 2, 3]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        let (kind, payload) = match message.into() {
+            Message::Text(text) => (DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => (DataKind::Binary, data),
+        };
+        let frames = self.shared().data_frames(kind, payload);
+        self.shared().send_frames(frames).await
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.send_text(format!("{} users online", 3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), Error> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends a binary message.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.send_binary(vec![0xde, 0xad]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_binary(&self, data: impl Into<Vec<u8>>) -> Result<(), Error> {
+        self.send(Message::Binary(data.into())).await
+    }
+
+    /// Sends a ping (at most 125 bytes). The peer's pong arrives as
+    /// [`Event::Pong`]. Control frames skip the high-water mark.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.ping(b"are you there".to_vec())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ping(&self, payload: impl Into<Vec<u8>>) -> Result<(), Error> {
+        self.shared().send_control(OpCode::Ping, payload.into())
+    }
+
+    /// Sends an unsolicited pong (at most 125 bytes), e.g. as a heartbeat.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.pong(Vec::new())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pong(&self, payload: impl Into<Vec<u8>>) -> Result<(), Error> {
+        self.shared().send_control(OpCode::Pong, payload.into())
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (cut to fit 123
+    /// bytes).
+    ///
+    /// Messages already queued are sent first. The connection then waits for
+    /// the peer's close, at most [`Config::close_timeout`], and drops the
+    /// transport; the event stream ends with [`Event::Close`]. Codes that may
+    /// not be sent (such as 1005 or 1006) are replaced by 1000. Fails with
+    /// [`Error::Closed`] when a close was already sent or received.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// use wsgate::CloseCode;
+    ///
+    /// conn.close(CloseCode::NORMAL, "bye")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let code = if code.is_sendable() {
+            code
+        } else {
+            CloseCode::NORMAL
+        };
+        if self.shared().queue_close(code, reason, false) {
+            Ok(())
+        } else {
+            Err(Error::Closed)
+        }
+    }
+
+    /// Waits until the connection is fully closed and its transport dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// conn.close(wsgate::CloseCode::GOING_AWAY, "restart").ok();
+    /// conn.closed().await;
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        loop {
+            let listener = self.shared().state_changed.listen();
+            if self.shared().is_finished() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Waits until every queued frame has been written to the transport.
+    /// Fails with [`Error::Closed`] if the connection finished first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.send("last words").await?;
+    /// conn.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush(&self) -> Result<(), Error> {
+        loop {
+            let listener = self.shared().space.listen();
+            {
+                let queue = self.shared().lock_queue();
+                if queue.bytes == 0 {
+                    return Ok(());
+                }
+                if queue.closing == Closing::Finished {
+                    return Err(Error::Closed);
+                }
+            }
+            listener.await;
+        }
+    }
+
+    /// Whether the connection can still send: no close was sent or received.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// if conn.is_open() { /* ... */ }
+    /// # }
+    /// ```
+    pub fn is_open(&self) -> bool {
+        self.shared().lock_queue().closing == Closing::Open
+            && !self.shared().peer_closed.load(Ordering::Acquire)
+    }
+
+    /// Bytes queued and not yet written to the transport.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("{} bytes waiting", conn.buffered_amount());
+    /// # }
+    /// ```
+    pub fn buffered_amount(&self) -> usize {
+        self.shared().lock_queue().bytes
+    }
+
+    /// Which end of the connection this is.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// assert_eq!(conn.role(), wsgate::protocol::Role::Server);
+    /// # }
+    /// ```
+    pub fn role(&self) -> Role {
+        self.shared().role
+    }
+
+    /// The subprotocol agreed in the handshake, in the client's spelling.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// if conn.protocol() == Some("chat") { /* ... */ }
+    /// # }
+    /// ```
+    pub fn protocol(&self) -> Option<&str> {
+        self.shared().info.protocol.as_deref()
+    }
+
+    /// The extensions agreed in the handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// for ext in conn.extensions() { println!("{ext}"); }
+    /// # }
+    /// ```
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.shared().info.extensions
+    }
+
+    /// The peer's address (for a server behind a trusted proxy, the client
+    /// address the proxy forwarded).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("from {}", conn.remote_addr());
+    /// # }
+    /// ```
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared().info.remote_addr
+    }
+
+    /// This end's address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("on {}", conn.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared().info.local_addr
+    }
+
+    /// The `Host` of the handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("{}", conn.host());
+    /// # }
+    /// ```
+    pub fn host(&self) -> &str {
+        &self.shared().info.host
+    }
+
+    /// The `Origin` of the handshake, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("{:?}", conn.origin());
+    /// # }
+    /// ```
+    pub fn origin(&self) -> Option<&str> {
+        self.shared().info.origin.as_deref()
+    }
+
+    /// The requested resource: path and query.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("{}", conn.resource());
+    /// # }
+    /// ```
+    pub fn resource(&self) -> &str {
+        &self.shared().info.resource
+    }
+
+    /// The handshake headers (the request's on a server, the response's on a
+    /// client), as sent.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// for (name, value) in conn.headers() { println!("{name}: {value}"); }
+    /// # }
+    /// ```
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.shared().info.headers
+    }
+
+    /// The first handshake header called `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// let agent = conn.header("user-agent").unwrap_or("unknown");
+    /// # }
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

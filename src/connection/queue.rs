@@ -1,0 +1,203 @@
+//! The send queue: encoded frames waiting for the writer.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode};
+
+/// A frame's payload: owned, or a range of bytes shared with other frames
+/// (fragments of one message, or one broadcast sent to many connections).
+#[derive(Debug)]
+pub(crate) enum Body {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>, Range<usize>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(v, range) => &v[range.clone()],
+        }
+    }
+}
+
+/// One encoded frame: header bytes plus payload, and how much of it the
+/// writer has written.
+#[derive(Debug)]
+pub(crate) struct OutFrame {
+    head: [u8; MAX_HEADER_LEN],
+    head_len: u8,
+    body: Body,
+    opcode: OpCode,
+    written: usize,
+}
+
+impl OutFrame {
+    pub(crate) fn new(header: &FrameHeader, body: Body) -> OutFrame {
+        debug_assert_eq!(header.payload_len as usize, body.bytes().len());
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head) as u8;
+        OutFrame {
+            head,
+            head_len,
+            body,
+            opcode: header.opcode,
+            written: 0,
+        }
+    }
+
+    /// Header plus payload length.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.head_len) + self.body.bytes().len()
+    }
+
+    pub(crate) fn is_close(&self) -> bool {
+        self.opcode == OpCode::Close
+    }
+
+    /// The unwritten parts of the header and of the payload (either may be
+    /// empty).
+    pub(crate) fn unwritten(&self) -> [&[u8]; 2] {
+        let head = &self.head[..usize::from(self.head_len)];
+        let body = self.body.bytes();
+        if self.written < head.len() {
+            [&head[self.written..], body]
+        } else {
+            [&[], &body[self.written - head.len()..]]
+        }
+    }
+
+    /// Records `n` more bytes written; returns what is left of `n` once this
+    /// frame is complete (or 0 if it is not).
+    pub(crate) fn advance(&mut self, n: usize) -> usize {
+        let left = self.len() - self.written;
+        let used = n.min(left);
+        self.written += used;
+        n - used
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.written == self.len()
+    }
+}
+
+/// Why the connection accepts no more frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// Open: frames of every kind may be queued.
+    Open,
+    /// A close frame is queued or sent; only the writer's work remains.
+    CloseQueued {
+        /// Drop the transport as soon as the close frame is written, without
+        /// waiting for the peer's close (failing the connection).
+        fail: bool,
+    },
+    /// The writer has stopped; nothing more will be written.
+    Finished,
+}
+
+/// The frames waiting to be written, with the byte count the high-water
+/// mark is checked against.
+#[derive(Debug)]
+pub(crate) struct SendQueue {
+    frames: VecDeque<OutFrame>,
+    /// Bytes queued plus bytes taken by the writer and not yet written.
+    pub(crate) bytes: usize,
+    /// Sequence number of `frames[0]`.
+    front_seq: u64,
+    /// Sequence number of an automatic pong still waiting in the queue.
+    pending_pong: Option<u64>,
+    pub(crate) closing: Closing,
+}
+
+impl SendQueue {
+    pub(crate) fn new() -> SendQueue {
+        SendQueue {
+            frames: VecDeque::new(),
+            bytes: 0,
+            front_seq: 0,
+            pending_pong: None,
+            closing: Closing::Open,
+        }
+    }
+
+    pub(crate) fn push(&mut self, frame: OutFrame) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    /// Queues an automatic pong, replacing one still waiting: only the latest
+    /// ping is answered (RFC 6455 §5.5.3), so a ping flood cannot pile up
+    /// pongs.
+    pub(crate) fn push_pong(&mut self, frame: OutFrame) {
+        if let Some(seq) = self.pending_pong
+            && let Some(slot) = self.frames.get_mut((seq - self.front_seq) as usize)
+        {
+            self.bytes = self.bytes - slot.len() + frame.len();
+            *slot = frame;
+            return;
+        }
+        self.pending_pong = Some(self.front_seq + self.frames.len() as u64);
+        self.push(frame);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Moves up to `max` frames into `batch` for writing.
+    pub(crate) fn take_batch(&mut self, batch: &mut Vec<OutFrame>, max: usize) {
+        let n = self.frames.len().min(max);
+        batch.extend(self.frames.drain(..n));
+        self.front_seq += n as u64;
+        if self.pending_pong.is_some_and(|seq| seq < self.front_seq) {
+            self.pending_pong = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(op: OpCode, payload: &[u8]) -> OutFrame {
+        OutFrame::new(
+            &FrameHeader::new(op, true, payload.len() as u64),
+            Body::Owned(payload.to_vec()),
+        )
+    }
+
+    #[test]
+    fn pongs_do_not_pile_up() {
+        let mut q = SendQueue::new();
+        q.push(frame(OpCode::Text, b"hello"));
+        for i in 0..1000u32 {
+            q.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));
+        }
+        assert_eq!(q.frames.len(), 2);
+        assert_eq!(q.bytes, 7 + 6);
+        assert_eq!(q.frames[1].body.bytes(), &999u32.to_be_bytes());
+        // Once the writer has taken it, a new pong is queued again.
+        let mut batch = Vec::new();
+        q.take_batch(&mut batch, 10);
+        q.push_pong(frame(OpCode::Pong, b"x"));
+        assert_eq!(q.frames.len(), 1);
+    }
+
+    #[test]
+    fn partial_writes_advance_through_slices() {
+        let mut f = frame(OpCode::Binary, &[7; 300]);
+        assert_eq!(f.len(), 304);
+        let unwritten = |f: &OutFrame| f.unwritten().iter().map(|s| s.len()).sum::<usize>();
+        assert_eq!(unwritten(&f), 304);
+        assert_eq!(f.advance(2), 0);
+        assert_eq!(unwritten(&f), 302);
+        assert_eq!(f.advance(300), 0);
+        assert_eq!(f.unwritten()[0].len(), 0);
+        assert_eq!(unwritten(&f), 2);
+        assert_eq!(f.advance(100), 98);
+        assert!(f.is_done());
+    }
+}

@@ -1,0 +1,146 @@
+//! Error types: one enum per operation, never strings.
+
+use std::io;
+
+use crate::handshake::HandshakeError;
+use crate::protocol::ProtocolError;
+
+/// An error on a connection, or while connecting as a client.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::{Error, ProtocolError};
+///
+/// let e = Error::Protocol(ProtocolError::InvalidUtf8);
+/// assert_eq!(e.to_string(), "protocol error: invalid UTF-8 in a text message");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed.
+    Io(io::Error),
+    /// The peer broke the protocol or went past a limit; the connection was
+    /// failed with the error's close code.
+    Protocol(ProtocolError),
+    /// The opening handshake failed (client side), including a rejection by
+    /// the server ([`HandshakeError::Rejected`]).
+    Handshake(HandshakeError),
+    /// The connection is closing or closed: nothing more can be sent.
+    Closed,
+    /// The send queue is over its high-water mark and the connection's
+    /// policy is [`SendPolicy::Fail`](crate::SendPolicy::Fail) (or
+    /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also closed it).
+    QueueFull,
+    /// A control frame payload (ping, pong) is longer than 125 bytes.
+    ControlTooLong,
+    /// The operation did not finish in time (client handshake).
+    Timeout,
+    /// The URL given to the client is not a `ws://` URL with a host.
+    InvalidUrl,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Protocol(e) => write!(f, "protocol error: {e}"),
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Closed => f.write_str("the connection is closed"),
+            Error::QueueFull => f.write_str("the send queue is full"),
+            Error::ControlTooLong => f.write_str("control frame payload over 125 bytes"),
+            Error::Timeout => f.write_str("timed out"),
+            Error::InvalidUrl => f.write_str("not a ws:// URL with a host"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+
+/// Why [`WebSocketRequest::accept`](crate::WebSocketRequest::accept) failed.
+///
+/// In every case the request has been answered: with a 403 for an origin
+/// mismatch, a 500 for a protocol the client did not offer, and not at all
+/// when the client is gone.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::AcceptError;
+///
+/// let e = AcceptError::ProtocolNotOffered("chat".into());
+/// assert_eq!(e.to_string(), "subprotocol \"chat\" was not offered by the client");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The protocol passed to `accept` is not one the client offered.
+    ProtocolNotOffered(String),
+    /// The request's `Origin` is not the origin passed to `accept`.
+    OriginMismatch {
+        /// The origin the application allowed.
+        allowed: String,
+        /// The origin the client sent.
+        actual: String,
+    },
+    /// The client disconnected while the request waited for a decision.
+    Disconnected,
+    /// The decision deadline passed and the request was already rejected.
+    DecisionTimeout,
+    /// Writing the response failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcceptError::ProtocolNotOffered(p) => {
+                write!(f, "subprotocol {p:?} was not offered by the client")
+            }
+            AcceptError::OriginMismatch { allowed, actual } => {
+                write!(f, "origin {actual:?} is not the allowed origin {allowed:?}")
+            }
+            AcceptError::Disconnected => f.write_str("the client disconnected"),
+            AcceptError::DecisionTimeout => {
+                f.write_str("the decision deadline passed; the request was rejected")
+            }
+            AcceptError::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AcceptError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The task that holds a request's socket while the application decides.
+//!
+//! It keeps reading (so a disconnect is noticed and pipelined bytes are
+//! kept, up to a bound), enforces the decision deadline, and writes the
+//! response the decision calls for: the 101 on accept (then hands the socket
+//! over), the error on reject, 503 when the request is dropped undecided or
+//! the deadline passes.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use event_listener::Event as Notify;
+use futures::channel::oneshot;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use futures::{Future, FutureExt};
+
+use crate::error::AcceptError;
+use crate::handshake::error_response;
+use crate::time::timeout;
+use crate::transport::BoxTransport;
+
+/// What the application decided.
+pub(crate) enum Decision {
+    /// Write `response` (a 101) and hand the socket back through `reply`.
+    Accept {
+        response: Vec<u8>,
+        reply: oneshot::Sender<Result<(BoxTransport, Vec<u8>), AcceptError>>,
+    },
+    /// Write `response` (an error) and close.
+    Reject { response: Vec<u8> },
+}
+
+/// Flags shared by a request and its pending task.
+#[derive(Default)]
+pub(crate) struct PendingState {
+    pub(crate) disconnected: AtomicBool,
+    pub(crate) expired: AtomicBool,
+    pub(crate) changed: Notify,
+}
+
+impl PendingState {
+    fn set(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        self.changed.notify(usize::MAX);
+    }
+}
+
+enum Outcome {
+    Decided(Decision),
+    Dropped,
+    Expired,
+}
+
+/// Holds `io` until a decision arrives on `decisions`, then carries it out.
+pub(crate) async fn hold(
+    mut io: BoxTransport,
+    mut pipelined: Vec<u8>,
+    decisions: oneshot::Receiver<Decision>,
+    state: &PendingState,
+    deadline: Duration,
+    write_timeout: Duration,
+    max_pipelined: usize,
+) {
+    let mut decisions = decisions;
+    let mut timer = async_io::Timer::after(deadline);
+    let mut reading = true;
+    let mut scratch = [0u8; 1024];
+    let outcome = poll_fn(|cx| {
+        if let Poll::Ready(decision) = decisions.poll_unpin(cx) {
+            return Poll::Ready(decision.map_or(Outcome::Dropped, Outcome::Decided));
+        }
+        if Pin::new(&mut timer).poll(cx).is_ready() {
+            return Poll::Ready(Outcome::Expired);
+        }
+        // Read what the client sends meanwhile; stop at the bound so a
+        // client cannot make the server buffer without limit.
+        while reading && pipelined.len() < max_pipelined {
+            let room = scratch.len().min(max_pipelined - pipelined.len());
+            match Pin::new(&mut io).poll_read(cx, &mut scratch[..room]) {
+                Poll::Ready(Ok(n)) if n > 0 => pipelined.extend_from_slice(&scratch[..n]),
+                Poll::Ready(_) => {
+                    reading = false;
+                    state.set(&state.disconnected);
+                }
+                Poll::Pending => break,
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    match outcome {
+        Outcome::Decided(Decision::Accept { response, reply }) => {
+            if !reading {
+                let _ = reply.send(Err(AcceptError::Disconnected));
+                return;
+            }
+            let result = match timeout(write_timeout, write_all(&mut io, &response)).await {
+                Some(Ok(())) => Ok((io, pipelined)),
+                Some(Err(e)) => Err(AcceptError::Io(e)),
+                None => Err(AcceptError::Io(std::io::ErrorKind::TimedOut.into())),
+            };
+            let _ = reply.send(result);
+        }
+        Outcome::Decided(Decision::Reject { response }) => {
+            if reading {
+                respond(io, &response, write_timeout).await;
+            }
+        }
+        Outcome::Dropped => {
+            if reading {
+                let response = reject_response(503, "request dropped without a decision");
+                respond(io, &response, write_timeout).await;
+            }
+        }
+        Outcome::Expired => {
+            state.set(&state.expired);
+            if reading {
+                let response = reject_response(503, "no decision in time");
+                respond(io, &response, write_timeout).await;
+            }
+        }
+    }
+}
+
+/// An error response carrying its reason in `X-WebSocket-Reject-Reason`.
+pub(crate) fn reject_response(status: u16, reason: &str) -> Vec<u8> {
+    let headers = [("X-WebSocket-Reject-Reason".to_owned(), reason.to_owned())];
+    error_response(status, &headers, reason)
+}
+
+async fn write_all(io: &mut BoxTransport, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+/// Writes a final response, then closes the socket gracefully: shut down
+/// the write side and read until the client closes (briefly and bounded), so
+/// that unread request bytes do not turn the close into a reset that could
+/// destroy the response before the client reads it.
+pub(crate) async fn respond(mut io: BoxTransport, response: &[u8], limit: Duration) {
+    let finish = async {
+        write_all(&mut io, response).await?;
+        io.close().await?;
+        let mut sink = [0u8; 1024];
+        let mut drained = 0usize;
+        while drained < 64 << 10 {
+            match io.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = timeout(limit, finish).await;
+}

@@ -1,0 +1,513 @@
+//! The opening handshake as a value the application decides on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::channel::oneshot;
+use http_types::{StatusCode, Url};
+
+use crate::config::Config;
+use crate::connection::{Connection, ConnectionId, ConnectionInfo};
+use crate::error::AcceptError;
+use crate::handshake::{ExtensionOffer, UpgradeRequest, accept_response, error_response};
+use crate::pending::{Decision, PendingState};
+use crate::protocol::Role;
+
+/// A WebSocket opening handshake waiting for the application's decision.
+///
+/// The server yields one per valid upgrade request. It must be consumed by
+/// [`accept`](Self::accept) or [`reject`](Self::reject); both take `self`, so
+/// a request is decided exactly once. A request dropped undecided is rejected
+/// with 503, and one left undecided past
+/// [`Config::decision_timeout`](crate::Config::decision_timeout) is rejected
+/// with 503 too. While it waits, the server keeps reading the socket, so a
+/// client that disconnects is noticed ([`is_connected`](Self::is_connected))
+/// and bytes it sent after its handshake are kept for the connection.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use http_types::StatusCode;
+/// use wsgate::Server;
+///
+/// # async_std::task::block_on(async {
+/// let mut server = Server::bind("127.0.0.1:9001").await?;
+/// while let Some(request) = server.next().await {
+///     if request.resource_url().path() != "/chat" {
+///         request.reject(StatusCode::NotFound, "no such room");
+///         continue;
+///     }
+///     let protocol = request.protocols().iter().any(|p| p == "chat").then_some("chat");
+///     let conn = request.accept(protocol, None).await?;
+///     // ...
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(()) });
+/// ```
+pub struct WebSocketRequest {
+    id: ConnectionId,
+    upgrade: UpgradeRequest,
+    protocols: Vec<String>,
+    url: Url,
+    remote_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    local_addr: SocketAddr,
+    config: Arc<Config>,
+    response_headers: Vec<(String, String)>,
+    decision: Option<oneshot::Sender<Decision>>,
+    state: Arc<PendingState>,
+}
+
+/// Where a request came from, as the server saw it.
+pub(crate) struct Peer {
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) secure: bool,
+}
+
+impl WebSocketRequest {
+    /// Builds a request whose transport is held by a pending-request task
+    /// (see [`crate::pending`]).
+    pub(crate) fn new(
+        upgrade: UpgradeRequest,
+        url: Url,
+        from: &Peer,
+        config: Arc<Config>,
+        decision: oneshot::Sender<Decision>,
+        state: Arc<PendingState>,
+    ) -> WebSocketRequest {
+        let remote_addr =
+            crate::net::client_address(from.peer_addr, &config.trusted_proxies, |name| {
+                upgrade.header(name)
+            });
+        WebSocketRequest {
+            id: ConnectionId::next(),
+            protocols: upgrade
+                .protocols
+                .iter()
+                .map(|p| p.to_ascii_lowercase())
+                .collect(),
+            upgrade,
+            url,
+            remote_addr,
+            peer_addr: from.peer_addr,
+            local_addr: from.local_addr,
+            config,
+            response_headers: Vec::new(),
+            decision: Some(decision),
+            state,
+        }
+    }
+
+    /// The id the connection will keep if the request is accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// println!("request {}", request.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The `Host` header.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// assert_eq!(request.host(), "example.com:9001");
+    /// # }
+    /// ```
+    pub fn host(&self) -> &str {
+        &self.upgrade.host
+    }
+
+    /// The requested resource: path and query, e.g. `/chat?nick=ann`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// assert!(request.resource().starts_with('/'));
+    /// # }
+    /// ```
+    pub fn resource(&self) -> &str {
+        &self.upgrade.resource
+    }
+
+    /// The full URL (`ws://host/path?query`), parsed: use
+    /// [`path`](Url::path) and [`query_pairs`](Url::query_pairs).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// let nick = request
+    ///     .resource_url()
+    ///     .query_pairs()
+    ///     .find(|(k, _)| k == "nick")
+    ///     .map(|(_, v)| v.into_owned());
+    /// # }
+    /// ```
+    pub fn resource_url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The `Origin` header (for protocol version 8, `Sec-WebSocket-Origin`).
+    /// Browsers always send it; other clients may not.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// if let Some(origin) = request.origin() { println!("page at {origin}"); }
+    /// # }
+    /// ```
+    pub fn origin(&self) -> Option<&str> {
+        self.upgrade.origin.as_deref()
+    }
+
+    /// The protocol version the client asked for: 13, or 8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// assert!(matches!(request.version(), 13 | 8));
+    /// # }
+    /// ```
+    pub fn version(&self) -> u8 {
+        self.upgrade.version
+    }
+
+    /// The subprotocols the client offered, lower-cased, in its order.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// // The client sent `Sec-WebSocket-Protocol: Chat, superchat`.
+    /// assert_eq!(request.protocols(), ["chat", "superchat"]);
+    /// # }
+    /// ```
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The extensions the client offered, parsed, with their parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// for offer in request.extensions() {
+    ///     println!("{} {:?}", offer.name, offer.params);
+    /// }
+    /// # }
+    /// ```
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.upgrade.extensions
+    }
+
+    /// The client's address: the TCP peer, or the address a trusted proxy
+    /// forwarded ([`Config::trusted_proxies`](crate::Config::trusted_proxies)).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// println!("client {}", request.remote_addr().ip());
+    /// # }
+    /// ```
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote_addr
+    }
+
+    /// The TCP peer's address, whatever proxies say.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// println!("hop {}", request.peer_addr());
+    /// # }
+    /// ```
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// The server address the request arrived on.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// println!("on {}", request.local_addr());
+    /// # }
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every request header, as sent, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// for (name, value) in request.headers() { println!("{name}: {value}"); }
+    /// # }
+    /// ```
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.upgrade.headers
+    }
+
+    /// The first header called `name` (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// let agent = request.header("User-Agent").unwrap_or("unknown");
+    /// # }
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.upgrade.header(name)
+    }
+
+    /// The cookies from every `Cookie` header, as name–value pairs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// let session = request.cookies().into_iter().find(|(n, _)| n == "session");
+    /// # }
+    /// ```
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.upgrade
+            .header_all("cookie")
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                let name = name.trim();
+                let value = value.trim().trim_matches('"');
+                (!name.is_empty()).then(|| (name.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Whether the client is still connected. The server keeps reading the
+    /// socket while the request waits, so a client that gave up is noticed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) {
+    /// if !request.is_connected() {
+    ///     return; // dropping it costs nothing: nobody is listening
+    /// }
+    /// # }
+    /// ```
+    pub fn is_connected(&self) -> bool {
+        !self.state.disconnected.load(Ordering::Acquire)
+    }
+
+    /// Waits until the client disconnects (or the request expires), e.g. to
+    /// abandon a slow authorization check.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use futures::future::{select, Either};
+    ///
+    /// # async fn check(_: &str) -> bool { true }
+    /// # async fn f(request: wsgate::WebSocketRequest) {
+    /// let token = request.header("authorization").unwrap_or("").to_owned();
+    /// let allowed = {
+    ///     let check = std::pin::pin!(check(&token));
+    ///     let gone = std::pin::pin!(request.disconnected());
+    ///     match select(check, gone).await {
+    ///         Either::Left((allowed, _)) => allowed,
+    ///         Either::Right(_) => return,
+    ///     }
+    /// };
+    /// # }
+    /// ```
+    pub async fn disconnected(&self) {
+        loop {
+            let listener = self.state.changed.listen();
+            if !self.is_connected() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Adds a header to the response, the 101 if the request is accepted or
+    /// the error if it is rejected (e.g. `Set-Cookie`, `WWW-Authenticate`).
+    ///
+    /// Values are sanitized: control characters cannot inject headers.
+    /// Headers that the handshake itself sets (`Upgrade`, `Connection`,
+    /// `Sec-WebSocket-*`, `Content-Length`) are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(mut request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// request.add_response_header("Set-Cookie", "session=abc; HttpOnly");
+    /// let conn = request.accept(None, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_response_header(&mut self, name: &str, value: &str) {
+        self.response_headers
+            .push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Accepts the request and opens the connection.
+    ///
+    /// `protocol` must be one of the client's [`protocols`](Self::protocols)
+    /// (compared case-insensitively); it is echoed in the client's own
+    /// spelling, since browsers compare it byte for byte. If it was not
+    /// offered, the request is rejected with 500 (a server bug) and
+    /// [`AcceptError::ProtocolNotOffered`] returned.
+    ///
+    /// `origin`, when given, is the origin the application allows: a request
+    /// whose `Origin` differs (case-insensitively) is rejected with 403 and
+    /// [`AcceptError::OriginMismatch`] returned. `None` allows any origin;
+    /// requests without an `Origin` (non-browser clients) pass either way.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// let conn = request.accept(Some("chat"), Some("https://example.com")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept(
+        mut self,
+        protocol: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Connection, AcceptError> {
+        let chosen = match protocol {
+            None => None,
+            Some(wanted) => {
+                match self
+                    .upgrade
+                    .protocols
+                    .iter()
+                    .find(|p| p.eq_ignore_ascii_case(wanted))
+                {
+                    Some(offered) => Some(offered.clone()),
+                    None => {
+                        self.decide_error(500, "subprotocol not offered by the client");
+                        return Err(AcceptError::ProtocolNotOffered(wanted.to_owned()));
+                    }
+                }
+            }
+        };
+        if let (Some(allowed), Some(actual)) = (origin, self.upgrade.origin.as_deref())
+            && !allowed.eq_ignore_ascii_case(actual)
+        {
+            let error = AcceptError::OriginMismatch {
+                allowed: allowed.to_owned(),
+                actual: actual.to_owned(),
+            };
+            self.decide_error(403, "origin not allowed");
+            return Err(error);
+        }
+        let response = accept_response(
+            &self.upgrade.key,
+            chosen.as_deref(),
+            None,
+            &self.response_headers,
+        );
+        let (reply, outcome) = oneshot::channel();
+        let decision = self.decision.take().expect("a request is decided once");
+        if decision.send(Decision::Accept { response, reply }).is_err() {
+            return Err(self.gone());
+        }
+        let (transport, pipelined) = match outcome.await {
+            Ok(result) => result?,
+            Err(_) => return Err(self.gone()),
+        };
+        let info = ConnectionInfo {
+            protocol: chosen,
+            extensions: Vec::new(),
+            remote_addr: self.remote_addr,
+            local_addr: self.local_addr,
+            host: std::mem::take(&mut self.upgrade.host),
+            origin: self.upgrade.origin.take(),
+            resource: std::mem::take(&mut self.upgrade.resource),
+            headers: std::mem::take(&mut self.upgrade.headers),
+        };
+        Ok(Connection::start(
+            transport,
+            Role::Server,
+            self.config.clone(),
+            self.id,
+            info,
+            pipelined,
+        ))
+    }
+
+    /// Rejects the request: sends `status` with an `X-WebSocket-Reject-Reason`
+    /// header and `reason` as the body, then closes the socket.
+    ///
+    /// Only 4xx and 5xx statuses reject; any other status is sent as 500. The
+    /// response is written in the background, so this returns at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use http_types::StatusCode;
+    ///
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// request.reject(StatusCode::Forbidden, "members only");
+    /// # }
+    /// ```
+    pub fn reject(mut self, status: StatusCode, reason: &str) {
+        let status = u16::from(status);
+        let status = if (400..600).contains(&status) {
+            status
+        } else {
+            500
+        };
+        self.decide_error(status, reason);
+    }
+
+    fn decide_error(&mut self, status: u16, reason: &str) {
+        let mut headers = std::mem::take(&mut self.response_headers);
+        headers.push(("X-WebSocket-Reject-Reason".into(), reason.to_owned()));
+        let response = error_response(status, &headers, reason);
+        if let Some(decision) = self.decision.take() {
+            let _ = decision.send(Decision::Reject { response });
+        }
+    }
+
+    /// The error for a request whose pending task has already finished.
+    fn gone(&self) -> AcceptError {
+        if self.state.expired.load(Ordering::Acquire) {
+            AcceptError::DecisionTimeout
+        } else {
+            AcceptError::Disconnected
+        }
+    }
+}
+
+impl std::fmt::Debug for WebSocketRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketRequest")
+            .field("id", &self.id)
+            .field("host", &self.host())
+            .field("resource", &self.resource())
+            .field("origin", &self.origin())
+            .field("protocols", &self.protocols)
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
