@@ -82,8 +82,23 @@ pub struct Config {
     /// After a close frame is sent, how long to wait for the peer's close
     /// before dropping the TCP connection. Default 5 s.
     pub close_timeout: Duration,
+    /// Send a ping after this long without hearing from the peer, to detect
+    /// half-open connections. Default 20 s (as python-websockets). `None`
+    /// switches keepalive off. Any received bytes count as a sign of life,
+    /// so busy connections are never pinged. Note that the peer's answer is
+    /// only seen while the application reads the connection's events.
+    pub ping_interval: Option<Duration>,
+    /// How long a keepalive ping may go unanswered before the connection is
+    /// failed with 1011 and dropped. Default 20 s.
+    pub ping_timeout: Duration,
+    /// Close the connection with 1001 when nothing has arrived for this
+    /// long. Default `None`: keepalive already reaps dead peers, and an idle
+    /// but healthy connection is often the point (notifications).
+    pub idle_timeout: Option<Duration>,
     /// Answer pings with pongs automatically. Default on. Ping events are
-    /// reported either way.
+    /// reported either way. Answers never pile up: at most 32 wait to be
+    /// written, beyond that only the latest ping is answered (RFC 6455
+    /// §5.5.3 allows it), so a ping flood cannot grow the send queue.
     pub auto_pong: bool,
     /// Assemble fragmented messages (default), or hand each frame over as a
     /// [`Fragment`](crate::Fragment) event when off, for streaming large
@@ -131,6 +146,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             decision_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            idle_timeout: None,
             auto_pong: true,
             assemble_messages: true,
             fragment_size: usize::MAX,

@@ -68,3 +68,8 @@ pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use request::WebSocketRequest;
 pub use server::{Server, ServerBuilder};
 pub use transport::Transport;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

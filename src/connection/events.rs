@@ -130,20 +130,13 @@ impl Reader {
                 Poll::Ready(Ok(0)) => {
                     shared.stream_ended();
                     self.done = true;
-                    return Poll::Ready(Some(Event::Close(CloseEvent {
-                        code: CloseCode::ABNORMAL,
-                        reason: String::new(),
-                        clean: false,
-                    })));
+                    self.release_buffer();
+                    return Poll::Ready(Some(Event::Close(shared.abnormal_close())));
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => {
                     shared.stream_ended();
-                    self.finish(CloseEvent {
-                        code: CloseCode::ABNORMAL,
-                        reason: String::new(),
-                        clean: false,
-                    });
+                    self.finish(shared.abnormal_close());
                     return Poll::Ready(Some(Event::Error(Error::Io(e))));
                 }
             }
@@ -210,6 +203,7 @@ impl Reader {
         let poll = shared.transport.poll_read(cx, &mut self.buf[self.end..]);
         if let Poll::Ready(Ok(n)) = poll {
             self.end += n;
+            shared.touch();
         }
         poll
     }

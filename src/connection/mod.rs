@@ -3,6 +3,7 @@
 
 mod events;
 mod handlers;
+mod keepalive;
 mod keys;
 mod queue;
 mod writer;
@@ -10,6 +11,7 @@ mod writer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use event_listener::Event as Notify;
 
@@ -106,6 +108,10 @@ pub(crate) struct Shared {
     /// The peer's close arrived, the stream ended, or the writer finished.
     state_changed: Notify,
     peer_closed: AtomicBool,
+    /// When the connection started; `last_rx` counts from here.
+    started: Instant,
+    /// Microseconds from `started` to the last bytes received.
+    last_rx: AtomicU64,
     reader: Arc<futures::lock::Mutex<Reader>>,
     keys: Option<Mutex<MaskKeys>>,
 }
@@ -221,6 +227,9 @@ impl Shared {
         }
         queue.push(frame);
         queue.closing = Closing::CloseQueued { fail };
+        if fail {
+            queue.failed_with = Some((code, reason.to_owned()));
+        }
         drop(queue);
         self.writer_wake.notify(1);
         true
@@ -241,6 +250,31 @@ impl Shared {
         }
         drop(queue);
         self.writer_wake.notify(1);
+    }
+
+    /// Records that bytes arrived (for keepalive and idle timeouts).
+    fn touch(&self) {
+        let micros = self.started.elapsed().as_micros() as u64;
+        self.last_rx.store(micros, Ordering::Relaxed);
+    }
+
+    fn last_rx(&self) -> Instant {
+        self.started + std::time::Duration::from_micros(self.last_rx.load(Ordering::Relaxed))
+    }
+
+    /// How the connection ended without the peer's close frame: the code
+    /// this end failed it with, or 1006.
+    fn abnormal_close(&self) -> CloseEvent {
+        let (code, reason) = self
+            .lock_queue()
+            .failed_with
+            .clone()
+            .unwrap_or((CloseCode::ABNORMAL, String::new()));
+        CloseEvent {
+            code,
+            reason,
+            clean: false,
+        }
     }
 
     fn is_finished(&self) -> bool {
@@ -331,6 +365,8 @@ impl Connection {
             space: Notify::new(),
             state_changed: Notify::new(),
             peer_closed: AtomicBool::new(false),
+            started: Instant::now(),
+            last_rx: AtomicU64::new(0),
         });
         async_std::task::spawn(writer::run(shared.clone()));
         Connection {

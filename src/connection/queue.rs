@@ -4,7 +4,12 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::protocol::{CloseCode, FrameHeader, MAX_HEADER_LEN, OpCode};
+
+/// Automatic pongs that may wait in the queue at once: enough to answer a
+/// burst of pings one by one, few enough (at most 32 × 131 bytes) that a ping
+/// flood costs nothing.
+pub(crate) const MAX_PENDING_PONGS: usize = 32;
 
 /// A frame's payload: owned, or a range of bytes shared with other frames
 /// (fragments of one message, or one broadcast sent to many connections).
@@ -107,9 +112,11 @@ pub(crate) struct SendQueue {
     pub(crate) bytes: usize,
     /// Sequence number of `frames[0]`.
     front_seq: u64,
-    /// Sequence number of an automatic pong still waiting in the queue.
-    pending_pong: Option<u64>,
+    /// Sequence numbers of automatic pongs still waiting in the queue.
+    pending_pongs: VecDeque<u64>,
     pub(crate) closing: Closing,
+    /// The code and reason this end failed the connection with, if it did.
+    pub(crate) failed_with: Option<(CloseCode, String)>,
 }
 
 impl SendQueue {
@@ -118,8 +125,9 @@ impl SendQueue {
             frames: VecDeque::new(),
             bytes: 0,
             front_seq: 0,
-            pending_pong: None,
+            pending_pongs: VecDeque::new(),
             closing: Closing::Open,
+            failed_with: None,
         }
     }
 
@@ -128,18 +136,21 @@ impl SendQueue {
         self.frames.push_back(frame);
     }
 
-    /// Queues an automatic pong, replacing one still waiting: only the latest
-    /// ping is answered (RFC 6455 §5.5.3), so a ping flood cannot pile up
-    /// pongs.
+    /// Queues an automatic pong. At most [`MAX_PENDING_PONGS`] wait at once;
+    /// beyond that the newest waiting pong is replaced, so only the latest
+    /// ping is answered (RFC 6455 §5.5.3 allows it) and a ping flood cannot
+    /// pile up pongs.
     pub(crate) fn push_pong(&mut self, frame: OutFrame) {
-        if let Some(seq) = self.pending_pong
+        if self.pending_pongs.len() >= MAX_PENDING_PONGS
+            && let Some(&seq) = self.pending_pongs.back()
             && let Some(slot) = self.frames.get_mut((seq - self.front_seq) as usize)
         {
             self.bytes = self.bytes - slot.len() + frame.len();
             *slot = frame;
             return;
         }
-        self.pending_pong = Some(self.front_seq + self.frames.len() as u64);
+        self.pending_pongs
+            .push_back(self.front_seq + self.frames.len() as u64);
         self.push(frame);
     }
 
@@ -152,8 +163,12 @@ impl SendQueue {
         let n = self.frames.len().min(max);
         batch.extend(self.frames.drain(..n));
         self.front_seq += n as u64;
-        if self.pending_pong.is_some_and(|seq| seq < self.front_seq) {
-            self.pending_pong = None;
+        while self
+            .pending_pongs
+            .front()
+            .is_some_and(|&seq| seq < self.front_seq)
+        {
+            self.pending_pongs.pop_front();
         }
     }
 }
@@ -176,14 +191,21 @@ mod tests {
         for i in 0..1000u32 {
             q.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));
         }
-        assert_eq!(q.frames.len(), 2);
-        assert_eq!(q.bytes, 7 + 6);
-        assert_eq!(q.frames[1].body.bytes(), &999u32.to_be_bytes());
-        // Once the writer has taken it, a new pong is queued again.
+        assert_eq!(q.frames.len(), 1 + MAX_PENDING_PONGS);
+        assert_eq!(q.bytes, 7 + 6 * MAX_PENDING_PONGS);
+        // The first pings are answered one by one, the last slot holds the
+        // answer to the latest ping.
+        assert_eq!(q.frames[1].body.bytes(), &0u32.to_be_bytes());
+        assert_eq!(
+            q.frames[MAX_PENDING_PONGS].body.bytes(),
+            &999u32.to_be_bytes()
+        );
+        // Once the writer has taken them, new pongs are queued again.
         let mut batch = Vec::new();
-        q.take_batch(&mut batch, 10);
+        q.take_batch(&mut batch, 100);
         q.push_pong(frame(OpCode::Pong, b"x"));
         assert_eq!(q.frames.len(), 1);
+        assert_eq!(q.pending_pongs.len(), 1);
     }
 
     #[test]

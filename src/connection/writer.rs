@@ -6,9 +6,14 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Instant;
+
+use futures::future::select;
 
 use super::Shared;
+use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
+use crate::protocol::{CloseCode, OpCode};
 use crate::time::timeout;
 use crate::transport::SharedTransport;
 
@@ -17,6 +22,12 @@ const BATCH: usize = 64;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut batch = Vec::with_capacity(BATCH);
+    let config = &shared.config;
+    let mut keepalive = Keepalive::new(
+        config.ping_interval,
+        config.ping_timeout,
+        config.idle_timeout,
+    );
     loop {
         let listener = {
             let mut queue = shared.lock_queue();
@@ -34,7 +45,21 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         };
         if let Some(listener) = listener {
-            listener.await;
+            match keepalive.check(Instant::now(), shared.last_rx()) {
+                Due::Wait(None) => listener.await,
+                Due::Wait(Some(at)) => {
+                    select(listener, async_io::Timer::at(at)).await;
+                }
+                Due::Ping => {
+                    let _ = shared.send_control(OpCode::Ping, Vec::new());
+                }
+                Due::PongOverdue => {
+                    shared.queue_close(CloseCode::INTERNAL_ERROR, "keepalive timeout", true);
+                }
+                Due::Idle => {
+                    shared.queue_close(CloseCode::GOING_AWAY, "idle timeout", true);
+                }
+            }
             continue;
         }
         if write_batch(&shared.transport, &mut batch).await.is_err() {
