@@ -56,6 +56,7 @@ pub mod protocol;
 mod request;
 mod server;
 mod time;
+mod tls;
 mod transport;
 
 pub use client::{Client, connect};
@@ -67,6 +68,7 @@ pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use request::WebSocketRequest;
 pub use server::{Server, ServerBuilder};
+pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::Transport;
 
 /// The README's examples, compiled and run as doctests.

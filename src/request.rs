@@ -53,6 +53,8 @@ pub struct WebSocketRequest {
     remote_addr: SocketAddr,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
+    secure: bool,
+    peer_certificates: Vec<Vec<u8>>,
     config: Arc<Config>,
     response_headers: Vec<(String, String)>,
     decision: Option<oneshot::Sender<Decision>>,
@@ -64,6 +66,7 @@ pub(crate) struct Peer {
     pub(crate) peer_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) secure: bool,
+    pub(crate) peer_certificates: Vec<Vec<u8>>,
 }
 
 impl WebSocketRequest {
@@ -72,7 +75,7 @@ impl WebSocketRequest {
     pub(crate) fn new(
         upgrade: UpgradeRequest,
         url: Url,
-        from: &Peer,
+        from: Peer,
         config: Arc<Config>,
         decision: oneshot::Sender<Decision>,
         state: Arc<PendingState>,
@@ -93,6 +96,8 @@ impl WebSocketRequest {
             remote_addr,
             peer_addr: from.peer_addr,
             local_addr: from.local_addr,
+            secure: from.secure,
+            peer_certificates: from.peer_certificates,
             config,
             response_headers: Vec::new(),
             decision: Some(decision),
@@ -251,6 +256,35 @@ impl WebSocketRequest {
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Whether the request arrived over TLS (`wss://`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// assert_eq!(request.is_secure(), request.resource_url().scheme() == "wss");
+    /// # }
+    /// ```
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The client's verified TLS certificate chain (DER, leaf first), when
+    /// the TLS listener asks for client certificates and one was presented.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// if request.peer_certificates().is_empty() {
+    ///     request.reject(http_types::StatusCode::Unauthorized, "client certificate required");
+    /// }
+    /// # }
+    /// ```
+    pub fn peer_certificates(&self) -> &[Vec<u8>] {
+        &self.peer_certificates
     }
 
     /// Every request header, as sent, in order.

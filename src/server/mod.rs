@@ -1,30 +1,27 @@
-//! The server: accepts TCP connections, runs opening handshakes under a
-//! timeout, and yields a [`WebSocketRequest`] for each valid one.
+//! The server: accepts TCP (and TLS) connections, runs opening handshakes
+//! under a timeout, and yields a [`WebSocketRequest`] for each valid one.
+
+mod accept;
+mod handshake;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use async_std::net::{TcpListener, ToSocketAddrs};
 use event_listener::Event as Notify;
-use futures::channel::{mpsc, oneshot};
-use futures::future::{Either, select};
-use futures::io::AsyncReadExt;
-use futures::{SinkExt, Stream, StreamExt};
-use http_types::{Request, Response, Url};
+use futures::channel::mpsc;
+use futures::{Stream, StreamExt};
+use http_types::{Request, Response};
 
 use crate::config::Config;
-use crate::handshake::{self, Classified, HandshakeError, Limits};
 use crate::http::{self, HttpHandler};
-use crate::pending::{self, PendingState, reject_response, respond};
-use crate::request::{Peer, WebSocketRequest};
-use crate::time::timeout;
-use crate::transport::BoxTransport;
+use crate::request::WebSocketRequest;
+use crate::tls::TlsAcceptor;
 
 /// Requests waiting for the application to take them from the server.
 const REQUEST_BACKLOG: usize = 64;
@@ -33,6 +30,7 @@ const REQUEST_BACKLOG: usize = 64;
 struct Inner {
     config: Arc<Config>,
     handler: Option<HttpHandler>,
+    requests: mpsc::Sender<WebSocketRequest>,
     stopped: AtomicBool,
     stop: Notify,
 }
@@ -131,20 +129,60 @@ impl ServerBuilder {
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub fn listen(self, listener: TcpListener) -> io::Result<Server> {
-        let local_addr = listener.local_addr()?;
+        let server = self.build();
+        server.add_listener(listener, None)?;
+        Ok(server)
+    }
+
+    /// Binds `addr` for `wss://` and starts accepting: every connection goes
+    /// through `acceptor`'s TLS handshake (under
+    /// [`Config::handshake_timeout`]) before the WebSocket handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(acceptor: impl wsgate::TlsAcceptor) -> std::io::Result<()> {
+    /// let server = wsgate::Server::builder().bind_tls("127.0.0.1:8443", acceptor).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn bind_tls(
+        self,
+        addr: impl ToSocketAddrs,
+        acceptor: impl TlsAcceptor,
+    ) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let server = self.build();
+        server.add_listener(listener, Some(Arc::new(acceptor)))?;
+        Ok(server)
+    }
+
+    /// A server with no listener yet: add plain and TLS listeners with
+    /// [`Server::add_bind`] and
+    /// [`Server::add_bind_tls`], all feeding the same request stream.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(acceptor: impl wsgate::TlsAcceptor) -> std::io::Result<()> {
+    /// let server = wsgate::Server::builder().build();
+    /// server.add_bind("127.0.0.1:8080").await?;
+    /// server.add_bind_tls("127.0.0.1:8443", acceptor).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn build(self) -> Server {
+        let (sender, requests) = mpsc::channel(REQUEST_BACKLOG);
         let inner = Arc::new(Inner {
             config: Arc::new(self.config),
             handler: self.handler,
+            requests: sender,
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         });
-        let (sender, requests) = mpsc::channel(REQUEST_BACKLOG);
-        async_std::task::spawn(accept_loop(listener, inner.clone(), sender));
-        Ok(Server {
+        Server {
             requests,
-            local_addr,
+            local_addrs: Mutex::new(Vec::new()),
             inner,
-        })
+        }
     }
 }
 
@@ -177,7 +215,7 @@ impl ServerBuilder {
 /// ```
 pub struct Server {
     requests: mpsc::Receiver<WebSocketRequest>,
-    local_addr: SocketAddr,
+    local_addrs: Mutex<Vec<SocketAddr>>,
     inner: Arc<Inner>,
 }
 
@@ -206,7 +244,12 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// The address the server listens on (useful after binding port 0).
+    /// The address of the first listener (useful after binding port 0).
+    ///
+    /// # Panics
+    ///
+    /// If the server has no listener ([`ServerBuilder::build`] without
+    /// [`add_bind`](Self::add_bind)).
     ///
     /// # Examples
     ///
@@ -217,7 +260,86 @@ impl Server {
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs()[0]
+    }
+
+    /// The addresses of every listener, in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let server = wsgate::Server::bind("127.0.0.1:0").await?;
+    /// assert_eq!(server.local_addrs().len(), 1);
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.local_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Adds a plain (`ws://`) listener on `addr`; returns its address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let server = wsgate::Server::bind("127.0.0.1:8080").await?;
+    /// server.add_bind("[::1]:8080").await?;
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub async fn add_bind(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        self.add_listener(listener, None)
+    }
+
+    /// Adds a TLS (`wss://`) listener on `addr`; returns its address.
+    /// Requests from it say [`is_secure`](WebSocketRequest::is_secure) and
+    /// have `wss://` URLs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(acceptor: impl wsgate::TlsAcceptor) -> std::io::Result<()> {
+    /// let server = wsgate::Server::bind("127.0.0.1:8080").await?;
+    /// server.add_bind_tls("127.0.0.1:8443", acceptor).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_bind_tls(
+        &self,
+        addr: impl ToSocketAddrs,
+        acceptor: impl TlsAcceptor,
+    ) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        self.add_listener(listener, Some(Arc::new(acceptor)))
+    }
+
+    /// Starts accepting on an already-bound listener, with TLS if an
+    /// acceptor is given; returns its address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let server = wsgate::Server::builder().build();
+    /// let listener = async_std::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// server.add_listener(listener, None)?;
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn add_listener(
+        &self,
+        listener: TcpListener,
+        tls: Option<Arc<dyn TlsAcceptor>>,
+    ) -> io::Result<SocketAddr> {
+        let addr = listener.local_addr()?;
+        self.local_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(addr);
+        async_std::task::spawn(accept::accept_loop(listener, tls, self.inner.clone()));
+        Ok(addr)
     }
 
     /// The settings in use.
@@ -269,176 +391,7 @@ impl Drop for Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
+            .field("local_addrs", &self.local_addrs())
             .finish_non_exhaustive()
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    inner: Arc<Inner>,
-    requests: mpsc::Sender<WebSocketRequest>,
-) {
-    loop {
-        let stop = inner.stop.listen();
-        if inner.stopped.load(Ordering::Acquire) {
-            return;
-        }
-        let accepted = match select(pin!(listener.accept()), stop).await {
-            Either::Left((accepted, _)) => accepted,
-            Either::Right(_) => return,
-        };
-        match accepted {
-            Ok((stream, peer_addr)) => {
-                let _ = stream.set_nodelay(true);
-                let inner = inner.clone();
-                let requests = requests.clone();
-                async_std::task::spawn(async move {
-                    handle_tcp(stream, peer_addr, inner, requests).await;
-                });
-            }
-            // Out of file descriptors or memory, or an aborted connection:
-            // pause briefly rather than spin, and keep serving.
-            Err(_) => {
-                async_io::Timer::after(Duration::from_millis(20)).await;
-            }
-        }
-    }
-}
-
-async fn handle_tcp(
-    stream: TcpStream,
-    peer_addr: SocketAddr,
-    inner: Arc<Inner>,
-    requests: mpsc::Sender<WebSocketRequest>,
-) {
-    let Ok(local_addr) = stream.local_addr() else {
-        return;
-    };
-    let peer = Peer {
-        peer_addr,
-        local_addr,
-        secure: false,
-    };
-    handshake(Box::new(stream), peer, &inner, requests).await;
-}
-
-/// Reads and answers one opening handshake; a valid upgrade becomes a
-/// request for the application.
-async fn handshake(
-    mut io: BoxTransport,
-    peer: Peer,
-    inner: &Inner,
-    mut requests: mpsc::Sender<WebSocketRequest>,
-) {
-    let config = &inner.config;
-    let limits = Limits {
-        max_size: config.max_handshake_size,
-        max_headers: config.max_handshake_headers,
-    };
-    let write_limit = config.handshake_timeout;
-    let (raw, rest) = match timeout(config.handshake_timeout, read_head(&mut io, &limits)).await {
-        None => {
-            respond(
-                io,
-                &reject_response(408, "handshake timed out"),
-                write_limit,
-            )
-            .await;
-            return;
-        }
-        Some(Err(HeadError::Closed)) => return,
-        Some(Err(HeadError::Invalid(e))) => {
-            respond(io, &e.to_response(), write_limit).await;
-            return;
-        }
-        Some(Ok(head)) => head,
-    };
-    let scheme = if peer.secure { "wss" } else { "ws" };
-    let upgrade = match handshake::classify(raw) {
-        Err(e) => {
-            respond(io, &e.to_response(), write_limit).await;
-            return;
-        }
-        Ok(Classified::Plain(raw)) => {
-            let http_scheme = if peer.secure { "https" } else { "http" };
-            let host = raw.header("host").unwrap_or("localhost").to_owned();
-            let base = format!("{http_scheme}://{host}/");
-            http::serve(
-                io,
-                raw,
-                rest,
-                &base,
-                inner.handler.as_ref(),
-                config.max_http_body_size,
-                write_limit,
-            )
-            .await;
-            return;
-        }
-        Ok(Classified::Upgrade(upgrade)) => upgrade,
-    };
-    let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource)) else {
-        respond(
-            io,
-            &reject_response(400, "invalid Host or request target"),
-            write_limit,
-        )
-        .await;
-        return;
-    };
-    let state = Arc::new(PendingState::default());
-    let (decide, decisions) = oneshot::channel();
-    let request = WebSocketRequest::new(upgrade, url, &peer, config.clone(), decide, state.clone());
-    // If the server is gone, the request is dropped with the failed send and
-    // the pending task below answers 503.
-    let _ = requests.send(request).await;
-    pending::hold(
-        io,
-        rest,
-        decisions,
-        &state,
-        config.decision_timeout,
-        write_limit,
-        config
-            .read_buffer_size
-            .max(config.max_frame_size.min(64 << 10)),
-    )
-    .await;
-}
-
-enum HeadError {
-    Closed,
-    Invalid(HandshakeError),
-}
-
-/// Reads until the end of the request head, scanning each byte once, and
-/// parses it once. Returns the head and the bytes read past it.
-async fn read_head(
-    io: &mut BoxTransport,
-    limits: &Limits,
-) -> Result<(handshake::RawRequest, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut scratch = [0u8; 2048];
-    loop {
-        let room = scratch
-            .len()
-            .min(limits.max_size + 1 - buf.len().min(limits.max_size));
-        let n = match io.read(&mut scratch[..room.max(1)]).await {
-            Ok(0) | Err(_) => return Err(HeadError::Closed),
-            Ok(n) => n,
-        };
-        let scanned = buf.len();
-        buf.extend_from_slice(&scratch[..n]);
-        if let Some(end) = handshake::find_head_end(&buf, scanned) {
-            return match handshake::parse_head(&buf[..end], limits) {
-                Ok(Some((raw, used))) => Ok((raw, buf.split_off(used))),
-                Ok(None) => Err(HeadError::Invalid(HandshakeError::Malformed)),
-                Err(e) => Err(HeadError::Invalid(e)),
-            };
-        }
-        if buf.len() > limits.max_size {
-            return Err(HeadError::Invalid(HandshakeError::HeadTooLarge));
-        }
     }
 }

@@ -1,0 +1,84 @@
+//! Accept loops: one per listener, plain or TLS, feeding one request stream.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_std::net::{TcpListener, TcpStream};
+use futures::future::{Either, select};
+
+use super::Inner;
+use super::handshake::handshake;
+use crate::request::Peer;
+use crate::time::timeout;
+use crate::tls::TlsAcceptor;
+
+/// Accepts connections on `listener` until the server stops.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<dyn TlsAcceptor>>,
+    inner: Arc<Inner>,
+) {
+    loop {
+        let stop = inner.stop.listen();
+        if inner.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let accepted = match select(pin!(listener.accept()), stop).await {
+            Either::Left((accepted, _)) => accepted,
+            Either::Right(_) => return,
+        };
+        match accepted {
+            Ok((stream, peer_addr)) => {
+                let _ = stream.set_nodelay(true);
+                let inner = inner.clone();
+                let tls = tls.clone();
+                async_std::task::spawn(async move {
+                    serve_stream(stream, peer_addr, tls, inner).await;
+                });
+            }
+            // Out of file descriptors or memory, or an aborted connection:
+            // pause briefly rather than spin, and keep serving.
+            Err(_) => {
+                async_io::Timer::after(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Runs the TLS handshake if the listener has one, then the WebSocket
+/// handshake.
+async fn serve_stream(
+    stream: TcpStream,
+    peer_addr: SocketAddr,
+    tls: Option<Arc<dyn TlsAcceptor>>,
+    inner: Arc<Inner>,
+) {
+    let Ok(local_addr) = stream.local_addr() else {
+        return;
+    };
+    let mut peer = Peer {
+        peer_addr,
+        local_addr,
+        secure: tls.is_some(),
+        peer_certificates: Vec::new(),
+    };
+    let io = match tls {
+        None => Box::new(stream) as crate::transport::BoxTransport,
+        Some(acceptor) => {
+            let limit = inner.config.handshake_timeout;
+            match timeout(limit, acceptor.accept(stream)).await {
+                Some(Ok(accepted)) => {
+                    peer.peer_certificates = accepted.peer_certificates;
+                    accepted.stream
+                }
+                // A failed or expired TLS handshake closes this connection
+                // only; there is no HTTP to answer with.
+                Some(Err(_)) | None => return,
+            }
+        }
+    };
+    handshake(io, peer, &inner).await;
+}

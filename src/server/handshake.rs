@@ -1,0 +1,127 @@
+//! One opening handshake: read the head under the timeout, answer errors
+//! and plain HTTP, and hand valid upgrades to the application.
+
+use std::sync::Arc;
+
+use futures::SinkExt;
+use futures::channel::oneshot;
+use futures::io::AsyncReadExt;
+use http_types::Url;
+
+use super::Inner;
+use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
+use crate::http;
+use crate::pending::{self, PendingState, reject_response, respond};
+use crate::request::{Peer, WebSocketRequest};
+use crate::time::timeout;
+use crate::transport::BoxTransport;
+
+/// Reads and answers one opening handshake; a valid upgrade becomes a
+/// request for the application.
+pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
+    let config = &inner.config;
+    let limits = Limits {
+        max_size: config.max_handshake_size,
+        max_headers: config.max_handshake_headers,
+    };
+    let write_limit = config.handshake_timeout;
+    let (raw, rest) = match timeout(config.handshake_timeout, read_head(&mut io, &limits)).await {
+        None => {
+            respond(
+                io,
+                &reject_response(408, "handshake timed out"),
+                write_limit,
+            )
+            .await;
+            return;
+        }
+        Some(Err(HeadError::Closed)) => return,
+        Some(Err(HeadError::Invalid(e))) => {
+            respond(io, &e.to_response(), write_limit).await;
+            return;
+        }
+        Some(Ok(head)) => head,
+    };
+    let upgrade = match handshake::classify(raw) {
+        Err(e) => {
+            respond(io, &e.to_response(), write_limit).await;
+            return;
+        }
+        Ok(Classified::Plain(raw)) => {
+            let scheme = if peer.secure { "https" } else { "http" };
+            let host = raw.header("host").unwrap_or("localhost").to_owned();
+            let base = format!("{scheme}://{host}/");
+            http::serve(
+                io,
+                raw,
+                rest,
+                &base,
+                inner.handler.as_ref(),
+                config.max_http_body_size,
+                write_limit,
+            )
+            .await;
+            return;
+        }
+        Ok(Classified::Upgrade(upgrade)) => upgrade,
+    };
+    let scheme = if peer.secure { "wss" } else { "ws" };
+    let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource)) else {
+        respond(
+            io,
+            &reject_response(400, "invalid Host or request target"),
+            write_limit,
+        )
+        .await;
+        return;
+    };
+    let state = Arc::new(PendingState::default());
+    let (decide, decisions) = oneshot::channel();
+    let request = WebSocketRequest::new(upgrade, url, peer, config.clone(), decide, state.clone());
+    // If the server is gone, the request is dropped with the failed send and
+    // the pending task below answers 503.
+    let _ = inner.requests.clone().send(request).await;
+    pending::hold(
+        io,
+        rest,
+        decisions,
+        &state,
+        config.decision_timeout,
+        write_limit,
+        config.read_buffer_size.max(64 << 10),
+    )
+    .await;
+}
+
+enum HeadError {
+    Closed,
+    Invalid(HandshakeError),
+}
+
+/// Reads until the end of the request head, scanning each byte once, and
+/// parses it once. Returns the head and the bytes read past it.
+async fn read_head(
+    io: &mut BoxTransport,
+    limits: &Limits,
+) -> Result<(RawRequest, Vec<u8>), HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut scratch = [0u8; 2048];
+    loop {
+        let n = match io.read(&mut scratch).await {
+            Ok(0) | Err(_) => return Err(HeadError::Closed),
+            Ok(n) => n,
+        };
+        let scanned = buf.len();
+        buf.extend_from_slice(&scratch[..n]);
+        if let Some(end) = handshake::find_head_end(&buf, scanned) {
+            return match handshake::parse_head(&buf[..end], limits) {
+                Ok(Some((raw, used))) => Ok((raw, buf.split_off(used))),
+                Ok(None) => Err(HeadError::Invalid(HandshakeError::Malformed)),
+                Err(e) => Err(HeadError::Invalid(e)),
+            };
+        }
+        if buf.len() > limits.max_size {
+            return Err(HeadError::Invalid(HandshakeError::HeadTooLarge));
+        }
+    }
+}
