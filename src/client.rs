@@ -1,10 +1,12 @@
 //! A WebSocket client, giving the same [`Connection`] type as the server.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_std::net::TcpStream;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use http_types::Url;
+use http_types::url::Host;
 
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, ConnectionInfo};
@@ -14,7 +16,12 @@ use crate::protocol::Role;
 use crate::time::timeout;
 use crate::transport::BoxTransport;
 
-/// Connects to a `ws://` URL with default settings.
+/// Connects to a `ws://` or `wss://` URL with default settings.
+///
+/// For `wss://` (feature `rustls`, on by default) the server's certificate
+/// must chain to a root the operating system trusts (feature
+/// `native-roots`); for a self-signed test server use
+/// [`Client::add_root_certificate`].
 ///
 /// # Examples
 ///
@@ -22,14 +29,15 @@ use crate::transport::BoxTransport;
 /// # async_std::task::block_on(async {
 /// let conn = wsgate::connect("ws://127.0.0.1:9001/chat").await?;
 /// conn.send("hello").await?;
+/// let secure = wsgate::connect("wss://example.com/chat").await?;
 /// # Ok::<(), wsgate::Error>(()) });
 /// ```
 pub async fn connect(url: &str) -> Result<Connection, Error> {
     Client::new().connect(url).await
 }
 
-/// Options for a client connection: subprotocols, origin, extra headers and
-/// [`Config`].
+/// Options for a client connection: subprotocols, origin, extra headers,
+/// [`Config`] and, for `wss://`, TLS settings.
 ///
 /// # Examples
 ///
@@ -52,6 +60,8 @@ pub struct Client {
     origin: Option<String>,
     headers: Vec<(String, String)>,
     config: Config,
+    #[cfg(feature = "rustls")]
+    tls: crate::tls::client::ClientTls,
 }
 
 impl Client {
@@ -118,9 +128,100 @@ impl Client {
         self
     }
 
-    /// Opens a TCP connection to `url` (`ws://host[:port]/path?query`) and
-    /// performs the opening handshake within
+    /// Trusts the root certificates in `pem` (one or more `CERTIFICATE`
+    /// sections) for `wss://` servers, in addition to the operating
+    /// system's roots: for self-signed or private-CA servers, such as test
+    /// servers. A self-signed server certificate can be its own root.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError`](crate::tls::TlsConfigError) if `pem` holds no
+    /// certificate, is malformed, or holds a certificate that cannot be a
+    /// root; the client's roots are then unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let ca = std::fs::read("test-ca.pem")?;
+    /// let conn = wsgate::Client::new()
+    ///     .add_root_certificate(&ca)?
+    ///     .connect("wss://localhost:8443/")
+    ///     .await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) });
+    /// ```
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate(
+        mut self,
+        pem: impl AsRef<[u8]>,
+    ) -> Result<Client, crate::tls::TlsConfigError> {
+        self.tls.add_roots(pem.as_ref())?;
+        Ok(self)
+    }
+
+    /// Presents this certificate chain (PEM, leaf first) and private key
+    /// (PEM: PKCS#8, PKCS#1 or SEC1) to `wss://` servers that ask for a
+    /// client certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError`](crate::tls::TlsConfigError) if either PEM text is
+    /// unusable, or the key does not belong to the certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let cert = std::fs::read("alice.pem")?;
+    /// let key = std::fs::read("alice.key")?;
+    /// let conn = wsgate::Client::new()
+    ///     .client_certificate(&cert, &key)?
+    ///     .connect("wss://example.com/")
+    ///     .await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) });
+    /// ```
+    #[cfg(feature = "rustls")]
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Result<Client, crate::tls::TlsConfigError> {
+        self.tls.set_identity(cert_pem.as_ref(), key_pem.as_ref())?;
+        Ok(self)
+    }
+
+    /// Uses `config` as it is for `wss://` (roots, client certificate,
+    /// versions, provider), instead of the settings above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wsgate::tls::rustls;
+    ///
+    /// # fn f(roots: rustls::RootCertStore) {
+    /// let config = rustls::ClientConfig::builder()
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let client = wsgate::Client::new().tls_config(Arc::new(config));
+    /// # }
+    /// ```
+    #[cfg(feature = "rustls")]
+    pub fn tls_config(mut self, config: Arc<crate::tls::rustls::ClientConfig>) -> Client {
+        self.tls.set_config(config);
+        self
+    }
+
+    /// Opens a TCP connection to `url` (`ws://host[:port]/path?query`, or
+    /// `wss://` for TLS, default port 443), runs the TLS handshake for
+    /// `wss://` (the host is sent as SNI and checked against the server's
+    /// certificate), and performs the opening handshake, each step within
     /// [`Config::handshake_timeout`].
+    ///
+    /// A `wss://` URL without the `rustls` feature is
+    /// [`Error::InvalidUrl`]. A TLS failure (untrusted certificate, wrong
+    /// name, a server requiring a client certificate) is [`Error::Io`],
+    /// wrapping a `rustls::Error` when TLS itself failed.
     ///
     /// A server's rejection is [`Error::Handshake`] with
     /// [`HandshakeError::Rejected`], carrying the status and the
@@ -139,13 +240,15 @@ impl Client {
     /// ```
     pub async fn connect(self, url: &str) -> Result<Connection, Error> {
         let url = Url::parse(url).map_err(|_| Error::InvalidUrl)?;
-        if url.scheme() != "ws" {
-            return Err(Error::InvalidUrl);
-        }
-        let host = url.host_str().ok_or(Error::InvalidUrl)?.to_owned();
-        let port = url.port().unwrap_or(80);
+        let (secure, default_port) = match url.scheme() {
+            "ws" => (false, 80),
+            "wss" if cfg!(feature = "rustls") => (true, 443),
+            _ => return Err(Error::InvalidUrl),
+        };
+        let host = url.host().ok_or(Error::InvalidUrl)?.to_owned();
+        let port = url.port().unwrap_or(default_port);
         let limit = self.config.handshake_timeout;
-        let stream = match timeout(limit, TcpStream::connect((host.as_str(), port))).await {
+        let stream = match timeout(limit, tcp_connect(&host, port)).await {
             Some(stream) => stream?,
             None => return Err(Error::Timeout),
         };
@@ -161,7 +264,14 @@ impl Client {
             resource.push('?');
             resource.push_str(query);
         }
-        let mut io: BoxTransport = Box::new(stream);
+        let mut io: BoxTransport = if secure {
+            match timeout(limit, self.tls_connect(&host, stream)).await {
+                Some(io) => io?,
+                None => return Err(Error::Timeout),
+            }
+        } else {
+            Box::new(stream)
+        };
         let handshake = self.handshake(&mut io, &host_header, &resource);
         let (accepted, pipelined) = match timeout(limit, handshake).await {
             Some(result) => result?,
@@ -185,6 +295,19 @@ impl Client {
             info,
             pipelined,
         ))
+    }
+
+    /// Runs the client side of the TLS handshake.
+    #[cfg(feature = "rustls")]
+    async fn tls_connect(&self, host: &Host, stream: TcpStream) -> Result<BoxTransport, Error> {
+        self.tls.connect(host, stream).await
+    }
+
+    /// No TLS without the `rustls` feature (`connect` refuses `wss://`
+    /// before it gets here).
+    #[cfg(not(feature = "rustls"))]
+    async fn tls_connect(&self, _host: &Host, _stream: TcpStream) -> Result<BoxTransport, Error> {
+        Err(Error::InvalidUrl)
     }
 
     /// Sends the opening request and reads and checks the response.
@@ -235,6 +358,16 @@ impl Client {
                 return Err(HandshakeError::HeadTooLarge.into());
             }
         }
+    }
+}
+
+/// Connects to `host` (a name to resolve, or an IP address literal) on
+/// `port`.
+async fn tcp_connect(host: &Host, port: u16) -> std::io::Result<TcpStream> {
+    match host {
+        Host::Domain(name) => TcpStream::connect((name.as_str(), port)).await,
+        Host::Ipv4(ip) => TcpStream::connect((IpAddr::V4(*ip), port)).await,
+        Host::Ipv6(ip) => TcpStream::connect((IpAddr::V6(*ip), port)).await,
     }
 }
 

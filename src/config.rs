@@ -29,6 +29,80 @@ pub enum SendPolicy {
     Close,
 }
 
+/// TCP keep-alive probing: the kernel's own check for dead peers, below
+/// WebSocket keepalive.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let keepalive = wsgate::TcpKeepalive {
+///     time: Duration::from_secs(60),
+///     interval: Duration::from_secs(10),
+///     retries: 5,
+/// };
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe.
+    pub time: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped.
+    pub retries: u32,
+}
+
+/// Socket options, applied with `socket2`.
+///
+/// # Examples
+///
+/// ```
+/// let mut config = wsgate::Config::default();
+/// config.tcp.backlog = 4096;
+/// config.tcp.only_v6 = Some(false); // dual-stack when binding [::]
+/// config.tcp.recv_buffer_size = Some(256 << 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpOptions {
+    /// Listen backlog. Default 1024: absorbs connection bursts.
+    pub backlog: u32,
+    /// Disable Nagle's algorithm on every connection. Default on: WebSocket
+    /// messages are latency-sensitive and already batched by the writer.
+    pub nodelay: bool,
+    /// Kernel keep-alive probing. Default `None` (WebSocket keepalive,
+    /// [`Config::ping_interval`], does the job end to end).
+    pub keepalive: Option<TcpKeepalive>,
+    /// For IPv6 listeners: `Some(true)` accepts IPv6 only, `Some(false)`
+    /// also IPv4 (dual-stack), `None` leaves the system default.
+    pub only_v6: Option<bool>,
+    /// `SO_REUSEADDR` on listeners. Default on, so a restarted server can
+    /// bind while old connections are in TIME_WAIT. Turn it off for an
+    /// exclusive bind.
+    pub reuse_address: bool,
+    /// `SO_RCVBUF` for accepted connections; `None` keeps the kernel's
+    /// auto-tuning (the default).
+    pub recv_buffer_size: Option<usize>,
+    /// `SO_SNDBUF` for accepted connections; `None` keeps the kernel's
+    /// auto-tuning (the default).
+    pub send_buffer_size: Option<usize>,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            backlog: 1024,
+            nodelay: true,
+            keepalive: None,
+            only_v6: None,
+            reuse_address: true,
+            recv_buffer_size: None,
+            send_buffer_size: None,
+        }
+    }
+}
+
 /// Settings for a server or client: limits, timeouts and behaviour.
 ///
 /// Every field has a safe default ([`Config::default`]); change the ones you
@@ -119,6 +193,17 @@ pub struct Config {
     /// What a send does above the high-water mark. Default
     /// [`SendPolicy::Wait`].
     pub send_queue_policy: SendPolicy,
+    /// Send-queue low-water mark, in bytes. Default 256 KiB (a quarter of
+    /// the high-water mark). When a sender met the high-water mark, the
+    /// connection emits [`Event::Drain`](crate::Event::Drain) once the queue
+    /// falls to this level, and [`Connection::writable`](crate::Connection::writable)
+    /// resolves.
+    pub send_queue_low_water: usize,
+    /// Frame size for streamed messages
+    /// ([`Connection::send_stream`](crate::Connection::send_stream),
+    /// [`send_file`](crate::Connection::send_file)). Default 64 KiB: large
+    /// enough that headers cost nothing, small enough to keep memory flat.
+    pub stream_chunk_size: usize,
     /// Size of each connection's read buffer, in bytes. Default 8 KiB.
     ///
     /// Allocated when the connection first reads, not before. Payloads are
@@ -129,6 +214,17 @@ pub struct Config {
     /// Default 64 KiB: the handler serves pages, not uploads. Larger bodies
     /// get 413.
     pub max_http_body_size: usize,
+    /// Most connections open at once, counting requests still waiting for a
+    /// decision. Default 16 384. Beyond it new handshakes get 503 with
+    /// `Retry-After`, before the application sees them, so a flood cannot
+    /// exhaust memory or file descriptors.
+    pub max_connections: usize,
+    /// Client addresses allowed to connect, as CIDR ranges. Default empty:
+    /// everyone. When set, other clients are disconnected before a single
+    /// byte of theirs is read.
+    pub allow: Vec<IpNet>,
+    /// Socket options for listeners and accepted connections.
+    pub tcp: TcpOptions,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
     /// Default empty: the remote address is always the TCP peer, since any
     /// client can send those headers.
@@ -154,9 +250,14 @@ impl Default for Config {
             fragment_size: usize::MAX,
             send_queue_high_water: 1 << 20,
             send_queue_policy: SendPolicy::Wait,
+            send_queue_low_water: 256 << 10,
+            stream_chunk_size: 64 << 10,
             read_buffer_size: 8 << 10,
             max_http_body_size: 64 << 10,
             trusted_proxies: Vec::new(),
+            max_connections: 16_384,
+            allow: Vec::new(),
+            tcp: TcpOptions::default(),
         }
     }
 }

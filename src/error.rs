@@ -114,6 +114,8 @@ pub enum AcceptError {
     Disconnected,
     /// The decision deadline passed and the request was already rejected.
     DecisionTimeout,
+    /// The server is shutting down; the request was rejected with 503.
+    ShuttingDown,
     /// Writing the response failed.
     Io(io::Error),
 }
@@ -131,6 +133,7 @@ impl std::fmt::Display for AcceptError {
             AcceptError::DecisionTimeout => {
                 f.write_str("the decision deadline passed; the request was rejected")
             }
+            AcceptError::ShuttingDown => f.write_str("the server is shutting down"),
             AcceptError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

@@ -43,8 +43,7 @@ pub(crate) async fn serve(
     let Some(handler) = handler else {
         let mut response = reject_response(426, "this endpoint only speaks WebSocket");
         // 426 must say what to upgrade to (RFC 9110 §15.5.22).
-        let at = response.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
-        response.splice(at..at, b"Upgrade: websocket\r\n".iter().copied());
+        crate::server::insert_header(&mut response, "Upgrade: websocket");
         respond(io, &response, limit).await;
         return;
     };

@@ -56,18 +56,22 @@ pub mod protocol;
 mod request;
 mod server;
 mod time;
-mod tls;
+pub mod tls;
 mod transport;
 
 pub use client::{Client, connect};
-pub use config::{Config, SendPolicy};
-pub use connection::{CloseEvent, Connection, ConnectionId, Event, EventHandlers, Events};
+pub use config::{Config, SendPolicy, TcpKeepalive, TcpOptions};
+pub use connection::{
+    CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events,
+};
 pub use error::{AcceptError, Error};
 pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use request::WebSocketRequest;
-pub use server::{Server, ServerBuilder};
+pub use server::{
+    BroadcastReport, MetricsSnapshot, Server, ServerBuilder, ServerHandle, ShutdownReport,
+};
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::Transport;
 

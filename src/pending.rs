@@ -19,6 +19,7 @@ use futures::{Future, FutureExt};
 
 use crate::error::AcceptError;
 use crate::handshake::error_response;
+use crate::server::ServerCore;
 use crate::time::timeout;
 use crate::transport::BoxTransport;
 
@@ -29,8 +30,8 @@ pub(crate) enum Decision {
         response: Vec<u8>,
         reply: oneshot::Sender<Result<(BoxTransport, Vec<u8>), AcceptError>>,
     },
-    /// Write `response` (an error) and close.
-    Reject { response: Vec<u8> },
+    /// Write `response` (an error with this status) and close.
+    Reject { status: u16, response: Vec<u8> },
 }
 
 /// Flags shared by a request and its pending task.
@@ -55,15 +56,22 @@ enum Outcome {
 }
 
 /// Holds `io` until a decision arrives on `decisions`, then carries it out.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn hold(
     mut io: BoxTransport,
     mut pipelined: Vec<u8>,
     decisions: oneshot::Receiver<Decision>,
     state: &PendingState,
+    core: Option<&ServerCore>,
     deadline: Duration,
     write_timeout: Duration,
     max_pipelined: usize,
 ) {
+    let rejected = |status: u16| {
+        if let Some(core) = core {
+            core.rejected(status);
+        }
+    };
     let mut decisions = decisions;
     let mut timer = async_io::Timer::after(deadline);
     let mut reading = true;
@@ -104,12 +112,15 @@ pub(crate) async fn hold(
             };
             let _ = reply.send(result);
         }
-        Outcome::Decided(Decision::Reject { response }) => {
+        Outcome::Decided(Decision::Reject { status, response }) => {
+            rejected(status);
             if reading {
                 respond(io, &response, write_timeout).await;
             }
         }
         Outcome::Dropped => {
+            rejected(503);
+            log::warn!("a request was dropped without a decision: rejected with 503");
             if reading {
                 let response = reject_response(503, "request dropped without a decision");
                 respond(io, &response, write_timeout).await;
@@ -117,6 +128,10 @@ pub(crate) async fn hold(
         }
         Outcome::Expired => {
             state.set(&state.expired);
+            rejected(503);
+            log::warn!(
+                "a request was left undecided past the decision deadline: rejected with 503"
+            );
             if reading {
                 let response = reject_response(503, "no decision in time");
                 respond(io, &response, write_timeout).await;

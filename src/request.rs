@@ -8,11 +8,12 @@ use futures::channel::oneshot;
 use http_types::{StatusCode, Url};
 
 use crate::config::Config;
-use crate::connection::{Connection, ConnectionId, ConnectionInfo};
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Observer};
 use crate::error::AcceptError;
 use crate::handshake::{ExtensionOffer, UpgradeRequest, accept_response, error_response};
 use crate::pending::{Decision, PendingState};
 use crate::protocol::Role;
+use crate::server::ServerCore;
 
 /// A WebSocket opening handshake waiting for the application's decision.
 ///
@@ -59,6 +60,7 @@ pub struct WebSocketRequest {
     response_headers: Vec<(String, String)>,
     decision: Option<oneshot::Sender<Decision>>,
     state: Arc<PendingState>,
+    core: Option<Arc<ServerCore>>,
 }
 
 /// Where a request came from, as the server saw it.
@@ -79,6 +81,7 @@ impl WebSocketRequest {
         config: Arc<Config>,
         decision: oneshot::Sender<Decision>,
         state: Arc<PendingState>,
+        core: Option<Arc<ServerCore>>,
     ) -> WebSocketRequest {
         let remote_addr =
             crate::net::client_address(from.peer_addr, &config.trusted_proxies, |name| {
@@ -102,6 +105,7 @@ impl WebSocketRequest {
             response_headers: Vec::new(),
             decision: Some(decision),
             state,
+            core,
         }
     }
 
@@ -427,6 +431,14 @@ impl WebSocketRequest {
         protocol: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Connection, AcceptError> {
+        if self
+            .core
+            .as_ref()
+            .is_some_and(|core| core.shutting_down.load(Ordering::Acquire))
+        {
+            self.decide_error(503, "server shutting down");
+            return Err(AcceptError::ShuttingDown);
+        }
         let chosen = match protocol {
             None => None,
             Some(wanted) => {
@@ -479,14 +491,20 @@ impl WebSocketRequest {
             resource: std::mem::take(&mut self.upgrade.resource),
             headers: std::mem::take(&mut self.upgrade.headers),
         };
-        Ok(Connection::start(
+        let observer = self.core.clone().map(|core| core as Arc<dyn Observer>);
+        let conn = Connection::start_observed(
             transport,
             Role::Server,
             self.config.clone(),
             self.id,
             info,
             pipelined,
-        ))
+            observer,
+        );
+        if let Some(core) = &self.core {
+            core.register(&conn);
+        }
+        Ok(conn)
     }
 
     /// Rejects the request: sends `status` with an `X-WebSocket-Reject-Reason`
@@ -518,8 +536,9 @@ impl WebSocketRequest {
         let mut headers = std::mem::take(&mut self.response_headers);
         headers.push(("X-WebSocket-Reject-Reason".into(), reason.to_owned()));
         let response = error_response(status, &headers, reason);
+        log::info!("{} rejected with {status}: {reason}", self.id);
         if let Some(decision) = self.decision.take() {
-            let _ = decision.send(Decision::Reject { response });
+            let _ = decision.send(Decision::Reject { status, response });
         }
     }
 

@@ -8,6 +8,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -40,6 +41,9 @@ pub enum Event {
     Ping(Vec<u8>),
     /// The peer sent a pong.
     Pong(Vec<u8>),
+    /// The send queue drained to its low-water mark after a sender met the
+    /// high-water mark (Node's `drain`): a good moment to send more.
+    Drain,
     /// The connection closed; always the last event.
     Close(CloseEvent),
     /// Something went wrong; a [`Close`](Event::Close) event follows.
@@ -102,6 +106,13 @@ impl Reader {
         if self.done {
             return Poll::Ready(None);
         }
+        shared.events_waker.register(cx.waker());
+        if shared.drain_ready.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(Some(Event::Drain));
+        }
+        if shared.paused.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
         loop {
             match self.receiver.decode(&mut self.buf[self.start..self.end]) {
                 Ok((0, None)) => {}
@@ -146,21 +157,32 @@ impl Reader {
     /// Turns a decoded item into an event, answering pings and closes.
     fn incoming(&mut self, shared: &Shared, item: Incoming) -> Event {
         match item {
-            Incoming::Message(message) => Event::Message(message),
-            Incoming::Fragment(fragment) => Event::Fragment(fragment),
+            Incoming::Message(message) => {
+                shared.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+                Event::Message(message)
+            }
+            Incoming::Fragment(fragment) => {
+                if fragment.last {
+                    shared.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+                }
+                Event::Fragment(fragment)
+            }
             Incoming::Ping(payload) => {
                 if shared.config.auto_pong {
                     shared.auto_pong(payload.clone());
                 }
                 Event::Ping(payload)
             }
-            Incoming::Pong(payload) => Event::Pong(payload),
+            Incoming::Pong(payload) => {
+                shared.pong_received(&payload);
+                Event::Pong(payload)
+            }
             Incoming::Close(close) => {
                 let (code, reason) = close.unwrap_or((CloseCode::NO_STATUS, String::new()));
                 // Echo the peer's code (RFC 6455 §5.5.1); a no-op if our own
                 // close is already queued.
                 shared.queue_close(code, "", false);
-                shared.peer_closed();
+                shared.peer_closed(Some(code));
                 self.done = true;
                 self.release_buffer();
                 Event::Close(CloseEvent {
@@ -203,7 +225,7 @@ impl Reader {
         let poll = shared.transport.poll_read(cx, &mut self.buf[self.end..]);
         if let Poll::Ready(Ok(n)) = poll {
             self.end += n;
-            shared.touch();
+            shared.received(n);
         }
         poll
     }

@@ -54,6 +54,7 @@ pub struct EventHandlers {
     pong: Option<Handler<Vec<u8>>>,
     close: Option<Handler<CloseEvent>>,
     error: Option<Handler<Error>>,
+    drain: Option<Handler<()>>,
 }
 
 impl EventHandlers {
@@ -66,6 +67,7 @@ impl EventHandlers {
             pong: None,
             close: None,
             error: None,
+            drain: None,
         }
     }
 
@@ -177,6 +179,25 @@ impl EventHandlers {
         self
     }
 
+    /// Called when the send queue has drained after meeting its high-water
+    /// mark.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// conn.handlers().on_drain(|()| async move { println!("ready for more") }).spawn();
+    /// # }
+    /// ```
+    pub fn on_drain<F, Fut>(mut self, f: F) -> Self
+    where
+        F: FnMut(()) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.drain = Some(boxed(f));
+        self
+    }
+
     /// Reads events and calls the handlers until the connection closes.
     ///
     /// # Examples
@@ -196,6 +217,7 @@ impl EventHandlers {
                 Event::Pong(p) => self.pong.as_mut().map(|h| h(p)),
                 Event::Close(c) => self.close.as_mut().map(|h| h(c)),
                 Event::Error(e) => self.error.as_mut().map(|h| h(e)),
+                Event::Drain => self.drain.as_mut().map(|h| h(())),
             };
             if let Some(call) = call {
                 call.await;

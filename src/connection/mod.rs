@@ -6,27 +6,27 @@ mod handlers;
 mod keepalive;
 mod keys;
 mod queue;
+mod shared;
+mod stats;
+mod streaming;
 mod writer;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
-
-use event_listener::Event as Notify;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use self::events::Reader;
 pub use self::events::{CloseEvent, Event, Events};
 pub use self::handlers::EventHandlers;
-use self::keys::MaskKeys;
-use self::queue::{Body, Closing, OutFrame, SendQueue};
-use crate::config::{Config, SendPolicy};
+use self::queue::Closing;
+pub(crate) use self::queue::{Body, OutFrame};
+pub(crate) use self::shared::{ConnectionInfo, Offer, Outgoing, Shared};
+pub use self::stats::ConnectionStats;
+pub(crate) use self::stats::Observer;
+use crate::config::Config;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
-use crate::protocol::{
-    CloseCode, DataFrames, DataKind, FrameHeader, Message, OpCode, Receiver, Role, apply_mask,
-    close_payload,
-};
+use crate::protocol::{CloseCode, DataKind, Message, OpCode, Receiver, Role};
 use crate::transport::{BoxTransport, SharedTransport};
 
 /// A process-wide unique connection number, given to a request when its
@@ -79,212 +79,9 @@ impl std::fmt::Display for ConnectionId {
     }
 }
 
-/// What is known about a connection from its handshake.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionInfo {
-    pub(crate) protocol: Option<String>,
-    pub(crate) extensions: Vec<ExtensionOffer>,
-    pub(crate) remote_addr: SocketAddr,
-    pub(crate) local_addr: SocketAddr,
-    pub(crate) host: String,
-    pub(crate) origin: Option<String>,
-    pub(crate) resource: String,
-    pub(crate) headers: Vec<(String, String)>,
-}
-
-/// State shared by every handle of a connection, its event stream and its
-/// writer task.
-pub(crate) struct Shared {
-    id: ConnectionId,
-    role: Role,
-    config: Arc<Config>,
-    info: ConnectionInfo,
-    transport: SharedTransport,
-    queue: Mutex<SendQueue>,
-    /// Frames were queued, or the connection is finishing.
-    writer_wake: Notify,
-    /// The queue shrank, or the connection finished.
-    space: Notify,
-    /// The peer's close arrived, the stream ended, or the writer finished.
-    state_changed: Notify,
-    peer_closed: AtomicBool,
-    /// When the connection started; `last_rx` counts from here.
-    started: Instant,
-    /// Microseconds from `started` to the last bytes received.
-    last_rx: AtomicU64,
-    reader: Arc<futures::lock::Mutex<Reader>>,
-    keys: Option<Mutex<MaskKeys>>,
-}
-
-impl Shared {
-    fn lock_queue(&self) -> MutexGuard<'_, SendQueue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Builds one frame, masking the payload when this end is a client.
-    fn frame(&self, opcode: OpCode, mut payload: Vec<u8>) -> OutFrame {
-        let mut header = FrameHeader::new(opcode, true, payload.len() as u64);
-        if let Some(keys) = &self.keys {
-            let key = keys.lock().unwrap_or_else(|p| p.into_inner()).next();
-            apply_mask(&mut payload, key, 0);
-            header.mask = Some(key);
-        }
-        OutFrame::new(&header, Body::Owned(payload))
-    }
-
-    /// Builds the frames of a data message, split at the fragment size.
-    fn data_frames(&self, kind: DataKind, payload: Vec<u8>) -> Vec<OutFrame> {
-        let opcode = match kind {
-            DataKind::Text => OpCode::Text,
-            DataKind::Binary => OpCode::Binary,
-        };
-        if payload.len() <= self.config.fragment_size {
-            return vec![self.frame(opcode, payload)];
-        }
-        let mut payload = payload;
-        let mut frames: Vec<(FrameHeader, std::ops::Range<usize>)> =
-            DataFrames::new(kind, 0, payload.len(), self.config.fragment_size).collect();
-        if let Some(keys) = &self.keys {
-            let mut keys = keys.lock().unwrap_or_else(|p| p.into_inner());
-            for (header, range) in &mut frames {
-                let key = keys.next();
-                apply_mask(&mut payload[range.clone()], key, 0);
-                header.mask = Some(key);
-            }
-        }
-        let payload = Arc::new(payload);
-        frames
-            .into_iter()
-            .map(|(header, range)| OutFrame::new(&header, Body::Shared(payload.clone(), range)))
-            .collect()
-    }
-
-    /// Queues data frames under the send-queue policy.
-    async fn send_frames(&self, frames: Vec<OutFrame>) -> Result<(), Error> {
-        let mut frames = Some(frames);
-        loop {
-            let listener = {
-                let mut queue = self.lock_queue();
-                if queue.closing != Closing::Open {
-                    return Err(Error::Closed);
-                }
-                if queue.bytes < self.config.send_queue_high_water {
-                    for frame in frames.take().into_iter().flatten() {
-                        queue.push(frame);
-                    }
-                    drop(queue);
-                    self.writer_wake.notify(1);
-                    return Ok(());
-                }
-                match self.config.send_queue_policy {
-                    SendPolicy::Wait => self.space.listen(),
-                    SendPolicy::Fail => return Err(Error::QueueFull),
-                    SendPolicy::Close => {
-                        drop(queue);
-                        self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
-                        return Err(Error::QueueFull);
-                    }
-                }
-            };
-            listener.await;
-        }
-    }
-
-    /// Queues a ping or pong; control frames skip the high-water mark.
-    fn send_control(&self, opcode: OpCode, payload: Vec<u8>) -> Result<(), Error> {
-        if payload.len() > 125 {
-            return Err(Error::ControlTooLong);
-        }
-        let frame = self.frame(opcode, payload);
-        let mut queue = self.lock_queue();
-        if queue.closing != Closing::Open {
-            return Err(Error::Closed);
-        }
-        queue.push(frame);
-        drop(queue);
-        self.writer_wake.notify(1);
-        Ok(())
-    }
-
-    /// Answers a ping, replacing an answer still waiting in the queue.
-    fn auto_pong(&self, payload: Vec<u8>) {
-        let frame = self.frame(OpCode::Pong, payload);
-        let mut queue = self.lock_queue();
-        if queue.closing == Closing::Open {
-            queue.push_pong(frame);
-            drop(queue);
-            self.writer_wake.notify(1);
-        }
-    }
-
-    /// Queues the close frame, once. With `fail`, the transport is dropped as
-    /// soon as it is written. Returns whether this call queued it.
-    fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
-        let frame = self.frame(OpCode::Close, close_payload(code, reason));
-        let mut queue = self.lock_queue();
-        if queue.closing != Closing::Open {
-            return false;
-        }
-        queue.push(frame);
-        queue.closing = Closing::CloseQueued { fail };
-        if fail {
-            queue.failed_with = Some((code, reason.to_owned()));
-        }
-        drop(queue);
-        self.writer_wake.notify(1);
-        true
-    }
-
-    /// The peer's close frame arrived, or its stream ended.
-    fn peer_closed(&self) {
-        self.peer_closed.store(true, Ordering::Release);
-        self.state_changed.notify(usize::MAX);
-    }
-
-    /// The stream ended without a close handshake: stop the writer too.
-    fn stream_ended(&self) {
-        self.peer_closed();
-        let mut queue = self.lock_queue();
-        if queue.closing == Closing::Open {
-            queue.closing = Closing::CloseQueued { fail: true };
-        }
-        drop(queue);
-        self.writer_wake.notify(1);
-    }
-
-    /// Records that bytes arrived (for keepalive and idle timeouts).
-    fn touch(&self) {
-        let micros = self.started.elapsed().as_micros() as u64;
-        self.last_rx.store(micros, Ordering::Relaxed);
-    }
-
-    fn last_rx(&self) -> Instant {
-        self.started + std::time::Duration::from_micros(self.last_rx.load(Ordering::Relaxed))
-    }
-
-    /// How the connection ended without the peer's close frame: the code
-    /// this end failed it with, or 1006.
-    fn abnormal_close(&self) -> CloseEvent {
-        let (code, reason) = self
-            .lock_queue()
-            .failed_with
-            .clone()
-            .unwrap_or((CloseCode::ABNORMAL, String::new()));
-        CloseEvent {
-            code,
-            reason,
-            clean: false,
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.lock_queue().closing == Closing::Finished
-    }
-}
-
 /// Dropped when the last user-facing handle goes: the connection is closed
 /// with 1001 (going away) if it is still open.
-struct Handle(Arc<Shared>);
+pub(crate) struct Handle(pub(crate) Arc<Shared>);
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -347,34 +144,44 @@ impl Connection {
         info: ConnectionInfo,
         pipelined: Vec<u8>,
     ) -> Connection {
-        let receiver = Receiver::new(config.receiver(role));
-        let shared = Arc::new(Shared {
-            id,
-            role,
-            keys: role.masks().then(|| Mutex::new(MaskKeys::new())),
-            reader: Arc::new(futures::lock::Mutex::new(Reader::new(
-                receiver,
-                pipelined,
-                config.read_buffer_size,
-            ))),
-            config,
-            info,
-            transport: SharedTransport::new(transport),
-            queue: Mutex::new(SendQueue::new()),
-            writer_wake: Notify::new(),
-            space: Notify::new(),
-            state_changed: Notify::new(),
-            peer_closed: AtomicBool::new(false),
-            started: Instant::now(),
-            last_rx: AtomicU64::new(0),
-        });
-        async_std::task::spawn(writer::run(shared.clone()));
-        Connection {
-            handle: Arc::new(Handle(shared)),
-        }
+        Connection::start_observed(transport, role, config, id, info, pipelined, None)
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    /// [`start`](Self::start), telling `observer` when the connection ends.
+    pub(crate) fn start_observed(
+        transport: BoxTransport,
+        role: Role,
+        config: Arc<Config>,
+        id: ConnectionId,
+        info: ConnectionInfo,
+        pipelined: Vec<u8>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Connection {
+        let receiver = Receiver::new(config.receiver(role));
+        let reader = Reader::new(receiver, pipelined, config.read_buffer_size);
+        let shared = Arc::new(Shared::new(
+            id,
+            role,
+            config,
+            info,
+            SharedTransport::new(transport),
+            reader,
+            observer,
+        ));
+        async_std::task::spawn(writer::run(shared.clone()));
+        Connection::from_handle(Arc::new(Handle(shared)))
+    }
+
+    pub(crate) fn from_handle(handle: Arc<Handle>) -> Connection {
+        Connection { handle }
+    }
+
+    /// The user-facing handle, for a registry to keep a weak reference to.
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.0
     }
 
@@ -458,8 +265,8 @@ impl Connection {
             Message::Text(text) => (DataKind::Text, text.into_bytes()),
             Message::Binary(data) => (DataKind::Binary, data),
         };
-        let frames = self.shared().data_frames(kind, payload);
-        self.shared().send_frames(frames).await
+        let out = self.shared().data_frames(kind, payload);
+        self.shared().send(out, false).await
     }
 
     /// Sends a text message.
@@ -557,13 +364,7 @@ impl Connection {
     /// # }
     /// ```
     pub async fn closed(&self) {
-        loop {
-            let listener = self.shared().state_changed.listen();
-            if self.shared().is_finished() {
-                return;
-            }
-            listener.await;
-        }
+        self.shared().wait_finished().await;
     }
 
     /// Waits until every queued frame has been written to the transport.
@@ -618,6 +419,123 @@ impl Connection {
     /// ```
     pub fn buffered_amount(&self) -> usize {
         self.shared().lock_queue().bytes
+    }
+
+    /// Waits until the send queue has drained to its low-water mark
+    /// ([`Config::send_queue_low_water`]); the async form of
+    /// [`Event::Drain`]. Fails with [`Error::Closed`] if the connection
+    /// finished first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// for chunk in 0..100u8 {
+    ///     conn.send(vec![chunk; 64 << 10]).await?;
+    ///     if conn.buffered_amount() > (512 << 10) {
+    ///         conn.writable().await?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn writable(&self) -> Result<(), Error> {
+        let low = self.shared().config.send_queue_low_water;
+        loop {
+            let listener = self.shared().space.listen();
+            {
+                let queue = self.shared().lock_queue();
+                if queue.closing == Closing::Finished {
+                    return Err(Error::Closed);
+                }
+                if queue.bytes <= low {
+                    return Ok(());
+                }
+            }
+            listener.await;
+        }
+    }
+
+    /// Stops reading from the peer: the event stream yields nothing until
+    /// [`resume`](Self::resume), and once the socket buffers fill, the
+    /// peer's sends block (TCP backpressure). Pings are not answered while
+    /// paused, so keep pauses shorter than the peer's keepalive timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// conn.pause();
+    /// // ... catch up on work ...
+    /// conn.resume();
+    /// # }
+    /// ```
+    pub fn pause(&self) {
+        self.shared().paused.store(true, Ordering::Release);
+    }
+
+    /// Resumes reading after [`pause`](Self::pause).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// conn.resume();
+    /// # }
+    /// ```
+    pub fn resume(&self) {
+        self.shared().paused.store(false, Ordering::Release);
+        self.shared().events_waker.wake();
+    }
+
+    /// Whether reading is paused.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// assert!(!conn.is_paused());
+    /// # }
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        self.shared().paused.load(Ordering::Acquire)
+    }
+
+    /// Traffic counters and state of this connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// println!("{:?}", conn.stats());
+    /// # }
+    /// ```
+    pub fn stats(&self) -> ConnectionStats {
+        let shared = self.shared();
+        let [messages_in, bytes_in, messages_out, bytes_out] = shared.counters.load();
+        ConnectionStats {
+            messages_in,
+            bytes_in,
+            messages_out,
+            bytes_out,
+            queued_bytes: self.buffered_amount(),
+            opened_at: shared.opened_at,
+            rtt: shared.rtt(),
+            open: self.is_open(),
+        }
+    }
+
+    /// The round-trip time measured by the last answered keepalive ping
+    /// ([`Config::ping_interval`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// if let Some(rtt) = conn.rtt() { println!("rtt {rtt:?}"); }
+    /// # }
+    /// ```
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.shared().rtt()
     }
 
     /// Which end of the connection this is.

@@ -53,6 +53,23 @@ impl OutFrame {
         }
     }
 
+    /// A frame whose header is already encoded (a broadcast encodes it once
+    /// for every connection).
+    pub(crate) fn from_encoded(
+        head: [u8; MAX_HEADER_LEN],
+        head_len: usize,
+        opcode: OpCode,
+        body: Body,
+    ) -> OutFrame {
+        OutFrame {
+            head,
+            head_len: head_len as u8,
+            body,
+            opcode,
+            written: 0,
+        }
+    }
+
     /// Header plus payload length.
     pub(crate) fn len(&self) -> usize {
         usize::from(self.head_len) + self.body.bytes().len()
@@ -117,6 +134,14 @@ pub(crate) struct SendQueue {
     pub(crate) closing: Closing,
     /// The code and reason this end failed the connection with, if it did.
     pub(crate) failed_with: Option<(CloseCode, String)>,
+    /// The code of the close frame this end queued.
+    pub(crate) sent_close: Option<CloseCode>,
+    /// The code of the close frame the peer sent.
+    pub(crate) received_close: Option<CloseCode>,
+    /// A message is being streamed: other data messages wait for its end.
+    pub(crate) streaming: bool,
+    /// A sender met the high-water mark: announce when the queue drains.
+    pub(crate) wants_drain: bool,
 }
 
 impl SendQueue {
@@ -128,6 +153,10 @@ impl SendQueue {
             pending_pongs: VecDeque::new(),
             closing: Closing::Open,
             failed_with: None,
+            sent_close: None,
+            received_close: None,
+            streaming: false,
+            wants_drain: false,
         }
     }
 

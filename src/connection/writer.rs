@@ -13,7 +13,7 @@ use futures::future::select;
 use super::Shared;
 use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
-use crate::protocol::{CloseCode, OpCode};
+use crate::protocol::CloseCode;
 use crate::time::timeout;
 use crate::transport::SharedTransport;
 
@@ -50,9 +50,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Due::Wait(Some(at)) => {
                     select(listener, async_io::Timer::at(at)).await;
                 }
-                Due::Ping => {
-                    let _ = shared.send_control(OpCode::Ping, Vec::new());
-                }
+                Due::Ping => shared.keepalive_ping(),
                 Due::PongOverdue => {
                     shared.queue_close(CloseCode::INTERNAL_ERROR, "keepalive timeout", true);
                 }
@@ -68,21 +66,31 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let written: usize = batch.iter().map(OutFrame::len).sum();
         let close_written = batch.iter().any(OutFrame::is_close);
         batch.clear();
-        shared.lock_queue().bytes -= written;
+        shared
+            .counters
+            .bytes_out
+            .fetch_add(written as u64, Ordering::Relaxed);
+        let drained = {
+            let mut queue = shared.lock_queue();
+            queue.bytes -= written;
+            let drained = queue.wants_drain && queue.bytes <= config.send_queue_low_water;
+            if drained {
+                queue.wants_drain = false;
+            }
+            drained
+        };
         shared.space.notify(usize::MAX);
+        if drained {
+            shared.drain_ready.store(true, Ordering::Release);
+            shared.events_waker.wake();
+        }
         if close_written {
             finish_close(&shared).await;
             break;
         }
     }
     shared.transport.kill();
-    {
-        let mut queue = shared.lock_queue();
-        queue.closing = Closing::Finished;
-        queue.bytes = 0;
-    }
-    shared.space.notify(usize::MAX);
-    shared.state_changed.notify(usize::MAX);
+    shared.finished();
 }
 
 /// After our close frame is written: wait for the peer's close (unless the

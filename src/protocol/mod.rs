@@ -13,8 +13,11 @@
 //! | close codes | [`CloseCode`](crate::CloseCode), [`parse_close_payload`] |
 //! | receiving | [`Receiver`] |
 //! | sending | [`DataFrames`] |
+//! | permessage-deflate (feature `deflate`) | `Compressor`, `Decompressor`, `CompressorPool` |
 
 mod close;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod error;
 mod frame;
 mod mask;
@@ -24,6 +27,11 @@ mod sender;
 mod utf8;
 
 pub use close::{CloseCode, ClosePayloadError, close_payload, parse_close_payload};
+#[cfg(feature = "deflate")]
+pub use deflate::{
+    Compressor, CompressorPool, DECOMPRESSOR_MEMORY, DEFLATE_TAIL, Decompressor,
+    DeflateSettingError, INFLATE_STEP, InflateError, PooledCompressor, compressor_memory,
+};
 pub use error::ProtocolError;
 pub use frame::{FrameHeader, HeaderError, MAX_HEADER_LEN, OpCode};
 pub use mask::apply_mask;

@@ -32,7 +32,14 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer_addr)) => {
-                let _ = stream.set_nodelay(true);
+                let allow = &inner.config.allow;
+                if !allow.is_empty() && !allow.iter().any(|net| net.contains(peer_addr.ip())) {
+                    // Refused before a single byte is read.
+                    inner.core.refused();
+                    log::debug!("refused {peer_addr}: not in the allow-list");
+                    continue;
+                }
+                let _ = super::tcp::configure(&stream, &inner.config.tcp);
                 let inner = inner.clone();
                 let tls = tls.clone();
                 async_std::task::spawn(async move {
@@ -76,7 +83,16 @@ async fn serve_stream(
                 }
                 // A failed or expired TLS handshake closes this connection
                 // only; there is no HTTP to answer with.
-                Some(Err(_)) | None => return,
+                Some(Err(e)) => {
+                    inner.core.handshake_failed();
+                    log::debug!("TLS handshake with {peer_addr} failed: {e}");
+                    return;
+                }
+                None => {
+                    inner.core.handshake_failed();
+                    log::debug!("TLS handshake with {peer_addr} timed out");
+                    return;
+                }
             }
         }
     };

@@ -2,6 +2,7 @@
 //! and plain HTTP, and hand valid upgrades to the application.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::SinkExt;
 use futures::channel::oneshot;
@@ -25,8 +26,11 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         max_headers: config.max_handshake_headers,
     };
     let write_limit = config.handshake_timeout;
+    let core = &inner.core;
     let (raw, rest) = match timeout(config.handshake_timeout, read_head(&mut io, &limits)).await {
         None => {
+            core.rejected(408);
+            log::debug!("handshake from {} timed out", peer.peer_addr);
             respond(
                 io,
                 &reject_response(408, "handshake timed out"),
@@ -35,16 +39,19 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
             .await;
             return;
         }
-        Some(Err(HeadError::Closed)) => return,
+        Some(Err(HeadError::Closed)) => {
+            core.handshake_failed();
+            return;
+        }
         Some(Err(HeadError::Invalid(e))) => {
-            respond(io, &e.to_response(), write_limit).await;
+            refuse(io, &peer, e, inner).await;
             return;
         }
         Some(Ok(head)) => head,
     };
     let upgrade = match handshake::classify(raw) {
         Err(e) => {
-            respond(io, &e.to_response(), write_limit).await;
+            refuse(io, &peer, e, inner).await;
             return;
         }
         Ok(Classified::Plain(raw)) => {
@@ -65,6 +72,28 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         }
         Ok(Classified::Upgrade(upgrade)) => upgrade,
     };
+    if core.shutting_down.load(Ordering::Acquire) {
+        core.rejected(503);
+        respond(
+            io,
+            &reject_response(503, "server shutting down"),
+            write_limit,
+        )
+        .await;
+        return;
+    }
+    if core.count() + core.pending() as usize >= config.max_connections {
+        core.rejected(503);
+        log::warn!(
+            "refused {}: {} connections open",
+            peer.peer_addr,
+            config.max_connections
+        );
+        let mut response = reject_response(503, "too many connections");
+        insert_header(&mut response, "Retry-After: 5");
+        respond(io, &response, write_limit).await;
+        return;
+    }
     let scheme = if peer.secure { "wss" } else { "ws" };
     let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource)) else {
         respond(
@@ -77,7 +106,16 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     };
     let state = Arc::new(PendingState::default());
     let (decide, decisions) = oneshot::channel();
-    let request = WebSocketRequest::new(upgrade, url, peer, config.clone(), decide, state.clone());
+    let request = WebSocketRequest::new(
+        upgrade,
+        url,
+        peer,
+        config.clone(),
+        decide,
+        state.clone(),
+        Some(core.clone()),
+    );
+    core.pending_started();
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.
     let _ = inner.requests.clone().send(request).await;
@@ -86,11 +124,31 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         rest,
         decisions,
         &state,
+        Some(core),
         config.decision_timeout,
         write_limit,
         config.read_buffer_size.max(64 << 10),
     )
     .await;
+    core.pending_ended();
+}
+
+/// Answers an invalid handshake with its status.
+async fn refuse(io: BoxTransport, peer: &Peer, error: HandshakeError, inner: &Inner) {
+    inner.core.rejected(error.status());
+    log::debug!("bad handshake from {}: {error}", peer.peer_addr);
+    respond(io, &error.to_response(), inner.config.handshake_timeout).await;
+}
+
+/// Inserts a header line right after the status line of `response`.
+pub(crate) fn insert_header(response: &mut Vec<u8>, line: &str) {
+    let at = response
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(response.len(), |i| i + 2);
+    let mut bytes = line.as_bytes().to_vec();
+    bytes.extend_from_slice(b"\r\n");
+    response.splice(at..at, bytes);
 }
 
 enum HeadError {

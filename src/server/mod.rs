@@ -2,7 +2,15 @@
 //! under a timeout, and yields a [`WebSocketRequest`] for each valid one.
 
 mod accept;
+mod handle;
 mod handshake;
+mod registry;
+mod tcp;
+
+pub use self::handle::{BroadcastReport, ServerHandle, ShutdownReport};
+pub(crate) use self::handshake::insert_header;
+pub use self::registry::MetricsSnapshot;
+pub(crate) use self::registry::ServerCore;
 
 use std::future::Future;
 use std::io;
@@ -31,8 +39,17 @@ struct Inner {
     config: Arc<Config>,
     handler: Option<HttpHandler>,
     requests: mpsc::Sender<WebSocketRequest>,
+    core: Arc<ServerCore>,
     stopped: AtomicBool,
     stop: Notify,
+}
+
+impl Inner {
+    /// Stops every accept loop.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.stop.notify(usize::MAX);
+    }
 }
 
 /// Configures a [`Server`] before it starts listening.
@@ -114,7 +131,7 @@ impl ServerBuilder {
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = tcp::bind(addr, &self.config.tcp).await?;
         self.listen(listener)
     }
 
@@ -150,7 +167,7 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         acceptor: impl TlsAcceptor,
     ) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = tcp::bind(addr, &self.config.tcp).await?;
         let server = self.build();
         server.add_listener(listener, Some(Arc::new(acceptor)))?;
         Ok(server)
@@ -175,6 +192,7 @@ impl ServerBuilder {
             config: Arc::new(self.config),
             handler: self.handler,
             requests: sender,
+            core: Arc::new(ServerCore::default()),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         });
@@ -291,7 +309,7 @@ impl Server {
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub async fn add_bind(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = tcp::bind(addr, &self.inner.config.tcp).await?;
         self.add_listener(listener, None)
     }
 
@@ -312,7 +330,7 @@ impl Server {
         addr: impl ToSocketAddrs,
         acceptor: impl TlsAcceptor,
     ) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = tcp::bind(addr, &self.inner.config.tcp).await?;
         self.add_listener(listener, Some(Arc::new(acceptor)))
     }
 
@@ -356,6 +374,24 @@ impl Server {
         &self.inner.config
     }
 
+    /// A handle to the server's connections: registry, broadcast, graceful
+    /// shutdown and metrics. Cheap to clone and usable from any task.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async_std::task::block_on(async {
+    /// let server = wsgate::Server::bind("127.0.0.1:9001").await?;
+    /// let handle = server.handle();
+    /// println!("{} connections", handle.connection_count());
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
     /// Waits for the next request; `None` once the server has stopped.
     ///
     /// # Examples
@@ -383,8 +419,7 @@ impl Stream for Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.inner.stopped.store(true, Ordering::Release);
-        self.inner.stop.notify(usize::MAX);
+        self.inner.stop();
     }
 }
 

@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of wsgate's echo server with its peers:
+# fastwebsockets (tokio + hyper), tokio-tungstenite, async-tungstenite on
+# async-std, and Node's `ws` when npm is available.
+#
+#   benches/compare.sh            # full run: 3 rounds, 3 s per cell, 10 000 idle connections (~15 min)
+#   benches/compare.sh --quick    # 1 round, 1 s per cell, 2 000 idle connections (~3 min)
+#
+# Options: --rounds N, --duration SECS, --idle-connections N, --window W,
+#          --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
+#          --no-build.
+#
+# Method
+# - Every server is pinned to CPU 1 and the load generator
+#   (examples/loadgen.rs) to CPU 0 with taskset; everything is on loopback.
+# - The metric is the server's CPU time (utime + stime from /proc/PID/stat,
+#   all threads) per echoed message / per handshake, read by the load
+#   generator right before and after the measured window. It does not
+#   depend on whether the client or the server was the bottleneck.
+# - Within each cell the servers run one after another in an order rotated
+#   every round, so slow drift (thermal, noisy neighbours) hits all alike;
+#   the table shows the median over rounds and wsgate's cost divided by
+#   each peer's (below 1.0× means wsgate is cheaper).
+# - Idle memory: a fresh server process per measurement; VmRSS growth from
+#   /proc/PID/status divided by the number of open connections.
+# - Every echoed byte is verified by the load generator; a mismatch fails
+#   the run.
+#
+# Peers are built from benches/compare/ (a separate Cargo project with its
+# own target directory), so they never enter wsgate's dependency tree.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COMPARE="$ROOT/benches/compare"
+ROUNDS=3
+DURATION=3
+WARMUP=0.5
+IDLE_CONNECTIONS=10000
+HS_CONCURRENCY=16
+HS_DURATION=3
+WINDOW=1
+SIZES="16 1024 65536 1048576"
+CONNS="1 64"
+SERVERS="wsgate fastwebsockets tokio-tungstenite async-tungstenite node-ws"
+OUT=""
+BUILD=1
+SERVER_CPU=1
+CLIENT_CPU=0
+BASE_PORT=19300
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) ROUNDS=1; DURATION=1; WARMUP=0.3; HS_DURATION=1; IDLE_CONNECTIONS=2000 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; HS_DURATION=$2; shift ;;
+    --idle-connections) IDLE_CONNECTIONS=$2; shift ;;
+    --window) WINDOW=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --sizes) SIZES=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for tool in taskset python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "compare.sh needs $tool" >&2; exit 2; }
+done
+if [ "$(nproc)" -lt 2 ]; then
+  echo "warning: fewer than 2 CPUs; server and client share CPU 0" >&2
+  SERVER_CPU=0
+fi
+
+# Hard bound on the whole run, whatever happens.
+SCRIPT_DEADLINE=$(( $(date +%s) + 40 * 60 ))
+
+WORK=$(mktemp -d /tmp/wsgate-compare.XXXXXX)
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# ---------------------------------------------------------------- build
+if [ "$BUILD" = 1 ]; then
+  log "building wsgate's echo and loadgen examples"
+  (cd "$ROOT" && cargo build --release --example echo --example loadgen) >&2
+  log "building the peers (benches/compare)"
+  (cd "$COMPARE" && cargo build --release) >&2
+fi
+LOADGEN="$ROOT/target/release/examples/loadgen"
+declare -A CMD
+CMD[wsgate]="$ROOT/target/release/examples/echo"
+CMD[fastwebsockets]="$COMPARE/target/release/fastwebsockets-echo"
+CMD[tokio-tungstenite]="$COMPARE/target/release/tokio-tungstenite-echo"
+CMD[async-tungstenite]="$COMPARE/target/release/async-tungstenite-echo"
+CMD[node-ws]="node $COMPARE/node/server.js"
+
+ACTIVE=()
+for s in $SERVERS; do
+  if [ "$s" = node-ws ]; then
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+      log "node/npm not found: skipping Node ws"; continue
+    fi
+    if [ ! -d "$COMPARE/node/node_modules/ws" ]; then
+      log "npm install ws"
+      (cd "$COMPARE/node" && timeout 300 npm install --no-audit --no-fund >&2) \
+        || { log "npm install failed: skipping Node ws"; continue; }
+    fi
+  elif [ -z "${CMD[$s]:-}" ]; then
+    echo "unknown server $s" >&2; exit 2
+  elif [ ! -x "${CMD[$s]}" ]; then
+    echo "${CMD[$s]} is missing (run without --no-build)" >&2; exit 2
+  fi
+  ACTIVE+=("$s")
+done
+[ -x "$LOADGEN" ] || { echo "$LOADGEN is missing" >&2; exit 2; }
+
+# Open files: the idle test needs one per connection on each side.
+NEED=$((IDLE_CONNECTIONS + 1024))
+if [ "$(ulimit -n)" -lt "$NEED" ]; then
+  ulimit -n "$NEED" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+if [ "$(ulimit -n)" -lt "$NEED" ]; then
+  IDLE_CONNECTIONS=$(( $(ulimit -n) - 1024 ))
+  log "open-file limit $(ulimit -n): idle test reduced to $IDLE_CONNECTIONS connections"
+fi
+
+# ---------------------------------------------------------------- servers
+declare -A PORT PID
+i=0
+for s in "${ACTIVE[@]}"; do PORT[$s]=$((BASE_PORT + i)); i=$((i + 1)); done
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_server() {
+  local s=$1 port=${PORT[$1]}
+  if port_open "$port"; then
+    echo "port $port is already in use; is another comparison running?" >&2; exit 1
+  fi
+  # shellcheck disable=SC2086
+  taskset -c "$SERVER_CPU" ${CMD[$s]} --addr "127.0.0.1:$port" >"$WORK/$s.log" 2>&1 &
+  PID[$s]=$!
+  PIDS+=("$!")
+  for _ in $(seq 100); do
+    port_open "$port" && return 0
+    sleep 0.05
+  done
+  echo "$s did not start listening on $port; its log:" >&2
+  cat "$WORK/$s.log" >&2
+  exit 1
+}
+
+stop_server() {
+  local s=$1
+  kill "${PID[$s]}" 2>/dev/null || true
+  wait "${PID[$s]}" 2>/dev/null || true
+  PID[$s]=""
+}
+
+ensure_running() {
+  local s=$1
+  if [ -z "${PID[$s]:-}" ] || ! kill -0 "${PID[$s]}" 2>/dev/null; then
+    start_server "$s"
+  fi
+}
+
+# Runs the load generator pinned to the client CPU; prints its RESULT line.
+loadgen() {
+  local s=$1; shift
+  if [ "$(date +%s)" -gt "$SCRIPT_DEADLINE" ]; then
+    echo "compare.sh: over its 40-minute bound; stopping" >&2; exit 1
+  fi
+  local out
+  if ! out=$(timeout 300 taskset -c "$CLIENT_CPU" "$LOADGEN" \
+      --url "ws://127.0.0.1:${PORT[$s]}/" "$@" --pid "${PID[$s]}" 2>"$WORK/loadgen.err"); then
+    echo "loadgen against $s failed: $*" >&2
+    cat "$WORK/loadgen.err" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  grep '^RESULT ' <<<"$out"
+}
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# The servers in round-robin order, rotated by round number.
+rotated() {
+  local r=$1 n=${#ACTIVE[@]} k
+  for ((k = 0; k < n; k++)); do echo "${ACTIVE[$(((k + r) % n))]}"; done
+}
+
+# ---------------------------------------------------------------- runs
+log "servers: ${ACTIVE[*]}; rounds $ROUNDS; ${DURATION}s per echo cell; window $WINDOW"
+for s in "${ACTIVE[@]}"; do start_server "$s"; done
+
+for size in $SIZES; do
+  for conns in $CONNS; do
+    for ((r = 0; r < ROUNDS; r++)); do
+      for s in $(rotated "$r"); do
+        ensure_running "$s"
+        res=$(loadgen "$s" echo --connections "$conns" --size "$size" --binary \
+          --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP")
+        cpu=$(field server_cpu_us_per_msg "$res")
+        rate=$(field msgs_per_s "$res")
+        printf 'echo\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$conns" "$s" "$r" "$cpu" "$rate" >>"$RESULTS"
+        log "echo ${size}B x${conns} $s: ${cpu} µs/msg, ${rate} msg/s"
+      done
+    done
+  done
+done
+
+for ((r = 0; r < ROUNDS; r++)); do
+  for s in $(rotated "$r"); do
+    ensure_running "$s"
+    res=$(loadgen "$s" handshake --connections "$HS_CONCURRENCY" --duration "$HS_DURATION")
+    cpu=$(field server_cpu_us_per_handshake "$res")
+    rate=$(field per_s "$res")
+    printf 'handshake\t0\t%s\t%s\t%s\t%s\t%s\n' "$HS_CONCURRENCY" "$s" "$r" "$cpu" "$rate" >>"$RESULTS"
+    log "handshake $s: ${cpu} µs/handshake, ${rate}/s"
+  done
+done
+
+for s in "${ACTIVE[@]}"; do stop_server "$s"; done
+
+for ((r = 0; r < ROUNDS; r++)); do
+  for s in $(rotated "$r"); do
+    start_server "$s"
+    sleep 0.3
+    res=$(loadgen "$s" idle --connections "$IDLE_CONNECTIONS" --settle 2)
+    kib=$(field kib_per_conn "$res")
+    printf 'idle\t0\t%s\t%s\t%s\t%s\t0\n' "$IDLE_CONNECTIONS" "$s" "$r" "$kib" >>"$RESULTS"
+    log "idle x$IDLE_CONNECTIONS $s: ${kib} KiB/connection"
+    stop_server "$s"
+  done
+done
+
+# ---------------------------------------------------------------- report
+MODEL=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)
+export MODEL COMMIT DIRTY ROUNDS DURATION WINDOW IDLE_CONNECTIONS HS_CONCURRENCY
+REPORT=$(python3 - "$RESULTS" "${ACTIVE[@]}" <<'EOF'
+import os, sys, statistics
+from collections import defaultdict
+
+path, servers = sys.argv[1], sys.argv[2:]
+cells = defaultdict(list)
+rates = defaultdict(list)
+order = []
+for line in open(path):
+    kind, size, conns, server, _round, value, rate = line.rstrip("\n").split("\t")
+    key = (kind, int(size), int(conns))
+    if key not in order:
+        order.append(key)
+    cells[key + (server,)].append(float(value))
+    rates[key + (server,)].append(float(rate))
+
+def label(kind, size, conns):
+    if kind == "echo":
+        name = {16: "16 B", 1024: "1 KiB", 65536: "64 KiB", 1048576: "1 MiB"}.get(size, f"{size} B")
+        return f"{name} echo", f"{conns}"
+    if kind == "handshake":
+        return "handshake", f"{conns} concurrent"
+    return "idle connection (memory)", f"{conns:,}"
+
+def fmt(kind, v):
+    if kind == "idle":
+        return f"{v:.1f} KiB"
+    if v >= 1000:
+        return f"{v / 1000:.2f} ms"
+    return f"{v:.2f} µs" if v < 10 else f"{v:.1f} µs"
+
+names = {"wsgate": "wsgate", "fastwebsockets": "fastwebsockets", "tokio-tungstenite": "tokio-tungstenite",
+         "async-tungstenite": "async-tungstenite (async-std)", "node-ws": "Node ws"}
+out = []
+out.append("| work | connections | " + " | ".join(names.get(s, s) for s in servers) + " |")
+out.append("|---|---|" + "---|" * len(servers))
+for key in order:
+    kind = key[0]
+    base = cells.get(key + ("wsgate",))
+    base_med = statistics.median(base) if base else None
+    row = list(label(*key))
+    for s in servers:
+        vals = cells.get(key + (s,))
+        if not vals:
+            row.append("–")
+            continue
+        med = statistics.median(vals)
+        cell = fmt(kind, med)
+        if len(vals) > 1 and med > 0:
+            spread = (max(vals) - min(vals)) / med * 100
+            cell += f" ±{spread / 2:.0f}%"
+        if s != "wsgate" and base_med is not None and med > 0:
+            cell += f" (**{base_med / med:.2f}×**)"
+        row.append(cell)
+    out.append("| " + " | ".join(row) + " |")
+
+out.append("")
+out.append("Throughput seen by the load generator (messages or handshakes per second, median; the client "
+           "shares no CPU with the server, but at small sizes it is often the bottleneck):")
+out.append("")
+out.append("| work | connections | " + " | ".join(names.get(s, s) for s in servers) + " |")
+out.append("|---|---|" + "---|" * len(servers))
+for key in order:
+    if key[0] == "idle":
+        continue
+    row = list(label(*key))
+    for s in servers:
+        vals = rates.get(key + (s,))
+        row.append(f"{statistics.median(vals):,.0f}/s" if vals else "–")
+    out.append("| " + " | ".join(row) + " |")
+
+e = os.environ
+head = [
+    "Server CPU time per echoed message or handshake (utime+stime from /proc, median of "
+    f"{e['ROUNDS']} round(s)), and server memory per idle connection. "
+    "`(N×)` is wsgate's cost divided by that peer's: below 1.0× wsgate is cheaper. "
+    "`±` is half the spread between rounds, relative to the median.",
+    "",
+    f"Machine: {os.cpu_count()} CPUs, {e['MODEL']}; server pinned to CPU 1, load generator to CPU 0. "
+    f"wsgate {e['COMMIT']}{e['DIRTY']}. Echo: binary messages, window {e['WINDOW']} per connection, "
+    f"{e['DURATION']} s per cell after warm-up; handshakes: {e['HS_CONCURRENCY']} concurrent "
+    f"connect+upgrade+close loops; idle: {int(e['IDLE_CONNECTIONS']):,} connections.",
+    "",
+]
+print("\n".join(head + out))
+EOF
+)
+echo
+echo "$REPORT"
+if [ -n "$OUT" ]; then
+  echo "$REPORT" >"$OUT"
+  log "report written to $OUT"
+fi
+mkdir -p "$COMPARE/target"
+cp "$RESULTS" "$COMPARE/target/compare-results.tsv"
+log "raw results: benches/compare/target/compare-results.tsv"

@@ -1,0 +1,20 @@
+// Node `ws` echo server: `node server.js --addr 127.0.0.1:9001`.
+'use strict';
+const { WebSocketServer } = require('ws');
+
+let addr = '127.0.0.1:9001';
+const args = process.argv.slice(2);
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--addr') addr = args[++i];
+  else { console.error(`unknown flag ${args[i]}; usage: --addr HOST:PORT`); process.exit(2); }
+}
+const at = addr.lastIndexOf(':');
+const host = addr.slice(0, at);
+const port = Number(addr.slice(at + 1));
+
+const wss = new WebSocketServer({ host, port, maxPayload: 64 << 20, perMessageDeflate: false });
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  ws.on('error', () => {});
+});
+wss.on('listening', () => console.log(`ws echo server listening on ws://${addr}`));

@@ -1,0 +1,182 @@
+//! The room: who is online, what was said lately, and the one place that
+//! sends to everybody.
+//!
+//! All of it sits behind one lock, so every member sees joins, leaves and
+//! messages in the same order, and the history a newcomer gets matches
+//! what the others saw. The lock is held while a message is queued to each
+//! member; that never waits on a slow member, because the chat's send
+//! policy is [`SendPolicy::Close`](wsgate::SendPolicy::Close): a member whose
+//! send queue is full is disconnected instead of holding up the room.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use async_std::sync::Mutex;
+use wsgate::{Connection, ConnectionId};
+
+use super::protocol::{ChatLine, ServerMessage};
+
+/// How many messages a newcomer is shown.
+pub const HISTORY_LEN: usize = 50;
+/// How many people may be online at once.
+pub const MAX_MEMBERS: usize = 1000;
+/// The longest nickname, in characters.
+pub const MAX_NICK_CHARS: usize = 24;
+
+/// Why someone cannot join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The nickname breaks the rules; the reason says which.
+    Invalid(String),
+    /// Someone online already uses this nickname (ignoring case).
+    Taken(String),
+    /// [`MAX_MEMBERS`] are online.
+    Full,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Invalid(reason) => f.write_str(reason),
+            JoinError::Taken(nick) => write!(f, "the nickname \"{nick}\" is already taken"),
+            JoinError::Full => f.write_str("the room is full, please try again later"),
+        }
+    }
+}
+
+/// The nickname rules: 1 to [`MAX_NICK_CHARS`] letters, digits, `-`, `_`
+/// and `.`.
+pub fn check_nick(nick: &str) -> Result<(), JoinError> {
+    if nick.is_empty() {
+        return Err(JoinError::Invalid("a nickname is required".into()));
+    }
+    if nick.chars().count() > MAX_NICK_CHARS {
+        return Err(JoinError::Invalid(format!(
+            "nicknames are at most {MAX_NICK_CHARS} characters"
+        )));
+    }
+    if !nick
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(JoinError::Invalid(
+            "nicknames may only contain letters, digits, '-', '_' and '.'".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A chat room.
+#[derive(Default)]
+pub struct Room {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    members: HashMap<ConnectionId, Member>,
+    /// The last [`HISTORY_LEN`] messages, oldest first.
+    history: VecDeque<ChatLine>,
+}
+
+struct Member {
+    nick: String,
+    conn: Connection,
+}
+
+impl Room {
+    pub fn new() -> Room {
+        Room::default()
+    }
+
+    /// Whether `nick` could join now. The handshake asks before accepting,
+    /// so that it can refuse with an HTTP status; [`join`](Self::join) asks
+    /// again, under the same lock as it joins.
+    pub async fn can_join(&self, nick: &str) -> Result<(), JoinError> {
+        self.state.lock().await.can_join(nick)
+    }
+
+    /// Adds `conn` as `nick`: sends it who is online and the history, then
+    /// tells everyone, the newcomer included, that `nick` joined.
+    pub async fn join(&self, nick: &str, conn: &Connection) -> Result<(), JoinError> {
+        let mut state = self.state.lock().await;
+        state.can_join(nick)?;
+        state.members.insert(
+            conn.id(),
+            Member {
+                nick: nick.to_owned(),
+                conn: conn.clone(),
+            },
+        );
+        let users = ServerMessage::Users {
+            users: state.users(),
+        };
+        let history = ServerMessage::History {
+            messages: state.history.iter().cloned().collect(),
+        };
+        // A failed send means `conn` is already closing: its session will
+        // end and call `leave`.
+        let _ = conn.send_text(users.to_json()).await;
+        let _ = conn.send_text(history.to_json()).await;
+        state
+            .broadcast(&ServerMessage::Join {
+                nick: nick.to_owned(),
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Removes the connection `id`, if it had joined, and tells everyone.
+    pub async fn leave(&self, id: ConnectionId) {
+        let mut state = self.state.lock().await;
+        if let Some(member) = state.members.remove(&id) {
+            let nick = member.nick;
+            state.broadcast(&ServerMessage::Leave { nick }).await;
+        }
+    }
+
+    /// Records what `nick` said in the history and sends it to everyone.
+    pub async fn say(&self, nick: &str, text: &str) {
+        let line = ChatLine::now(nick, text);
+        let mut state = self.state.lock().await;
+        if state.history.len() == HISTORY_LEN {
+            state.history.pop_front();
+        }
+        state.history.push_back(line.clone());
+        state.broadcast(&ServerMessage::Message(line)).await;
+    }
+}
+
+impl State {
+    fn can_join(&self, nick: &str) -> Result<(), JoinError> {
+        check_nick(nick)?;
+        let taken = self
+            .members
+            .values()
+            .any(|member| member.nick.to_lowercase() == nick.to_lowercase());
+        if taken {
+            return Err(JoinError::Taken(nick.to_owned()));
+        }
+        if self.members.len() >= MAX_MEMBERS {
+            return Err(JoinError::Full);
+        }
+        Ok(())
+    }
+
+    /// Who is online, sorted.
+    fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.members.values().map(|m| m.nick.clone()).collect();
+        users.sort_by_key(|nick| nick.to_lowercase());
+        users
+    }
+
+    /// Queues `message` to every member. With the chat's send policy this
+    /// never waits: a member that cannot keep up is closed with 1008 and
+    /// leaves when its session ends.
+    async fn broadcast(&self, message: &ServerMessage) {
+        let json = message.to_json();
+        for member in self.members.values() {
+            let _ = member.conn.send_text(json.clone()).await;
+        }
+    }
+}

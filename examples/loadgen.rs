@@ -1,0 +1,1215 @@
+//! A WebSocket load generator for benchmarking echo servers (wsgate's own
+//! examples/echo.rs and the peers in benches/compare/).
+//!
+//! ```text
+//! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
+//!     echo --connections 64 --size 1024 --binary --window 1 --duration 5 [--pid PID]
+//! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
+//!     handshake --connections 16 --duration 3 [--pid PID]
+//! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
+//!     idle --connections 10000 --pid PID
+//! ```
+//!
+//! It speaks the wire protocol itself over raw async-std sockets, using only
+//! wsgate's sans-IO core (`wsgate::handshake`, `wsgate::protocol`), so the
+//! client spends as little CPU as possible and never shares code paths with
+//! the server under test.
+//!
+//! - `echo`: each connection keeps `--window` messages in flight; every
+//!   echoed byte is checked against what was sent (each message carries its
+//!   sequence number), and any mismatch, wrong length, wrong opcode or
+//!   unexpected close fails the run with exit code 1. Reports messages/s,
+//!   MB/s (payload bytes echoed, one direction), p50/p99/max round-trip
+//!   latency and, with `--pid`, the server's CPU time per message from
+//!   `/proc/PID/stat` (utime + stime).
+//! - `handshake`: `--connections` concurrent loops of connect, handshake,
+//!   close handshake. Reports handshakes/s and, with `--pid`, server CPU per
+//!   handshake.
+//! - `idle`: opens `--connections` connections, waits `--settle` seconds and
+//!   reports the growth of the server's VmRSS (`/proc/PID/status`) per
+//!   connection.
+//!
+//! The last line of output is machine-readable: `RESULT key=value ...`.
+//!
+//! Safety rails: loopback URLs only (127.0.0.0/8, ::1, localhost), at most
+//! 20 000 connections, 600 s of traffic, 64 MiB messages and a window of
+//! 4096; every wait has a timeout.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_std::net::TcpStream;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsgate::handshake::{Limits, client_request, generate_key, parse_response, validate_response};
+use wsgate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+
+const MAX_CONNECTIONS: usize = 20_000;
+const MAX_DURATION: f64 = 600.0;
+const MAX_SIZE: usize = 64 << 20;
+const MAX_WINDOW: usize = 4096;
+/// How long to wait for any single step (connect, handshake, a read while
+/// echoes are outstanding, the close handshake).
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+const USAGE: &str = "\
+usage: loadgen --url ws://127.0.0.1:PORT[/path] MODE [options]
+
+modes and options:
+  echo       --connections N (1)  --size BYTES (16)  --text | --binary (binary)
+             --window W (1)  --duration SECS (5) | --messages N
+             --warmup SECS (0)  --pid PID
+  handshake  --connections N concurrent loops (1)  --duration SECS (3)  --pid PID
+  idle       --connections N (1000)  --pid PID  --settle SECS (2)  --concurrency N (64)
+
+Loopback URLs only. The last output line is `RESULT key=value ...`.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Echo,
+    Handshake,
+    Idle,
+}
+
+#[derive(Debug, Clone)]
+struct Args {
+    mode: Mode,
+    addr: SocketAddr,
+    host_header: String,
+    path: String,
+    connections: usize,
+    size: usize,
+    text: bool,
+    window: usize,
+    duration: Option<f64>,
+    messages: Option<u64>,
+    warmup: f64,
+    pid: Option<u32>,
+    settle: f64,
+    concurrency: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut url = None;
+    let mut mode = None;
+    let mut connections = None;
+    let mut size = 16usize;
+    let mut text = false;
+    let mut window = 1usize;
+    let mut duration = None;
+    let mut messages = None;
+    let mut warmup = 0.0;
+    let mut pid = None;
+    let mut settle = 2.0;
+    let mut concurrency = 64usize;
+    let mut it = std::env::args().skip(1);
+    fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+        let v = v.ok_or(format!("{flag} needs a value"))?;
+        v.parse().map_err(|_| format!("{flag}: bad value {v:?}"))
+    }
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--url" => url = Some(it.next().ok_or("--url needs a value")?),
+            "--connections" | "-c" => connections = Some(num(&arg, it.next())?),
+            "--size" | "-s" => size = num(&arg, it.next())?,
+            "--text" => text = true,
+            "--binary" => text = false,
+            "--window" | "-w" => window = num(&arg, it.next())?,
+            "--duration" | "-d" => duration = Some(num(&arg, it.next())?),
+            "--messages" | "-n" => messages = Some(num(&arg, it.next())?),
+            "--warmup" => warmup = num(&arg, it.next())?,
+            "--pid" => pid = Some(num(&arg, it.next())?),
+            "--settle" => settle = num(&arg, it.next())?,
+            "--concurrency" => concurrency = num(&arg, it.next())?,
+            "echo" => mode = Some(Mode::Echo),
+            "handshake" => mode = Some(Mode::Handshake),
+            "idle" => mode = Some(Mode::Idle),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+    let mode = mode.ok_or(format!("no mode given\n\n{USAGE}"))?;
+    let url = url.ok_or(format!("--url is required\n\n{USAGE}"))?;
+    let (addr, host_header, path) = parse_loopback_url(&url)?;
+    let connections = connections.unwrap_or(match mode {
+        Mode::Idle => 1000,
+        _ => 1,
+    });
+    if connections == 0 || connections > MAX_CONNECTIONS {
+        return Err(format!("--connections must be 1..={MAX_CONNECTIONS}"));
+    }
+    if size > MAX_SIZE {
+        return Err(format!("--size must be at most {MAX_SIZE}"));
+    }
+    if window == 0 || window > MAX_WINDOW {
+        return Err(format!("--window must be 1..={MAX_WINDOW}"));
+    }
+    let duration = match (mode, duration, messages) {
+        (Mode::Echo, None, None) => Some(5.0),
+        (Mode::Echo, d, Some(_)) => d,
+        (Mode::Handshake, None, _) => Some(3.0),
+        (_, d, _) => d,
+    };
+    for (name, secs) in [
+        ("--duration", duration.unwrap_or(0.0)),
+        ("--warmup", warmup),
+        ("--settle", settle),
+    ] {
+        if !(0.0..=MAX_DURATION).contains(&secs) {
+            return Err(format!("{name} must be 0..={MAX_DURATION} seconds"));
+        }
+    }
+    if messages == Some(0) || messages.is_some_and(|n| n > 1_000_000_000) {
+        return Err("--messages must be 1..=1e9".into());
+    }
+    if concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    Ok(Args {
+        mode,
+        addr,
+        host_header,
+        path,
+        connections,
+        size,
+        text,
+        window,
+        duration,
+        messages,
+        warmup,
+        pid,
+        settle,
+        concurrency,
+    })
+}
+
+/// Splits `ws://host[:port][/path]` and refuses anything but loopback.
+fn parse_loopback_url(url: &str) -> Result<(SocketAddr, String, String), String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or("only ws:// URLs are supported (no TLS)")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']').ok_or("unclosed [ in URL")?;
+        let port = v6[end + 1..].strip_prefix(':').unwrap_or("80");
+        (&authority[..end + 2], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => (authority, "80"),
+        }
+    };
+    let port: u16 = port.parse().map_err(|_| format!("bad port {port:?}"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if !(bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok()) {
+        return Err(format!(
+            "refusing {host:?}: loopback only (127.0.0.0/8, ::1, localhost)"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {bare}: {e}"))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "refusing {host:?}: loopback only (127.0.0.0/8, ::1, localhost)"
+        ));
+    }
+    Ok((addrs[0], authority.to_owned(), path))
+}
+
+/// A small, fast PRNG (xorshift64*) for keys and payloads: a load generator
+/// needs variety, not secrecy.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn key(&mut self) -> [u8; 4] {
+        (self.next() as u32).to_ne_bytes()
+    }
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
+// ---------------------------------------------------------------- /proc
+
+/// Clock ticks per second for /proc/PID/stat (USER_HZ, practically always
+/// 100 on Linux).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process (all its threads, dead ones included), in
+/// seconds.
+fn process_cpu_seconds(pid: u32, hz: f64) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, utime 14 and stime 15.
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 2..])
+        .ok_or_else(|| io::Error::other("malformed /proc/PID/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> io::Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|t| t as f64)
+            .ok_or_else(|| io::Error::other("malformed /proc/PID/stat"))
+    };
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// VmRSS of a process, in KiB.
+fn process_rss_kib(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no VmRSS in /proc/PID/status"))
+}
+
+/// The soft limit on open files, to fail early instead of halfway.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+// ---------------------------------------------------------------- latency
+
+/// A log-linear histogram of nanoseconds: 32 buckets per power of two
+/// (about 3% resolution), fixed size.
+#[derive(Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    max: u64,
+}
+
+impl Histogram {
+    const LEN: usize = 64 + 58 * 32;
+
+    fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; Self::LEN],
+            total: 0,
+            max: 0,
+        }
+    }
+
+    fn index(ns: u64) -> usize {
+        if ns < 64 {
+            return ns as usize;
+        }
+        let e = 63 - ns.leading_zeros() as usize;
+        let m = ((ns >> (e - 5)) - 32) as usize;
+        64 + (e - 6) * 32 + m
+    }
+
+    fn lower_bound(index: usize) -> u64 {
+        if index < 64 {
+            return index as u64;
+        }
+        let e = (index - 64) / 32 + 6;
+        let m = ((index - 64) % 32) as u64;
+        (32 + m) << (e - 5)
+    }
+
+    fn record(&mut self, ns: u64) {
+        self.counts[Self::index(ns)] += 1;
+        self.total += 1;
+        self.max = self.max.max(ns);
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The value at quantile `q` (0..=1), in microseconds.
+    fn quantile_us(&self, q: f64) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        let rank = ((self.total as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                let lo = Self::lower_bound(i);
+                let hi = Self::lower_bound(i + 1).max(lo + 1);
+                return (lo + hi) as f64 / 2.0 / 1000.0;
+            }
+        }
+        self.max as f64 / 1000.0
+    }
+}
+
+// ---------------------------------------------------------------- handshake
+
+fn header_bytes(header: &FrameHeader) -> ([u8; MAX_HEADER_LEN], usize) {
+    let mut out = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut out);
+    (out, n)
+}
+
+/// A masked frame, appended to `out`.
+fn push_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], key: [u8; 4]) {
+    let mut header = FrameHeader::new(opcode, true, payload.len() as u64);
+    header.mask = Some(key);
+    let (head, n) = header_bytes(&header);
+    out.extend_from_slice(&head[..n]);
+    let at = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[at..], key, 0);
+}
+
+async fn with_timeout<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match async_std::future::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what}: no progress in {limit:?}"),
+        )),
+    }
+}
+
+/// Connects and performs the opening handshake. Returns the stream and any
+/// bytes that arrived after the 101 response.
+async fn open(args: &Args, rng: &mut Rng) -> io::Result<(TcpStream, Vec<u8>)> {
+    with_timeout("handshake", STEP_TIMEOUT, async {
+        let stream = TcpStream::connect(args.addr).await?;
+        stream.set_nodelay(true)?;
+        let mut random = [0u8; 16];
+        random[..8].copy_from_slice(&rng.next().to_ne_bytes());
+        random[8..].copy_from_slice(&rng.next().to_ne_bytes());
+        let key = generate_key(random);
+        let request = client_request(&args.host_header, &args.path, &key, &[], None, None, &[]);
+        (&stream).write_all(&request).await?;
+        let mut buf = Vec::with_capacity(512);
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = (&stream).read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed during the handshake",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            match parse_response(&buf, &Limits::default()) {
+                Ok(None) => continue,
+                Ok(Some((raw, used))) => {
+                    validate_response(&raw, &key, &[]).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("handshake failed: {e:?}"),
+                        )
+                    })?;
+                    return Ok((stream, buf.split_off(used)));
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad handshake response: {e:?}"),
+                    ));
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// Sends a close frame and waits for the server's close frame or the end of
+/// the stream. Returns whether the server answered with a close frame.
+async fn close(stream: &TcpStream, rng: &mut Rng, mut pending: Vec<u8>) -> io::Result<bool> {
+    let mut out = Vec::with_capacity(16);
+    push_frame(&mut out, OpCode::Close, &1000u16.to_be_bytes(), rng.key());
+    with_timeout("close handshake", STEP_TIMEOUT, async {
+        let mut stream = stream;
+        stream.write_all(&out).await?;
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut got_close = false;
+        loop {
+            // Skip whatever else is still arriving; look for the close frame.
+            while let Ok(Some((header, len))) = FrameHeader::parse(&pending) {
+                let total = len + header.payload_len as usize;
+                if pending.len() < total {
+                    break;
+                }
+                if header.opcode == OpCode::Close {
+                    got_close = true;
+                }
+                pending.drain(..total);
+            }
+            let n = match stream.read(&mut chunk).await {
+                Ok(n) => n,
+                Err(e) if got_close && e.kind() == io::ErrorKind::ConnectionReset => 0,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(got_close);
+            }
+            if pending.len() < (1 << 20) {
+                pending.extend_from_slice(&chunk[..n]);
+            } else if !got_close {
+                pending.clear();
+            }
+        }
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- echo
+
+/// What every echo connection shares.
+struct Shared {
+    deadline: Option<Instant>,
+    /// Messages left to send, when bounded by `--messages`.
+    budget: Option<AtomicU64>,
+    /// Messages echoed so far, over all connections.
+    received: AtomicU64,
+    /// Whether the warm-up is over (latencies are recorded after it).
+    measuring: AtomicBool,
+}
+
+impl Shared {
+    fn may_send(&self) -> bool {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        match &self.budget {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// The frame being read.
+struct InFrame {
+    opcode: OpCode,
+    fin: bool,
+    remaining: u64,
+    control: Vec<u8>,
+}
+
+/// One echo connection, driven by a single hand-written future: it writes
+/// while there is window left and reads whatever arrives, in one task, with
+/// no channels or locks between a reader and a writer.
+struct EchoConn {
+    id: usize,
+    stream: TcpStream,
+    text: bool,
+    size: usize,
+    /// The payload every message of this connection carries, except for
+    /// the sequence number stamped at its start.
+    base: Vec<u8>,
+    window: usize,
+    rng: Rng,
+    shared: Arc<Shared>,
+    // Writing.
+    out: Vec<u8>,
+    out_at: usize,
+    sent: u64,
+    sending_done: bool,
+    sent_at: VecDeque<Instant>,
+    /// Pongs waiting for the next write.
+    pending_control: Vec<u8>,
+    // Reading.
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    frame: Option<InFrame>,
+    /// Bytes of the current message checked so far (None between messages).
+    msg_offset: Option<usize>,
+    received: u64,
+    latency: Histogram,
+}
+
+/// The stamp: a message's sequence number in its first bytes (16 hex digits
+/// for text, 8 little-endian bytes for binary), cut to the message size.
+fn stamp(seq: u64, text: bool) -> ([u8; 16], usize) {
+    let mut out = [0u8; 16];
+    if text {
+        let hex = b"0123456789abcdef";
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = hex[((seq >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        (out, 16)
+    } else {
+        out[..8].copy_from_slice(&seq.to_le_bytes());
+        (out, 8)
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+impl EchoConn {
+    fn new(
+        id: usize,
+        stream: TcpStream,
+        pipelined: Vec<u8>,
+        args: &Args,
+        shared: Arc<Shared>,
+    ) -> EchoConn {
+        let mut rng = Rng::new(clock_seed() ^ (id as u64 + 1).wrapping_mul(0x5851_F42D));
+        let base: Vec<u8> = if args.text {
+            const ALPHABET: &[u8] =
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:{}\"";
+            (0..args.size)
+                .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize])
+                .collect()
+        } else {
+            (0..args.size).map(|_| rng.next() as u8).collect()
+        };
+        let in_size = (args.size + MAX_HEADER_LEN).clamp(16 << 10, 256 << 10);
+        let mut inbuf = vec![0u8; in_size.max(pipelined.len())];
+        inbuf[..pipelined.len()].copy_from_slice(&pipelined);
+        EchoConn {
+            id,
+            stream,
+            text: args.text,
+            size: args.size,
+            base,
+            window: args.window,
+            rng,
+            shared,
+            out: Vec::with_capacity((args.size + MAX_HEADER_LEN).min(256 << 10)),
+            out_at: 0,
+            sent: 0,
+            sending_done: false,
+            sent_at: VecDeque::with_capacity(args.window),
+            pending_control: Vec::new(),
+            end: pipelined.len(),
+            inbuf,
+            start: 0,
+            frame: None,
+            msg_offset: None,
+            received: 0,
+            latency: Histogram::new(),
+        }
+    }
+
+    /// Appends the next message, masked, to the output buffer.
+    fn encode_message(&mut self) {
+        let key = self.rng.key();
+        let opcode = if self.text {
+            OpCode::Text
+        } else {
+            OpCode::Binary
+        };
+        let mut header = FrameHeader::new(opcode, true, self.size as u64);
+        header.mask = Some(key);
+        let (head, n) = header_bytes(&header);
+        self.out.extend_from_slice(&head[..n]);
+        let at = self.out.len();
+        self.out.extend_from_slice(&self.base);
+        let (st, st_len) = stamp(self.sent, self.text);
+        let st_len = st_len.min(self.size);
+        self.out[at..at + st_len].copy_from_slice(&st[..st_len]);
+        apply_mask(&mut self.out[at..], key, 0);
+        self.sent += 1;
+        self.sent_at.push_back(Instant::now());
+    }
+
+    /// Refills the output buffer while the window allows.
+    fn refill(&mut self) {
+        self.out.clear();
+        self.out_at = 0;
+        while !self.sending_done
+            && (self.sent - self.received) < self.window as u64
+            && self.out.len() < (256 << 10)
+        {
+            if self.shared.may_send() {
+                self.encode_message();
+            } else {
+                self.sending_done = true;
+            }
+        }
+    }
+
+    /// Checks `chunk`, the bytes at `offset` of echoed message `seq`.
+    fn verify(&self, seq: u64, offset: usize, chunk: &[u8]) -> io::Result<()> {
+        let end = offset + chunk.len();
+        if end > self.size {
+            return Err(invalid(format!(
+                "connection {}: message {seq} is longer than the {} bytes sent",
+                self.id, self.size
+            )));
+        }
+        let (st, st_len) = stamp(seq, self.text);
+        let st_len = st_len.min(self.size);
+        let mut ok = true;
+        if offset < st_len {
+            let upto = st_len.min(end);
+            ok &= chunk[..upto - offset] == st[offset..upto];
+            ok &= chunk[upto - offset..] == self.base[upto..end];
+        } else {
+            ok &= *chunk == self.base[offset..end];
+        }
+        if ok {
+            Ok(())
+        } else {
+            let expected = |i: usize| if i < st_len { st[i] } else { self.base[i] };
+            let bad = (0..chunk.len())
+                .find(|&i| chunk[i] != expected(offset + i))
+                .unwrap_or(0);
+            Err(invalid(format!(
+                "connection {}: echoed message {seq} differs at byte {}: got {:#04x}, sent {:#04x}",
+                self.id,
+                offset + bad,
+                chunk[bad],
+                expected(offset + bad)
+            )))
+        }
+    }
+
+    /// Processes everything buffered; returns the number of messages
+    /// completed.
+    fn process_input(&mut self) -> io::Result<u64> {
+        let mut completed = 0;
+        loop {
+            let Some(frame) = &mut self.frame else {
+                let (header, len) = match FrameHeader::parse(&self.inbuf[self.start..self.end]) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(invalid(format!(
+                            "connection {}: bad frame header from server: {e:?}",
+                            self.id
+                        )));
+                    }
+                };
+                if header.mask.is_some() || header.rsv != 0 {
+                    return Err(invalid(format!(
+                        "connection {}: server sent a masked frame or RSV bits",
+                        self.id
+                    )));
+                }
+                let expected_opcode = if self.text {
+                    OpCode::Text
+                } else {
+                    OpCode::Binary
+                };
+                match (header.opcode, self.msg_offset) {
+                    (op, None) if op == expected_opcode => {
+                        if self.received >= self.sent {
+                            return Err(invalid(format!(
+                                "connection {}: more messages echoed than sent",
+                                self.id
+                            )));
+                        }
+                        self.msg_offset = Some(0);
+                    }
+                    (OpCode::Continuation, Some(_)) => {}
+                    (op, _) if op.is_control() => {}
+                    (op, _) => {
+                        return Err(invalid(format!(
+                            "connection {}: unexpected {op:?} frame (sent {expected_opcode:?})",
+                            self.id
+                        )));
+                    }
+                }
+                self.start += len;
+                self.frame = Some(InFrame {
+                    opcode: header.opcode,
+                    fin: header.fin,
+                    remaining: header.payload_len,
+                    control: Vec::new(),
+                });
+                continue;
+            };
+            let avail = self.end - self.start;
+            let take = frame.remaining.min(avail as u64) as usize;
+            if take == 0 && frame.remaining > 0 {
+                break;
+            }
+            frame.remaining -= take as u64;
+            let done = frame.remaining == 0;
+            let chunk = self.start..self.start + take;
+            if frame.opcode.is_control() {
+                frame.control.extend_from_slice(&self.inbuf[chunk]);
+            } else {
+                let offset = self.msg_offset.expect("a data frame is in a message");
+                self.verify(self.received, offset, &self.inbuf[chunk])?;
+                self.msg_offset = Some(offset + take);
+            }
+            self.start += take;
+            if !done {
+                continue;
+            }
+            let frame = self.frame.take().expect("checked above");
+            match frame.opcode {
+                OpCode::Ping => {
+                    // Answer keepalive pings; they go out with the next write.
+                    let key = self.rng.key();
+                    let mut pong = Vec::new();
+                    push_frame(&mut pong, OpCode::Pong, &frame.control, key);
+                    self.pending_control.extend_from_slice(&pong);
+                }
+                OpCode::Pong => {}
+                OpCode::Close => {
+                    let code = frame
+                        .control
+                        .get(..2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]));
+                    return Err(invalid(format!(
+                        "connection {}: server closed the connection mid-run (code {code:?}, \
+                         reason {:?})",
+                        self.id,
+                        String::from_utf8_lossy(frame.control.get(2..).unwrap_or(&[]))
+                    )));
+                }
+                _ if frame.fin => {
+                    let len = self.msg_offset.take().unwrap_or(0);
+                    if len != self.size {
+                        return Err(invalid(format!(
+                            "connection {}: message {} echoed with {len} bytes, sent {}",
+                            self.id, self.received, self.size
+                        )));
+                    }
+                    let at = self.sent_at.pop_front().expect("a message in flight");
+                    if self.shared.measuring.load(Ordering::Relaxed) {
+                        self.latency.record(at.elapsed().as_nanos() as u64);
+                    }
+                    self.received += 1;
+                    completed += 1;
+                }
+                _ => {}
+            }
+        }
+        // Make room: move a partial frame to the front.
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 && self.end == self.inbuf.len() {
+            self.inbuf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        Ok(completed)
+    }
+
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut progress = false;
+            // Write.
+            if self.out_at == self.out.len() {
+                self.refill();
+                if !self.pending_control.is_empty() {
+                    self.out.append(&mut self.pending_control);
+                }
+            }
+            if self.out_at < self.out.len() {
+                match Pin::new(&mut &self.stream).poll_write(cx, &self.out[self.out_at..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => {
+                        self.out_at += n;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            if self.sending_done && self.received == self.sent && self.out_at == self.out.len() {
+                return Poll::Ready(Ok(()));
+            }
+            // Read.
+            let end = self.end;
+            match Pin::new(&mut &self.stream).poll_read(cx, &mut self.inbuf[end..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "connection {}: server closed the stream with {} of {} echoes \
+                             outstanding",
+                            self.id,
+                            self.sent - self.received,
+                            self.sent
+                        ),
+                    )));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.end += n;
+                    progress = true;
+                    let done = self.process_input()?;
+                    if done > 0 {
+                        self.shared.received.fetch_add(done, Ordering::Relaxed);
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+struct EchoOutcome {
+    stream: TcpStream,
+    rng: Rng,
+    latency: Histogram,
+}
+
+async fn echo_connection(mut conn: EchoConn, limit: Duration) -> io::Result<EchoOutcome> {
+    // Outstanding echoes must keep arriving: fail if the whole run plus a
+    // grace period passes.
+    let id = conn.id;
+    match async_std::future::timeout(limit, poll_fn(|cx| conn.poll_run(cx))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connection {id}: echoes still outstanding after {limit:?} ({} of {} \
+                     received)",
+                    conn.received, conn.sent
+                ),
+            ));
+        }
+    }
+    Ok(EchoOutcome {
+        stream: conn.stream,
+        rng: conn.rng,
+        latency: conn.latency,
+    })
+}
+
+/// Opens `count` connections, at most `concurrency` handshakes at a time.
+async fn open_many(
+    args: &Args,
+    count: usize,
+    concurrency: usize,
+) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+    use futures::StreamExt;
+    let mut rng = Rng::new(clock_seed());
+    let seeds: Vec<u64> = (0..count).map(|_| rng.next()).collect();
+    let results: Vec<io::Result<(TcpStream, Vec<u8>)>> = futures::stream::iter(seeds)
+        .map(|seed| async move { open(args, &mut Rng::new(seed)).await })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn close_many(streams: Vec<(TcpStream, Rng, Vec<u8>)>) -> (usize, usize) {
+    use futures::StreamExt;
+    let results: Vec<io::Result<bool>> = futures::stream::iter(streams)
+        .map(|(stream, mut rng, pending)| async move { close(&stream, &mut rng, pending).await })
+        .buffer_unordered(1024)
+        .collect()
+        .await;
+    let clean = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    (clean, results.len() - clean)
+}
+
+async fn run_echo(args: &Args) -> io::Result<()> {
+    let hz = clock_ticks();
+    let conns = open_many(args, args.connections, args.concurrency).await?;
+    eprintln!(
+        "echo: {} connection(s) open; {} B {} messages, window {}",
+        conns.len(),
+        args.size,
+        if args.text { "text" } else { "binary" },
+        args.window
+    );
+    let start = Instant::now();
+    let deadline = args
+        .duration
+        .map(|d| start + Duration::from_secs_f64(d + args.warmup));
+    let shared = Arc::new(Shared {
+        deadline,
+        budget: args.messages.map(AtomicU64::new),
+        received: AtomicU64::new(0),
+        measuring: AtomicBool::new(args.warmup == 0.0),
+    });
+    let limit =
+        Duration::from_secs_f64(args.duration.unwrap_or(MAX_DURATION) + args.warmup) + STEP_TIMEOUT;
+    let snapshot_cpu = || -> io::Result<Option<f64>> {
+        args.pid.map(|pid| process_cpu_seconds(pid, hz)).transpose()
+    };
+    let cpu_start = snapshot_cpu()?;
+    // Every connection runs in this one task, on the thread that also drives
+    // the I/O reactor: no hand-offs between threads, so the client stays as
+    // cheap as possible per message.
+    let connections = futures::future::join_all(conns.into_iter().enumerate().map(
+        |(id, (stream, pipelined))| {
+            echo_connection(
+                EchoConn::new(id, stream, pipelined, args, shared.clone()),
+                limit,
+            )
+        },
+    ));
+    let warmup = async {
+        if args.warmup > 0.0 {
+            async_std::task::sleep(Duration::from_secs_f64(args.warmup)).await;
+            shared.measuring.store(true, Ordering::Relaxed);
+            let received = shared.received.load(Ordering::Relaxed);
+            Some((snapshot_cpu(), Instant::now(), received))
+        } else {
+            None
+        }
+    };
+    let (results, warm) = futures::join!(connections, warmup);
+    let (cpu0, t0, received0) = match warm {
+        Some((cpu, t, received)) => (cpu?, t, received),
+        None => (cpu_start, start, 0),
+    };
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = snapshot_cpu()?;
+    if let Some(e) = first_error {
+        eprintln!("FAILED: {e}");
+        std::process::exit(1);
+    }
+    let messages = shared.received.load(Ordering::Relaxed) - received0;
+    let mut latency = Histogram::new();
+    for o in &outcomes {
+        latency.merge(&o.latency);
+    }
+    let (clean, unclean) = close_many(
+        outcomes
+            .into_iter()
+            .map(|o| (o.stream, o.rng, Vec::new()))
+            .collect(),
+    )
+    .await;
+    let rate = messages as f64 / elapsed;
+    let mb = rate * args.size as f64 / 1e6;
+    println!(
+        "echo: {messages} messages in {elapsed:.2} s: {rate:.0} msg/s, {mb:.1} MB/s each way; \
+         latency p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs; every byte verified",
+        latency.quantile_us(0.5),
+        latency.quantile_us(0.99),
+        latency.max as f64 / 1000.0
+    );
+    if unclean > 0 {
+        eprintln!(
+            "note: {unclean} of {} close handshakes incomplete",
+            clean + unclean
+        );
+    }
+    let mut result = format!(
+        "RESULT mode=echo connections={} size={} kind={} window={} messages={messages} \
+         secs={elapsed:.3} msgs_per_s={rate:.1} mb_per_s={mb:.3} p50_us={:.1} p99_us={:.1}",
+        args.connections,
+        args.size,
+        if args.text { "text" } else { "binary" },
+        args.window,
+        latency.quantile_us(0.5),
+        latency.quantile_us(0.99)
+    );
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        let cpu = b - a;
+        let per = cpu * 1e6 / messages.max(1) as f64;
+        println!(
+            "server: {cpu:.2} s CPU, {per:.3} µs per message ({:.0}% of one core)",
+            100.0 * cpu / elapsed
+        );
+        result += &format!(" server_cpu_s={cpu:.3} server_cpu_us_per_msg={per:.4}");
+    }
+    println!("{result}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------- handshake
+
+async fn run_handshake(args: &Args) -> io::Result<()> {
+    let hz = clock_ticks();
+    let duration = Duration::from_secs_f64(args.duration.unwrap_or(3.0));
+    let deadline = Instant::now() + duration;
+    let cpu0 = args
+        .pid
+        .map(|pid| process_cpu_seconds(pid, hz))
+        .transpose()?;
+    let start = Instant::now();
+    let loops = (0..args.connections).map(|i| async move {
+        let mut rng = Rng::new(clock_seed() ^ (i as u64 + 7));
+        let mut done = 0u64;
+        while Instant::now() < deadline {
+            let (stream, pending) = open(args, &mut rng).await?;
+            if !close(&stream, &mut rng, pending).await? {
+                return Err(invalid("server did not answer the close frame".into()));
+            }
+            done += 1;
+        }
+        Ok::<u64, io::Error>(done)
+    });
+    let mut total = 0;
+    for r in futures::future::join_all(loops).await {
+        match r {
+            Ok(n) => total += n,
+            Err(e) => {
+                eprintln!("FAILED: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu1 = args
+        .pid
+        .map(|pid| process_cpu_seconds(pid, hz))
+        .transpose()?;
+    let rate = total as f64 / elapsed;
+    println!(
+        "handshake: {total} handshakes (connect, upgrade, close) in {elapsed:.2} s: {rate:.0}/s \
+         with {} concurrent",
+        args.connections
+    );
+    let mut result = format!(
+        "RESULT mode=handshake connections={} handshakes={total} secs={elapsed:.3} \
+         per_s={rate:.1}",
+        args.connections
+    );
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        let cpu = b - a;
+        let per = cpu * 1e6 / total.max(1) as f64;
+        println!("server: {cpu:.2} s CPU, {per:.2} µs per handshake");
+        result += &format!(" server_cpu_s={cpu:.3} server_cpu_us_per_handshake={per:.3}");
+    }
+    println!("{result}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------- idle
+
+async fn run_idle(args: &Args) -> io::Result<()> {
+    let rss0 = args.pid.map(process_rss_kib).transpose()?;
+    let start = Instant::now();
+    let conns = open_many(args, args.connections, args.concurrency).await?;
+    let opened = start.elapsed().as_secs_f64();
+    eprintln!(
+        "idle: {} connections open in {opened:.2} s; settling {} s",
+        conns.len(),
+        args.settle
+    );
+    async_std::task::sleep(Duration::from_secs_f64(args.settle)).await;
+    let rss1 = args.pid.map(process_rss_kib).transpose()?;
+    // Count connections still up: a server that dropped some would look
+    // cheaper than it is.
+    let mut alive = 0;
+    for (stream, _) in &conns {
+        let mut probe = [0u8; 1];
+        // One non-blocking attempt: nothing to read means still open.
+        if futures::FutureExt::now_or_never(stream.peek(&mut probe)).is_none() {
+            alive += 1;
+        }
+    }
+    let mut rng = Rng::new(clock_seed());
+    let (clean, unclean) = close_many(
+        conns
+            .into_iter()
+            .map(|(s, pending)| (s, Rng::new(rng.next()), pending))
+            .collect(),
+    )
+    .await;
+    println!(
+        "idle: {} connections opened in {opened:.2} s ({alive} still open after settling; {clean} \
+         closed cleanly, {unclean} not)",
+        args.connections
+    );
+    let mut result = format!(
+        "RESULT mode=idle connections={} alive={alive}",
+        args.connections
+    );
+    if let (Some(a), Some(b)) = (rss0, rss1) {
+        let per = (b as f64 - a as f64) / args.connections as f64;
+        println!(
+            "server: VmRSS {a} KiB before, {b} KiB with the connections open: {per:.2} KiB per \
+             connection"
+        );
+        result += &format!(" rss_before_kib={a} rss_after_kib={b} kib_per_conn={per:.3}");
+    }
+    println!("{result}");
+    if alive < args.connections {
+        eprintln!(
+            "FAILED: the server dropped {} idle connections",
+            args.connections - alive
+        );
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    let needed = args.connections as u64 + 64;
+    if let Some(limit) = open_file_limit()
+        && limit < needed
+    {
+        eprintln!(
+            "the open-file limit is {limit}, {needed} needed: raise it (ulimit -n {needed}) or \
+             use fewer connections"
+        );
+        std::process::exit(2);
+    }
+    let result = async_std::task::block_on(async {
+        match args.mode {
+            Mode::Echo => run_echo(&args).await,
+            Mode::Handshake => run_handshake(&args).await,
+            Mode::Idle => run_idle(&args).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("FAILED: {e}");
+        std::process::exit(1);
+    }
+}

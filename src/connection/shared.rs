@@ -1,0 +1,397 @@
+//! The state every handle of a connection shares with its event stream and
+//! writer task, and the send path into the queue.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use event_listener::Event as Notify;
+use futures::task::AtomicWaker;
+
+use super::events::{CloseEvent, Reader};
+use super::keys::MaskKeys;
+use super::queue::{Body, Closing, OutFrame, SendQueue};
+use super::stats::{Counters, Observer};
+use super::{ConnectionId, Role};
+use crate::config::{Config, SendPolicy};
+use crate::error::Error;
+use crate::handshake::ExtensionOffer;
+use crate::protocol::{
+    CloseCode, DataFrames, DataKind, FrameHeader, OpCode, apply_mask, close_payload,
+};
+use crate::transport::SharedTransport;
+
+/// What is known about a connection from its handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionInfo {
+    pub(crate) protocol: Option<String>,
+    pub(crate) extensions: Vec<ExtensionOffer>,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) host: String,
+    pub(crate) origin: Option<String>,
+    pub(crate) resource: String,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+/// A message's frames on their way into the queue.
+pub(crate) struct Outgoing {
+    pub(crate) frames: Vec<OutFrame>,
+    /// Data messages this completes (0 for the non-final frames of a stream).
+    pub(crate) messages: u64,
+}
+
+/// The outcome of one attempt to queue without waiting.
+pub(crate) enum Offer {
+    Queued,
+    /// Over the high-water mark (or behind a streamed message): the frames
+    /// are handed back.
+    Full(Outgoing),
+}
+
+/// State shared by every handle of a connection, its event stream and its
+/// writer task.
+pub(crate) struct Shared {
+    pub(crate) id: ConnectionId,
+    pub(crate) role: Role,
+    pub(crate) config: Arc<Config>,
+    pub(crate) info: ConnectionInfo,
+    pub(crate) transport: SharedTransport,
+    pub(crate) queue: Mutex<SendQueue>,
+    /// Frames were queued, or the connection is finishing.
+    pub(crate) writer_wake: Notify,
+    /// The queue shrank, a streamed message ended, or the connection finished.
+    pub(crate) space: Notify,
+    /// The peer's close arrived, the stream ended, or the writer finished.
+    pub(crate) state_changed: Notify,
+    pub(crate) peer_closed: AtomicBool,
+    /// When the connection started; `last_rx` counts from here.
+    pub(crate) started: Instant,
+    pub(crate) opened_at: SystemTime,
+    /// Microseconds from `started` to the last bytes received.
+    last_rx: AtomicU64,
+    /// The payload of the last keepalive ping (its send time in µs), to
+    /// recognise its pong and measure the round trip.
+    pub(crate) keepalive_ping: AtomicU64,
+    /// The last measured round-trip time in µs, 0 until measured.
+    rtt_micros: AtomicU64,
+    pub(crate) counters: Counters,
+    pub(crate) reader: Arc<futures::lock::Mutex<Reader>>,
+    /// Wakes the event stream for pause/resume and drain.
+    pub(crate) events_waker: AtomicWaker,
+    pub(crate) paused: AtomicBool,
+    pub(crate) drain_ready: AtomicBool,
+    keys: Option<Mutex<MaskKeys>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        id: ConnectionId,
+        role: Role,
+        config: Arc<Config>,
+        info: ConnectionInfo,
+        transport: SharedTransport,
+        reader: Reader,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Shared {
+        Shared {
+            id,
+            role,
+            keys: role.masks().then(|| Mutex::new(MaskKeys::new())),
+            reader: Arc::new(futures::lock::Mutex::new(reader)),
+            config,
+            info,
+            transport,
+            queue: Mutex::new(SendQueue::new()),
+            writer_wake: Notify::new(),
+            space: Notify::new(),
+            state_changed: Notify::new(),
+            peer_closed: AtomicBool::new(false),
+            started: Instant::now(),
+            opened_at: SystemTime::now(),
+            last_rx: AtomicU64::new(0),
+            keepalive_ping: AtomicU64::new(u64::MAX),
+            rtt_micros: AtomicU64::new(0),
+            counters: Counters::default(),
+            events_waker: AtomicWaker::new(),
+            paused: AtomicBool::new(false),
+            drain_ready: AtomicBool::new(false),
+            observer,
+        }
+    }
+
+    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, SendQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds one frame, masking the payload when this end is a client.
+    pub(crate) fn frame(&self, opcode: OpCode, fin: bool, mut payload: Vec<u8>) -> OutFrame {
+        let mut header = FrameHeader::new(opcode, fin, payload.len() as u64);
+        if let Some(keys) = &self.keys {
+            let key = keys.lock().unwrap_or_else(|p| p.into_inner()).next();
+            apply_mask(&mut payload, key, 0);
+            header.mask = Some(key);
+        }
+        OutFrame::new(&header, Body::Owned(payload))
+    }
+
+    /// Builds the frames of a data message, split at the fragment size.
+    pub(crate) fn data_frames(&self, kind: DataKind, payload: Vec<u8>) -> Outgoing {
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        if payload.len() <= self.config.fragment_size {
+            return Outgoing {
+                frames: vec![self.frame(opcode, true, payload)],
+                messages: 1,
+            };
+        }
+        let mut payload = payload;
+        let mut frames: Vec<(FrameHeader, std::ops::Range<usize>)> =
+            DataFrames::new(kind, 0, payload.len(), self.config.fragment_size).collect();
+        if let Some(keys) = &self.keys {
+            let mut keys = keys.lock().unwrap_or_else(|p| p.into_inner());
+            for (header, range) in &mut frames {
+                let key = keys.next();
+                apply_mask(&mut payload[range.clone()], key, 0);
+                header.mask = Some(key);
+            }
+        }
+        let payload = Arc::new(payload);
+        let frames = frames
+            .into_iter()
+            .map(|(header, range)| OutFrame::new(&header, Body::Shared(payload.clone(), range)))
+            .collect();
+        Outgoing {
+            frames,
+            messages: 1,
+        }
+    }
+
+    /// Queues `out` now if the queue is under its high-water mark (and no
+    /// other message is being streamed), without waiting.
+    pub(crate) fn offer(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
+        let mut queue = self.lock_queue();
+        if queue.closing != Closing::Open {
+            return Err(Error::Closed);
+        }
+        let behind_stream = queue.streaming && !streaming;
+        if behind_stream || queue.bytes >= self.config.send_queue_high_water {
+            if !behind_stream {
+                queue.wants_drain = true;
+            }
+            return Ok(Offer::Full(out));
+        }
+        for frame in out.frames {
+            queue.push(frame);
+        }
+        if queue.bytes >= self.config.send_queue_high_water {
+            queue.wants_drain = true;
+        }
+        drop(queue);
+        self.counters
+            .messages_out
+            .fetch_add(out.messages, Ordering::Relaxed);
+        self.writer_wake.notify(1);
+        Ok(Offer::Queued)
+    }
+
+    /// Queues `out` under the send-queue policy: waits (the default), fails,
+    /// or closes the connection with 1008 when the queue is full.
+    pub(crate) async fn send(&self, mut out: Outgoing, streaming: bool) -> Result<(), Error> {
+        loop {
+            let listener = self.space.listen();
+            out = match self.offer(out, streaming)? {
+                Offer::Queued => return Ok(()),
+                Offer::Full(out) => out,
+            };
+            let behind_stream = self.lock_queue().streaming && !streaming;
+            if !behind_stream {
+                match self.config.send_queue_policy {
+                    SendPolicy::Wait => {}
+                    SendPolicy::Fail => return Err(Error::QueueFull),
+                    SendPolicy::Close => {
+                        self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
+                        return Err(Error::QueueFull);
+                    }
+                }
+            }
+            listener.await;
+        }
+    }
+
+    /// Queues a ping or pong; control frames skip the high-water mark.
+    pub(crate) fn send_control(&self, opcode: OpCode, payload: Vec<u8>) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(Error::ControlTooLong);
+        }
+        let frame = self.frame(opcode, true, payload);
+        let mut queue = self.lock_queue();
+        if queue.closing != Closing::Open {
+            return Err(Error::Closed);
+        }
+        queue.push(frame);
+        drop(queue);
+        self.writer_wake.notify(1);
+        Ok(())
+    }
+
+    /// Sends a keepalive ping carrying its send time, to measure the round
+    /// trip when the pong comes back.
+    pub(crate) fn keepalive_ping(&self) {
+        let stamp = self.started.elapsed().as_micros() as u64;
+        self.keepalive_ping.store(stamp, Ordering::Relaxed);
+        let _ = self.send_control(OpCode::Ping, stamp.to_be_bytes().to_vec());
+    }
+
+    /// Records the round trip if `payload` answers our keepalive ping.
+    pub(crate) fn pong_received(&self, payload: &[u8]) {
+        let Ok(bytes) = <[u8; 8]>::try_from(payload) else {
+            return;
+        };
+        let stamp = u64::from_be_bytes(bytes);
+        if stamp == self.keepalive_ping.load(Ordering::Relaxed) {
+            let now = self.started.elapsed().as_micros() as u64;
+            self.rtt_micros
+                .store(now.saturating_sub(stamp).max(1), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        match self.rtt_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        }
+    }
+
+    /// Answers a ping, replacing an answer still waiting in the queue.
+    pub(crate) fn auto_pong(&self, payload: Vec<u8>) {
+        let frame = self.frame(OpCode::Pong, true, payload);
+        let mut queue = self.lock_queue();
+        if queue.closing == Closing::Open {
+            queue.push_pong(frame);
+            drop(queue);
+            self.writer_wake.notify(1);
+        }
+    }
+
+    /// Queues the close frame, once. With `fail`, the transport is dropped as
+    /// soon as it is written. Returns whether this call queued it.
+    pub(crate) fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
+        let frame = self.frame(OpCode::Close, true, close_payload(code, reason));
+        let mut queue = self.lock_queue();
+        if queue.closing != Closing::Open {
+            return false;
+        }
+        queue.push(frame);
+        queue.closing = Closing::CloseQueued { fail };
+        queue.sent_close = Some(code);
+        if fail {
+            queue.failed_with = Some((code, reason.to_owned()));
+        }
+        drop(queue);
+        self.writer_wake.notify(1);
+        self.space.notify(usize::MAX);
+        true
+    }
+
+    /// The peer's close frame arrived (with `code`), or its stream ended.
+    pub(crate) fn peer_closed(&self, code: Option<CloseCode>) {
+        if let Some(code) = code {
+            self.lock_queue().received_close = Some(code);
+        }
+        self.peer_closed.store(true, Ordering::Release);
+        self.state_changed.notify(usize::MAX);
+    }
+
+    /// The stream ended without a close handshake: stop the writer too.
+    pub(crate) fn stream_ended(&self) {
+        self.peer_closed(None);
+        let mut queue = self.lock_queue();
+        if queue.closing == Closing::Open {
+            queue.closing = Closing::CloseQueued { fail: true };
+        }
+        drop(queue);
+        self.writer_wake.notify(1);
+    }
+
+    /// Records that `n` bytes arrived (for keepalive, idle timeouts, stats).
+    pub(crate) fn received(&self, n: usize) {
+        let micros = self.started.elapsed().as_micros() as u64;
+        self.last_rx.store(micros, Ordering::Relaxed);
+        self.counters
+            .bytes_in
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn last_rx(&self) -> Instant {
+        self.started + Duration::from_micros(self.last_rx.load(Ordering::Relaxed))
+    }
+
+    /// How the connection ended without the peer's close frame: the code
+    /// this end failed it with, or 1006.
+    pub(crate) fn abnormal_close(&self) -> CloseEvent {
+        let (code, reason) = self
+            .lock_queue()
+            .failed_with
+            .clone()
+            .unwrap_or((CloseCode::ABNORMAL, String::new()));
+        CloseEvent {
+            code,
+            reason,
+            clean: false,
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.lock_queue().closing == Closing::Finished
+    }
+
+    /// Called by the writer when it has stopped: the connection is over.
+    pub(crate) fn finished(&self) {
+        let code = {
+            let mut queue = self.lock_queue();
+            queue.closing = Closing::Finished;
+            queue.bytes = 0;
+            queue
+                .received_close
+                .or(queue.sent_close)
+                .unwrap_or(CloseCode::ABNORMAL)
+        };
+        self.space.notify(usize::MAX);
+        self.state_changed.notify(usize::MAX);
+        self.events_waker.wake();
+        if let Some(observer) = &self.observer {
+            observer.finished(self, code);
+        }
+    }
+}
+
+impl Shared {
+    /// Drops the transport now and lets the writer finish (a forced close).
+    pub(crate) fn force_close(&self) {
+        self.transport.kill();
+        self.peer_closed(None);
+        self.writer_wake.notify(1);
+    }
+
+    /// Whether the peer's close frame arrived: the closing handshake
+    /// completed.
+    pub(crate) fn closed_cleanly(&self) -> bool {
+        self.lock_queue().received_close.is_some()
+    }
+
+    /// Waits until the writer has finished.
+    pub(crate) async fn wait_finished(&self) {
+        loop {
+            let listener = self.state_changed.listen();
+            if self.is_finished() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}

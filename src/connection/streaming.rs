@@ -1,0 +1,143 @@
+//! Streaming sends: a message read from an async reader, sent in fragments
+//! without holding it whole in memory.
+
+use std::path::Path;
+
+use futures::io::{AsyncRead, AsyncReadExt};
+
+use super::Connection;
+use super::queue::Closing;
+use super::shared::{Outgoing, Shared};
+use crate::error::Error;
+use crate::protocol::{CloseCode, DataKind, OpCode};
+
+/// Marks the connection as streaming; other data messages wait until the
+/// guard is dropped.
+struct StreamGuard<'a>(&'a Shared);
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock_queue().streaming = false;
+        self.0.space.notify(usize::MAX);
+    }
+}
+
+impl Shared {
+    async fn begin_stream(&self) -> Result<StreamGuard<'_>, Error> {
+        loop {
+            let listener = self.space.listen();
+            {
+                let mut queue = self.lock_queue();
+                if queue.closing != Closing::Open {
+                    return Err(Error::Closed);
+                }
+                if !queue.streaming {
+                    queue.streaming = true;
+                    return Ok(StreamGuard(self));
+                }
+            }
+            listener.await;
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+impl Connection {
+    /// Sends one message whose payload is read from `reader`, in frames of
+    /// [`Config::stream_chunk_size`](crate::Config::stream_chunk_size) bytes,
+    /// so it is never held whole in memory. Each frame waits for queue space
+    /// under the connection's policy; other data messages wait until this
+    /// one is complete (control frames still pass). Returns the payload
+    /// length.
+    ///
+    /// If reading fails mid-message, the message cannot be completed: the
+    /// connection is closed with 1011 and the error returned.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wsgate::DataKind;
+    ///
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// let log = async_std::fs::File::open("server.log").await?;
+    /// let bytes = conn.send_stream(DataKind::Text, log).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_stream<R: AsyncRead + Unpin>(
+        &self,
+        kind: DataKind,
+        mut reader: R,
+    ) -> Result<u64, Error> {
+        let shared = self.shared();
+        let _guard = shared.begin_stream().await?;
+        let chunk = shared.config.stream_chunk_size.max(1);
+        let mut current = vec![0u8; chunk];
+        let mut next = vec![0u8; chunk];
+        let mut len = self.read_or_fail(&mut reader, &mut current).await?;
+        let mut opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        let mut total = 0u64;
+        loop {
+            // Read one chunk ahead to know whether this frame is the last.
+            let next_len = if len == chunk {
+                self.read_or_fail(&mut reader, &mut next).await?
+            } else {
+                0
+            };
+            let fin = next_len == 0;
+            let payload = current[..len].to_vec();
+            total += len as u64;
+            let out = Outgoing {
+                frames: vec![shared.frame(opcode, fin, payload)],
+                messages: u64::from(fin),
+            };
+            shared.send(out, true).await?;
+            if fin {
+                return Ok(total);
+            }
+            opcode = OpCode::Continuation;
+            std::mem::swap(&mut current, &mut next);
+            len = next_len;
+        }
+    }
+
+    /// Sends a file as one binary message, streamed from disk (see
+    /// [`send_stream`](Self::send_stream)). Returns its length.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.send_file("photo.jpg").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_file(&self, path: impl AsRef<Path>) -> Result<u64, Error> {
+        let file = async_std::fs::File::open(path.as_ref()).await?;
+        self.send_stream(DataKind::Binary, file).await
+    }
+
+    async fn read_or_fail<R: AsyncRead + Unpin>(
+        &self,
+        reader: &mut R,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        fill(reader, buf).await.map_err(|e| {
+            self.shared()
+                .queue_close(CloseCode::INTERNAL_ERROR, "message source failed", true);
+            Error::Io(e)
+        })
+    }
+}

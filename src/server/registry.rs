@@ -1,0 +1,193 @@
+//! The server's registry of open connections and its counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::connection::{Connection, ConnectionId, Handle, Observer, Shared};
+use crate::protocol::CloseCode;
+
+/// One registered connection: its shared state (for the server's own use,
+/// also while it closes) and a weak user handle (to hand out
+/// [`Connection`]s without keeping an abandoned connection alive).
+struct Entry {
+    shared: Arc<Shared>,
+    handle: Weak<Handle>,
+}
+
+/// Counters that only the server updates (handshakes, closes); traffic is
+/// summed from the connections themselves when a snapshot is taken.
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    failed_handshakes: AtomicU64,
+    refused: AtomicU64,
+    pending: AtomicU64,
+    rejected: Mutex<BTreeMap<u16, u64>>,
+    closes: Mutex<BTreeMap<u16, u64>>,
+    /// Traffic of connections that have ended.
+    finished_traffic: Mutex<[u64; 4]>,
+}
+
+/// A server's live state: the registry, the counters, and whether it is
+/// shutting down. Shared by accept loops, requests and connections.
+#[derive(Default)]
+pub(crate) struct ServerCore {
+    connections: Mutex<HashMap<ConnectionId, Entry>>,
+    counters: Counters,
+    /// New handshakes are refused with 503.
+    pub(crate) shutting_down: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ServerCore {
+    /// Registers a connection just accepted.
+    pub(crate) fn register(&self, conn: &Connection) {
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            shared: conn.shared().clone(),
+            handle: Arc::downgrade(conn.handle()),
+        };
+        lock(&self.connections).insert(conn.id(), entry);
+        log::info!("{} accepted from {}", conn.id(), conn.remote_addr());
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        lock(&self.connections).len()
+    }
+
+    /// Handles for every open connection that the application still holds.
+    pub(crate) fn connections(&self) -> Vec<Connection> {
+        lock(&self.connections)
+            .values()
+            .filter_map(|e| e.handle.upgrade().map(Connection::from_handle))
+            .collect()
+    }
+
+    pub(crate) fn connection(&self, id: ConnectionId) -> Option<Connection> {
+        lock(&self.connections)
+            .get(&id)
+            .and_then(|e| e.handle.upgrade())
+            .map(Connection::from_handle)
+    }
+
+    /// The shared state of every registered connection (also those closing).
+    pub(crate) fn all_shared(&self) -> Vec<Arc<Shared>> {
+        lock(&self.connections)
+            .values()
+            .map(|e| e.shared.clone())
+            .collect()
+    }
+
+    pub(crate) fn handshake_failed(&self) {
+        self.counters
+            .failed_handshakes
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, status: u16) {
+        *lock(&self.counters.rejected).entry(status).or_default() += 1;
+    }
+
+    pub(crate) fn pending_started(&self) {
+        self.counters.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pending_ended(&self) {
+        self.counters.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pending(&self) -> u64 {
+        self.counters.pending.load(Ordering::Relaxed)
+    }
+
+    /// A cheap snapshot of the counters: one pass over the registry.
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let mut traffic = *lock(&self.counters.finished_traffic);
+        let active = {
+            let connections = lock(&self.connections);
+            for entry in connections.values() {
+                for (total, n) in traffic.iter_mut().zip(entry.shared.counters.load()) {
+                    *total += n;
+                }
+            }
+            connections.len()
+        };
+        let [messages_in, bytes_in, messages_out, bytes_out] = traffic;
+        MetricsSnapshot {
+            active_connections: active,
+            pending_handshakes: self.pending(),
+            accepted: self.counters.accepted.load(Ordering::Relaxed),
+            rejected: lock(&self.counters.rejected).clone(),
+            failed_handshakes: self.counters.failed_handshakes.load(Ordering::Relaxed),
+            refused: self.counters.refused.load(Ordering::Relaxed),
+            messages_in,
+            messages_out,
+            bytes_in,
+            bytes_out,
+            closes: lock(&self.counters.closes).clone(),
+        }
+    }
+}
+
+impl Observer for ServerCore {
+    fn finished(&self, connection: &Shared, code: CloseCode) {
+        lock(&self.connections).remove(&connection.id);
+        let counts = connection.counters.load();
+        for (total, n) in lock(&self.counters.finished_traffic).iter_mut().zip(counts) {
+            *total += n;
+        }
+        *lock(&self.counters.closes)
+            .entry(code.as_u16())
+            .or_default() += 1;
+        log::debug!("{} closed with {code}", connection.id);
+    }
+}
+
+/// Server counters at one moment, from
+/// [`ServerHandle::metrics`](crate::ServerHandle::metrics).
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn f(handle: wsgate::ServerHandle) {
+/// let m = handle.metrics();
+/// println!("{} open, {} accepted, {} bytes in", m.active_connections, m.accepted, m.bytes_in);
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Open connections.
+    pub active_connections: usize,
+    /// Requests waiting for the application's decision.
+    pub pending_handshakes: u64,
+    /// Requests accepted since the server started.
+    pub accepted: u64,
+    /// Handshakes answered with an error status, by status (the
+    /// application's rejections, invalid handshakes, overload).
+    pub rejected: BTreeMap<u16, u64>,
+    /// Handshakes that failed without an answer (timeout, disconnect,
+    /// TLS failure).
+    pub failed_handshakes: u64,
+    /// Connections refused before any byte was read (allow-list).
+    pub refused: u64,
+    /// Data messages received over all connections.
+    pub messages_in: u64,
+    /// Data messages sent over all connections.
+    pub messages_out: u64,
+    /// Bytes read over all connections (after the handshake).
+    pub bytes_in: u64,
+    /// Bytes written over all connections (after the handshake).
+    pub bytes_out: u64,
+    /// Ended connections by close code (the peer's, else this end's, else
+    /// 1006).
+    pub closes: BTreeMap<u16, u64>,
+}

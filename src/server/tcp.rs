@@ -1,0 +1,69 @@
+//! Listener and connection socket options, through `socket2`.
+
+use std::io;
+use std::net::SocketAddr;
+
+use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+use crate::config::TcpOptions;
+
+/// Binds a listener on the first of `addr`'s addresses that works.
+pub(crate) async fn bind(
+    addr: impl ToSocketAddrs,
+    options: &TcpOptions,
+) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs().await? {
+        match bind_one(addr, options) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+fn bind_one(addr: SocketAddr, options: &TcpOptions) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6()
+        && let Some(only_v6) = options.only_v6
+    {
+        socket.set_only_v6(only_v6)?;
+    }
+    socket.set_reuse_address(options.reuse_address)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
+/// Applies the per-connection options to an accepted stream.
+pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<()> {
+    stream.set_nodelay(options.nodelay)?;
+    #[cfg(unix)]
+    // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+    let fd =
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(stream)) };
+    #[cfg(windows)]
+    // SAFETY: the socket belongs to `stream`, which outlives this borrow.
+    let fd = unsafe {
+        std::os::windows::io::BorrowedSocket::borrow_raw(
+            std::os::windows::io::AsRawSocket::as_raw_socket(stream),
+        )
+    };
+    let socket = SockRef::from(&fd);
+    if let Some(keepalive) = options.keepalive {
+        let params = TcpKeepalive::new()
+            .with_time(keepalive.time)
+            .with_interval(keepalive.interval)
+            .with_retries(keepalive.retries);
+        socket.set_tcp_keepalive(&params)?;
+    }
+    if let Some(size) = options.recv_buffer_size {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = options.send_buffer_size {
+        socket.set_send_buffer_size(size)?;
+    }
+    Ok(())
+}

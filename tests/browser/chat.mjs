@@ -1,0 +1,229 @@
+// Drives the chat example's page in headless Chromium (run by tests/browser.rs).
+//
+//   node tests/browser/chat.mjs http://127.0.0.1:PORT/
+//
+// Prints "ok: <step>" for each step passed; exits 1 with "FAIL: ..." on the
+// first failure. Environment: CHROMIUM (default /usr/bin/chromium), and
+// CHAT_SCREENSHOT=path.png to save a screenshot of a conversation.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.argv[2];
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const screenshot = process.env.CHAT_SCREENSHOT;
+const STEP_TIMEOUT_MS = 10_000;
+const RUN_TIMEOUT_MS = 120_000;
+
+const watchdog = setTimeout(() => {
+  console.error(`FAIL: the run took over ${RUN_TIMEOUT_MS / 1000} s`);
+  process.exit(1);
+}, RUN_TIMEOUT_MS);
+
+const pageErrors = [];
+const ok = (step) => console.log(`ok: ${step}`);
+
+async function main() {
+  if (!base) throw new Error('usage: node chat.mjs BASE_URL');
+  const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 960, height: 600 },
+      timeout: 30_000,
+    });
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await run(context);
+  } finally {
+    await context?.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
+}
+
+async function open(context, query) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  await page.goto(new URL(query, base).href);
+  return page;
+}
+
+const notice = (page, text, options) =>
+  page.locator('#messages .notice', { hasText: text }).last().waitFor(options);
+const message = (page, nick, text) =>
+  page.locator('#messages .message', { hasText: text }).filter({ hasText: nick }).last().waitFor();
+const online = (page, nick) => page.locator('#users .user .name', { hasText: new RegExp(`^${nick}$`) });
+const connected = (page) => page.locator('#status[data-state="connected"]').waitFor();
+
+async function say(page, text) {
+  const input = page.locator('#message-input');
+  await input.pressSequentially(text);
+  await input.press('Enter');
+  await page.waitForFunction(() => document.getElementById('message-input').value === '');
+}
+
+async function refusedWith(page, reason) {
+  await page.locator('#join').waitFor();
+  const error = page.locator('#join-error', { hasText: reason });
+  await error.waitFor();
+  return error.textContent();
+}
+
+async function run(context) {
+  const ann = await open(context, '/?nick=ann');
+  await connected(ann);
+  await notice(ann, 'You joined as ann');
+  ok('ann joined');
+
+  const bob = await open(context, '/?nick=bob');
+  await connected(bob);
+  await notice(ann, 'bob joined');
+  await online(ann, 'bob').waitFor();
+  await online(bob, 'ann').waitFor();
+  ok('ann sees bob join; both are listed online');
+
+  await say(bob, 'Hello from bob');
+  await message(ann, 'bob', 'Hello from bob');
+  await say(ann, 'Hi bob! Welcome to the wsgate chat.');
+  await message(bob, 'ann', 'Hi bob! Welcome to the wsgate chat.');
+  ok('a message typed in one page (Enter) appears in the other');
+
+  if (screenshot) {
+    await say(bob, 'Everything here is plain HTML, CSS and JavaScript over one WebSocket.');
+    await message(ann, 'bob', 'plain HTML');
+    await ann.screenshot({ path: screenshot });
+    ok(`screenshot saved to ${screenshot}`);
+  }
+
+  const dup = await open(context, '/?nick=ANN');
+  const taken = await refusedWith(dup, 'already taken');
+  ok(`a duplicate nickname is refused: "${taken}"`);
+
+  await dup.goto(new URL('/?nick=no%20spaces', base).href);
+  const invalid = await refusedWith(dup, 'may only contain');
+  ok(`an invalid nickname is refused: "${invalid}"`);
+
+  await dup.goto(new URL('/?nick=', base).href);
+  const missing = await refusedWith(dup, 'nickname is required');
+  ok(`a missing nickname is refused: "${missing}"`);
+
+  // The join form: a nickname typed in and Enter. The newcomer is shown the history.
+  await dup.locator('#nick-input').fill('carol');
+  await dup.locator('#nick-input').press('Enter');
+  await connected(dup);
+  await message(dup, 'bob', 'Hello from bob');
+  await message(dup, 'ann', 'Hi bob!');
+  await notice(ann, 'carol joined');
+  ok('a nickname entered in the form joins, and the history is replayed');
+
+  // A WebSocket without the chat subprotocol is refused (the browser only sees 1006).
+  const withoutProtocol = await ann.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => resolve('opened');
+        ws.onclose = (event) => resolve(`closed ${event.code}`);
+      }),
+    new URL('/chat?nick=dave', base.replace(/^http/, 'ws')).href,
+  );
+  if (withoutProtocol !== 'closed 1006') throw new Error(`no-protocol socket: ${withoutProtocol}`);
+  ok('a WebSocket without the chat protocol is refused');
+
+  await bob.close();
+  await notice(ann, 'bob left');
+  await online(ann, 'bob').waitFor({ state: 'detached' });
+  ok('ann sees bob leave; bob is no longer listed');
+
+  // The server goes away and comes back: dora's page reaches the server
+  // through a proxy that this script stops and restarts.
+  const proxy = await Proxy.start(new URL(base));
+  const dora = await open(context, new URL('/?nick=dora', proxy.base).href);
+  await connected(dora);
+  await notice(ann, 'dora joined');
+  await proxy.stop();
+  await dora.locator('#banner', { hasText: 'Disconnected — retrying' }).waitFor();
+  await dora.locator('#banner', { hasText: 'cannot be reached' }).waitFor({ timeout: 20_000 });
+  await notice(ann, 'dora left');
+  ok('server down: the page says "Disconnected — retrying…"');
+  await proxy.restart();
+  await notice(dora, 'Reconnected as dora', { timeout: 40_000 });
+  await connected(dora);
+  await notice(ann, 'dora joined');
+  ok('server back: the page reconnects by itself');
+  await proxy.stop();
+}
+
+// A TCP proxy on 127.0.0.1 in front of the chat server, which can be
+// stopped (every connection cut, new ones refused) and restarted on the same
+// port: to the page, the server went down and came back.
+class Proxy {
+  static async start(target) {
+    const proxy = new Proxy(target);
+    await proxy.listen(0);
+    proxy.base = `http://127.0.0.1:${proxy.port}/`;
+    return proxy;
+  }
+
+  constructor(target) {
+    this.target = target;
+    this.sockets = new Set();
+    this.server = null;
+  }
+
+  listen(port) {
+    this.server = createServer((client) => {
+      const upstream = connect(Number(this.target.port), this.target.hostname);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {});
+      }
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.port = this.server.address().port;
+        resolve();
+      });
+    });
+  }
+
+  stop() {
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  restart() {
+    return this.listen(this.port);
+  }
+}
+
+main().then(
+  () => {
+    clearTimeout(watchdog);
+    console.log('done');
+  },
+  (error) => {
+    clearTimeout(watchdog);
+    console.error(`FAIL: ${error?.stack ?? error}`);
+    process.exitCode = 1;
+  },
+);
