@@ -4,29 +4,73 @@
 //! cargo run --release --example echo -- --addr 127.0.0.1:9001
 //! ```
 //!
-//! It accepts every request and any message up to 64 MiB. It is also the
-//! reference server the Autobahn|Testsuite runs against.
+//! It accepts every request and any message up to 64 MiB (change it with
+//! `--max-message-size`). It is also the reference server the
+//! Autobahn|Testsuite runs against, and exposes the server's settings as
+//! flags (`--help`). Ctrl-C or SIGTERM shuts it down gracefully: close 1001
+//! to every client, then exit.
+
+use std::time::Duration;
 
 use futures::StreamExt;
-use wsgate::{Config, Connection, Event, Server};
+use futures::future::{Either, select};
+use wsgate::{Config, Connection, Event, IpNet, Server};
+
+const USAGE: &str = "usage: echo [options]
+  --addr HOST:PORT          listen address (default 127.0.0.1:9001)
+  --max-connections N       most open connections (default 16384)
+  --max-message-size BYTES  largest message and frame (default 64 MiB)
+  --ping-interval SECS      keepalive ping after SECS of silence, 0 = off (default 20)
+  --ping-timeout SECS       close when a ping is unanswered this long (default 20)
+  --idle-timeout SECS       close after SECS without traffic, 0 = off (default off)
+  --allow CIDR              accept only these client addresses (repeatable)
+  --trust-proxy CIDR        believe X-Forwarded-For/Forwarded from these (repeatable)
+  --shutdown-timeout SECS   how long a graceful shutdown waits (default 5)";
 
 struct Args {
     addr: String,
+    config: Config,
+    shutdown_timeout: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
+    let mut config = Config::default();
+    config.max_message_size = 64 << 20;
+    config.max_frame_size = 64 << 20;
     let mut args = Args {
         addr: "127.0.0.1:9001".into(),
+        config,
+        shutdown_timeout: Duration::from_secs(5),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        if flag == "-h" || flag == "--help" {
+            return Err(USAGE.into());
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        let secs = |v: &str| number(v).map(Duration::from_secs);
+        let cidr = |v: &str| v.parse::<IpNet>().map_err(|e| format!("{flag}: {e}"));
+        let config = &mut args.config;
         match flag.as_str() {
-            "--addr" => args.addr = value()?,
-            "-h" | "--help" => {
-                return Err("usage: echo [--addr HOST:PORT]".into());
+            "--addr" => args.addr = value,
+            "--max-connections" => config.max_connections = number(&value)? as usize,
+            "--max-message-size" => {
+                config.max_message_size = number(&value)? as usize;
+                config.max_frame_size = config.max_message_size;
             }
-            other => return Err(format!("unknown flag {other}; try --help")),
+            "--ping-interval" => {
+                config.ping_interval = Some(secs(&value)?).filter(|d| !d.is_zero())
+            }
+            "--ping-timeout" => config.ping_timeout = secs(&value)?,
+            "--idle-timeout" => config.idle_timeout = Some(secs(&value)?).filter(|d| !d.is_zero()),
+            "--allow" => config.allow.push(cidr(&value)?),
+            "--trust-proxy" => config.trusted_proxies.push(cidr(&value)?),
+            "--shutdown-timeout" => args.shutdown_timeout = secs(&value)?,
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
     Ok(args)
@@ -43,6 +87,19 @@ async fn echo(conn: Connection) {
     }
 }
 
+/// Resolves on the first Ctrl-C or SIGTERM.
+fn shutdown_signal() -> futures::channel::oneshot::Receiver<()> {
+    let (sender, receiver) = futures::channel::oneshot::channel();
+    let sender = std::sync::Mutex::new(Some(sender));
+    ctrlc::set_handler(move || {
+        if let Some(sender) = sender.lock().ok().and_then(|mut s| s.take()) {
+            let _ = sender.send(());
+        }
+    })
+    .expect("install the signal handler");
+    receiver
+}
+
 #[async_std::main]
 async fn main() -> std::io::Result<()> {
     let args = match parse_args() {
@@ -52,17 +109,29 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let mut config = Config::default();
-    config.max_message_size = 64 << 20;
-    config.max_frame_size = 64 << 20;
-    let mut server = Server::builder().config(config).bind(&args.addr).await?;
+    let mut server = Server::builder()
+        .config(args.config)
+        .bind(&args.addr)
+        .await?;
     println!("echo server listening on ws://{}", server.local_addr());
-    while let Some(request) = server.next().await {
-        async_std::task::spawn(async move {
-            if let Ok(conn) = request.accept(None, None).await {
-                echo(conn).await;
+    let handle = server.handle();
+    let mut signal = shutdown_signal();
+    loop {
+        match select(server.next(), &mut signal).await {
+            Either::Left((Some(request), _)) => {
+                async_std::task::spawn(async move {
+                    if let Ok(conn) = request.accept(None, None).await {
+                        echo(conn).await;
+                    }
+                });
             }
-        });
+            Either::Left((None, _)) | Either::Right(_) => break,
+        }
     }
+    let report = handle.shutdown(args.shutdown_timeout).await;
+    println!(
+        "shut down: {} connections closed cleanly, {} dropped",
+        report.clean, report.forced
+    );
     Ok(())
 }

@@ -2,10 +2,12 @@
 //! handler: `http_types::Request` in, `http_types::Response` out.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::io::AsyncReadExt;
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Method, Request, Response, Url};
@@ -84,7 +86,17 @@ pub(crate) async fn serve(
         respond(io, &reject_response(400, "malformed request"), limit).await;
         return;
     };
-    let response = handler(request).await;
+    // A panicking handler fails this request only (500), never the server.
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| handler(request)));
+    let response = match call {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    let Ok(response) = response else {
+        log::error!("the HTTP handler panicked");
+        respond(io, &reject_response(500, "internal server error"), limit).await;
+        return;
+    };
     let bytes = to_bytes(response).await;
     respond(io, &bytes, limit).await;
 }

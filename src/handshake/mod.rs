@@ -15,6 +15,10 @@
 //! Client side: [`client_request`], then [`parse_response`] and
 //! [`validate_response`].
 //!
+//! permessage-deflate (RFC 7692, feature `deflate`): `negotiate_deflate` on
+//! the server, `client_deflate_offer` and `accept_deflate_response` on the
+//! client.
+//!
 //! ```
 //! use wsgate::handshake::{accept_response, classify, parse_head, Classified, Limits};
 //!
@@ -35,6 +39,8 @@
 use std::fmt;
 
 mod client;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod head;
 mod key;
 mod request;
@@ -43,6 +49,12 @@ mod tokens;
 
 pub use self::client::{
     AcceptedResponse, RawResponse, client_request, parse_response, validate_response,
+};
+#[cfg(feature = "deflate")]
+pub use self::deflate::{
+    DeclineReason, DeflateConfig, DeflateConfigError, DeflateNegotiationError, DeflateParamError,
+    DeflateParams, PERMESSAGE_DEFLATE, accept_deflate_response, client_deflate_offer,
+    negotiate_deflate, negotiate_deflate_offer,
 };
 pub use self::head::{Limits, find_head_end};
 pub use self::key::{accept_key, generate_key, is_valid_key};

@@ -45,6 +45,17 @@ use super::close::CloseCode;
 
 /// The empty stored block a sync flush ends with, stripped from every
 /// compressed message and re-appended before inflating it (RFC 7692 §7.2.1).
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::{Compressor, DEFLATE_TAIL};
+///
+/// let mut out = Vec::new();
+/// Compressor::new(15, 6, false)?.compress(b"Hello", &mut out);
+/// assert!(!out.ends_with(&DEFLATE_TAIL));
+/// # Ok::<(), wsgate::protocol::DeflateSettingError>(())
+/// ```
 pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// The most bytes one inflate step writes before the limit is checked again.

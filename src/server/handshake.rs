@@ -27,7 +27,12 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     };
     let write_limit = config.handshake_timeout;
     let core = &inner.core;
-    let (raw, rest) = match timeout(config.handshake_timeout, read_head(&mut io, &limits)).await {
+    let (raw, rest) = match timeout(
+        config.handshake_timeout,
+        read_head(&mut io, &limits, Vec::new()),
+    )
+    .await
+    {
         None => {
             core.rejected(408);
             log::debug!("handshake from {} timed out", peer.peer_addr);
@@ -151,18 +156,22 @@ pub(crate) fn insert_header(response: &mut Vec<u8>, line: &str) {
     response.splice(at..at, bytes);
 }
 
-enum HeadError {
+pub(crate) enum HeadError {
     Closed,
     Invalid(HandshakeError),
 }
 
 /// Reads until the end of the request head, scanning each byte once, and
 /// parses it once. Returns the head and the bytes read past it.
-async fn read_head(
+pub(crate) async fn read_head(
     io: &mut BoxTransport,
     limits: &Limits,
+    initial: Vec<u8>,
 ) -> Result<(RawRequest, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
+    let mut buf = initial;
+    if let Some(end) = handshake::find_head_end(&buf, 0) {
+        return parse(buf, end, limits);
+    }
     let mut scratch = [0u8; 2048];
     loop {
         let n = match io.read(&mut scratch).await {
@@ -172,14 +181,23 @@ async fn read_head(
         let scanned = buf.len();
         buf.extend_from_slice(&scratch[..n]);
         if let Some(end) = handshake::find_head_end(&buf, scanned) {
-            return match handshake::parse_head(&buf[..end], limits) {
-                Ok(Some((raw, used))) => Ok((raw, buf.split_off(used))),
-                Ok(None) => Err(HeadError::Invalid(HandshakeError::Malformed)),
-                Err(e) => Err(HeadError::Invalid(e)),
-            };
+            return parse(buf, end, limits);
         }
         if buf.len() > limits.max_size {
             return Err(HeadError::Invalid(HandshakeError::HeadTooLarge));
         }
+    }
+}
+
+/// Parses the head ending at `end`; the bytes after it are kept.
+fn parse(
+    mut buf: Vec<u8>,
+    end: usize,
+    limits: &Limits,
+) -> Result<(RawRequest, Vec<u8>), HeadError> {
+    match handshake::parse_head(&buf[..end], limits) {
+        Ok(Some((raw, used))) => Ok((raw, buf.split_off(used))),
+        Ok(None) => Err(HeadError::Invalid(HandshakeError::Malformed)),
+        Err(e) => Err(HeadError::Invalid(e)),
     }
 }

@@ -4,6 +4,7 @@
 mod accept;
 mod handle;
 mod handshake;
+mod mount;
 mod registry;
 mod tcp;
 

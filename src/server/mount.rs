@@ -1,0 +1,119 @@
+//! Mounting wsgate in another server: an already-accepted stream, plus the
+//! bytes that server already read, becomes a [`WebSocketRequest`] (Node's
+//! `handleUpgrade`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+use http_types::Url;
+
+use super::handshake::{HeadError, read_head};
+use crate::config::Config;
+use crate::handshake::{self, Classified, HandshakeError, Limits};
+use crate::pending::{self, PendingState, reject_response, respond};
+use crate::request::{Peer, WebSocketRequest};
+use crate::time::timeout;
+use crate::transport::{BoxTransport, Transport};
+
+impl WebSocketRequest {
+    /// Turns a stream another server accepted into a request, for mounting
+    /// wsgate behind an existing HTTP server (such as tide) on the same port.
+    ///
+    /// `buffered` holds the bytes that server already read from the stream
+    /// (all or part of the HTTP request head; possibly more); the rest of
+    /// the head is read under [`Config::handshake_timeout`]. An invalid
+    /// handshake, or a request that is not a WebSocket upgrade, is answered
+    /// with its error status (426 for a plain request) and returned as the
+    /// error. `secure` says whether the stream is TLS (for the URL scheme).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wsgate::{Config, WebSocketRequest};
+    ///
+    /// # async fn f(stream: async_std::net::TcpStream, head: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let peer = stream.peer_addr()?;
+    /// let local = stream.local_addr()?;
+    /// let request = WebSocketRequest::from_stream(stream, head, peer, local, false, Config::default()).await?;
+    /// let conn = request.accept(None, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_stream(
+        stream: impl Transport,
+        buffered: Vec<u8>,
+        peer_addr: SocketAddr,
+        local_addr: SocketAddr,
+        secure: bool,
+        config: Config,
+    ) -> Result<WebSocketRequest, HandshakeError> {
+        let mut io: BoxTransport = Box::new(stream);
+        let limits = Limits {
+            max_size: config.max_handshake_size,
+            max_headers: config.max_handshake_headers,
+        };
+        let limit = config.handshake_timeout;
+        let (raw, rest) = match timeout(limit, read_head(&mut io, &limits, buffered)).await {
+            Some(Ok(head)) => head,
+            Some(Err(HeadError::Invalid(e))) => {
+                respond(io, &e.to_response(), limit).await;
+                return Err(e);
+            }
+            Some(Err(HeadError::Closed)) => return Err(HandshakeError::Malformed),
+            None => {
+                respond(io, &reject_response(408, "handshake timed out"), limit).await;
+                return Err(HandshakeError::Malformed);
+            }
+        };
+        let upgrade = match handshake::classify(raw) {
+            Ok(Classified::Upgrade(upgrade)) => upgrade,
+            Ok(Classified::Plain(_)) => {
+                let response = reject_response(426, "not a WebSocket upgrade request");
+                respond(io, &response, limit).await;
+                return Err(HandshakeError::InvalidUpgradeHeader);
+            }
+            Err(e) => {
+                respond(io, &e.to_response(), limit).await;
+                return Err(e);
+            }
+        };
+        let scheme = if secure { "wss" } else { "ws" };
+        let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource))
+        else {
+            respond(io, &reject_response(400, "invalid Host"), limit).await;
+            return Err(HandshakeError::InvalidTarget);
+        };
+        let peer = Peer {
+            peer_addr,
+            local_addr,
+            secure,
+            peer_certificates: Vec::new(),
+        };
+        let config = Arc::new(config);
+        let state = Arc::new(PendingState::default());
+        let (decide, decisions) = oneshot::channel();
+        let request = WebSocketRequest::new(
+            upgrade,
+            url,
+            peer,
+            config.clone(),
+            decide,
+            state.clone(),
+            None,
+        );
+        async_std::task::spawn(async move {
+            pending::hold(
+                io,
+                rest,
+                decisions,
+                &state,
+                None,
+                config.decision_timeout,
+                config.handshake_timeout,
+                config.read_buffer_size.max(64 << 10),
+            )
+            .await;
+        });
+        Ok(request)
+    }
+}
