@@ -13,7 +13,7 @@ use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Method, Request, Response, Url};
 
 use crate::handshake::{RawRequest, is_token, reason_phrase, sanitize_header_value};
-use crate::pending::{reject_response, respond};
+use crate::pending::{reject_response, reject_response_with, respond};
 use crate::transport::BoxTransport;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -43,9 +43,12 @@ pub(crate) async fn serve(
     limit: std::time::Duration,
 ) {
     let Some(handler) = handler else {
-        let mut response = reject_response(426, "this endpoint only speaks WebSocket");
         // 426 must say what to upgrade to (RFC 9110 §15.5.22).
-        crate::server::insert_header(&mut response, "Upgrade: websocket");
+        let response = reject_response_with(
+            426,
+            "this endpoint only speaks WebSocket",
+            &[("Upgrade", "websocket")],
+        );
         respond(io, &response, limit).await;
         return;
     };

@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+mod book;
 mod client;
 mod config;
 mod connection;

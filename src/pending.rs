@@ -114,6 +114,7 @@ pub(crate) async fn hold(
         }
         Outcome::Decided(Decision::Reject { status, response }) => {
             rejected(status);
+            state.set(&state.disconnected);
             if reading {
                 respond(io, &response, write_timeout).await;
             }
@@ -127,7 +128,11 @@ pub(crate) async fn hold(
             }
         }
         Outcome::Expired => {
+            // Refuse a late decision at once: the request's `accept` finds
+            // the channel closed and the expired flag set.
+            drop(decisions);
             state.set(&state.expired);
+            state.set(&state.disconnected);
             rejected(503);
             log::warn!(
                 "a request was left undecided past the decision deadline: rejected with 503"
@@ -142,8 +147,36 @@ pub(crate) async fn hold(
 
 /// An error response carrying its reason in `X-WebSocket-Reject-Reason`.
 pub(crate) fn reject_response(status: u16, reason: &str) -> Vec<u8> {
-    let headers = [("X-WebSocket-Reject-Reason".to_owned(), reason.to_owned())];
-    error_response(status, &headers, reason)
+    reject_response_with(status, reason, &[])
+}
+
+/// [`reject_response`] with more headers.
+pub(crate) fn reject_response_with(status: u16, reason: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut all = vec![(
+        "X-WebSocket-Reject-Reason".to_owned(),
+        reason_header(reason),
+    )];
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    error_response(status, &all, reason)
+}
+
+/// A reason as an ASCII header value: bytes outside printable ASCII are
+/// percent-encoded (UTF-8), so every client can read it; the body keeps the
+/// reason as UTF-8 text.
+pub(crate) fn reason_header(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for byte in reason.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 async fn write_all(io: &mut BoxTransport, bytes: &[u8]) -> std::io::Result<()> {
@@ -151,23 +184,42 @@ async fn write_all(io: &mut BoxTransport, bytes: &[u8]) -> std::io::Result<()> {
     io.flush().await
 }
 
+/// How long a final response lingers, reading what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// Writes a final response, then closes the socket gracefully: shut down
 /// the write side and read until the client closes (briefly and bounded), so
 /// that unread request bytes do not turn the close into a reset that could
 /// destroy the response before the client reads it.
 pub(crate) async fn respond(mut io: BoxTransport, response: &[u8], limit: Duration) {
-    let finish = async {
+    let written = async {
         write_all(&mut io, response).await?;
-        io.close().await?;
+        io.close().await
+    };
+    if !matches!(timeout(limit, written).await, Some(Ok(()))) {
+        return;
+    }
+    let drain = async {
         let mut sink = [0u8; 1024];
         let mut drained = 0usize;
         while drained < 64 << 10 {
-            match io.read(&mut sink).await? {
-                0 => break,
-                n => drained += n,
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
             }
         }
-        Ok::<(), std::io::Error>(())
     };
-    let _ = timeout(limit, finish).await;
+    let _ = timeout(LINGER.min(limit), drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_header;
+
+    #[test]
+    fn reason_header_is_printable_ascii() {
+        assert_eq!(reason_header("plain reason"), "plain reason");
+        assert_eq!(reason_header("naïve 100%"), "na%C3%AFve 100%25");
+        assert_eq!(reason_header("a\r\nb"), "a%0D%0Ab");
+    }
 }

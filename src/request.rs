@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, ConnectionInfo, Observer};
 use crate::error::AcceptError;
 use crate::handshake::{ExtensionOffer, UpgradeRequest, accept_response, error_response};
-use crate::pending::{Decision, PendingState};
+use crate::pending::{Decision, PendingState, reason_header};
 use crate::protocol::Role;
 use crate::server::ServerCore;
 
@@ -178,6 +178,42 @@ impl WebSocketRequest {
     /// ```
     pub fn origin(&self) -> Option<&str> {
         self.upgrade.origin.as_deref()
+    }
+
+    /// Whether the `Origin` names this server: same host and port as the
+    /// `Host` header, with `https` for a TLS request and `http` otherwise.
+    /// False when there is no `Origin`. The usual check for a server that
+    /// serves its own page.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// if request.origin().is_some() && !request.is_same_origin() {
+    ///     request.reject(http_types::StatusCode::Forbidden, "cross-origin requests are not allowed");
+    /// }
+    /// # }
+    /// ```
+    pub fn is_same_origin(&self) -> bool {
+        let Some(origin) = self.origin() else {
+            return false;
+        };
+        let scheme = if self.secure { "https://" } else { "http://" };
+        let Some(authority) = origin
+            .get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(|_| &origin[scheme.len()..])
+        else {
+            return false;
+        };
+        let default_port = if self.secure { ":443" } else { ":80" };
+        let strip = |a: &str| -> String {
+            let a = a.trim_end_matches('/');
+            a.strip_suffix(default_port)
+                .unwrap_or(a)
+                .to_ascii_lowercase()
+        };
+        strip(authority) == strip(self.host())
     }
 
     /// The protocol version the client asked for: 13, or 8.
@@ -508,7 +544,9 @@ impl WebSocketRequest {
     }
 
     /// Rejects the request: sends `status` with an `X-WebSocket-Reject-Reason`
-    /// header and `reason` as the body, then closes the socket.
+    /// header and `reason` as the body, then closes the socket. In the
+    /// header, bytes outside printable ASCII (and `%`) are percent-encoded so
+    /// every client can read it; the body keeps the UTF-8 text.
     ///
     /// Only 4xx and 5xx statuses reject; any other status is sent as 500. The
     /// response is written in the background, so this returns at once.
@@ -534,7 +572,7 @@ impl WebSocketRequest {
 
     fn decide_error(&mut self, status: u16, reason: &str) {
         let mut headers = std::mem::take(&mut self.response_headers);
-        headers.push(("X-WebSocket-Reject-Reason".into(), reason.to_owned()));
+        headers.push(("X-WebSocket-Reject-Reason".into(), reason_header(reason)));
         let response = error_response(status, &headers, reason);
         log::info!("{} rejected with {status}: {reason}", self.id);
         if let Some(decision) = self.decision.take() {

@@ -383,11 +383,11 @@ impl Connection {
             let listener = self.shared().space.listen();
             {
                 let queue = self.shared().lock_queue();
+                if queue.lost {
+                    return Err(Error::Closed);
+                }
                 if queue.bytes == 0 {
                     return Ok(());
-                }
-                if queue.closing == Closing::Finished {
-                    return Err(Error::Closed);
                 }
             }
             listener.await;

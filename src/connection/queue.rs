@@ -142,6 +142,8 @@ pub(crate) struct SendQueue {
     pub(crate) streaming: bool,
     /// A sender met the high-water mark: announce when the queue drains.
     pub(crate) wants_drain: bool,
+    /// The connection ended with frames still unwritten.
+    pub(crate) lost: bool,
 }
 
 impl SendQueue {
@@ -157,6 +159,7 @@ impl SendQueue {
             received_close: None,
             streaming: false,
             wants_drain: false,
+            lost: false,
         }
     }
 
@@ -181,6 +184,15 @@ impl SendQueue {
         self.pending_pongs
             .push_back(self.front_seq + self.frames.len() as u64);
         self.push(frame);
+    }
+
+    /// Drops every frame still waiting (the connection is over); remembers
+    /// whether any were lost.
+    pub(crate) fn discard(&mut self) {
+        self.lost = self.bytes > 0;
+        self.frames.clear();
+        self.pending_pongs.clear();
+        self.bytes = 0;
     }
 
     pub(crate) fn is_empty(&self) -> bool {

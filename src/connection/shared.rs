@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) transport: SharedTransport,
     pub(crate) queue: Mutex<SendQueue>,
     /// Frames were queued, or the connection is finishing.
-    pub(crate) writer_wake: Notify,
+    pub(crate) writer_wake: AtomicWaker,
     /// The queue shrank, a streamed message ended, or the connection finished.
     pub(crate) space: Notify,
     /// The peer's close arrived, the stream ended, or the writer finished.
@@ -105,7 +105,7 @@ impl Shared {
             info,
             transport,
             queue: Mutex::new(SendQueue::new()),
-            writer_wake: Notify::new(),
+            writer_wake: AtomicWaker::new(),
             space: Notify::new(),
             state_changed: Notify::new(),
             peer_closed: AtomicBool::new(false),
@@ -195,7 +195,7 @@ impl Shared {
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
-        self.writer_wake.notify(1);
+        self.writer_wake.wake();
         Ok(Offer::Queued)
     }
 
@@ -203,7 +203,6 @@ impl Shared {
     /// or closes the connection with 1008 when the queue is full.
     pub(crate) async fn send(&self, mut out: Outgoing, streaming: bool) -> Result<(), Error> {
         loop {
-            let listener = self.space.listen();
             out = match self.offer(out, streaming)? {
                 Offer::Queued => return Ok(()),
                 Offer::Full(out) => out,
@@ -219,6 +218,13 @@ impl Shared {
                     }
                 }
             }
+            // Listen, then try once more: space freed in between is not
+            // missed, and the fast path above allocates no listener.
+            let listener = self.space.listen();
+            out = match self.offer(out, streaming)? {
+                Offer::Queued => return Ok(()),
+                Offer::Full(out) => out,
+            };
             listener.await;
         }
     }
@@ -235,7 +241,7 @@ impl Shared {
         }
         queue.push(frame);
         drop(queue);
-        self.writer_wake.notify(1);
+        self.writer_wake.wake();
         Ok(())
     }
 
@@ -274,7 +280,7 @@ impl Shared {
         if queue.closing == Closing::Open {
             queue.push_pong(frame);
             drop(queue);
-            self.writer_wake.notify(1);
+            self.writer_wake.wake();
         }
     }
 
@@ -293,7 +299,7 @@ impl Shared {
             queue.failed_with = Some((code, reason.to_owned()));
         }
         drop(queue);
-        self.writer_wake.notify(1);
+        self.writer_wake.wake();
         self.space.notify(usize::MAX);
         true
     }
@@ -315,7 +321,7 @@ impl Shared {
             queue.closing = Closing::CloseQueued { fail: true };
         }
         drop(queue);
-        self.writer_wake.notify(1);
+        self.writer_wake.wake();
     }
 
     /// Records that `n` bytes arrived (for keepalive, idle timeouts, stats).
@@ -355,7 +361,7 @@ impl Shared {
         let code = {
             let mut queue = self.lock_queue();
             queue.closing = Closing::Finished;
-            queue.bytes = 0;
+            queue.discard();
             queue
                 .received_close
                 .or(queue.sent_close)
@@ -375,7 +381,7 @@ impl Shared {
     pub(crate) fn force_close(&self) {
         self.transport.kill();
         self.peer_closed(None);
-        self.writer_wake.notify(1);
+        self.writer_wake.wake();
     }
 
     /// Whether the peer's close frame arrived: the closing handshake

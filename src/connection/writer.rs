@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Instant;
 
-use futures::future::select;
+use std::future::Future;
+use std::pin::Pin;
 
 use super::Shared;
 use super::keepalive::{Due, Keepalive};
@@ -16,6 +17,16 @@ use super::queue::{Closing, OutFrame};
 use crate::protocol::CloseCode;
 use crate::time::timeout;
 use crate::transport::SharedTransport;
+
+/// What the writer does next.
+enum Work {
+    /// A batch was taken from the queue.
+    Write,
+    /// Nothing is left to write and the connection is ending.
+    Stop,
+    /// Keepalive wants a ping, or the connection is dead or idle.
+    Keepalive(Due),
+}
 
 /// Frames taken from the queue per write.
 const BATCH: usize = 64;
@@ -28,37 +39,61 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         config.ping_timeout,
         config.idle_timeout,
     );
+    let mut timer = async_io::Timer::never();
+    let mut timer_at: Option<Instant> = None;
     loop {
-        let listener = {
+        let work = poll_fn(|cx| {
             let mut queue = shared.lock_queue();
             if !queue.is_empty() {
                 queue.take_batch(&mut batch, BATCH);
-                None
-            } else if queue.closing == (Closing::CloseQueued { fail: true })
+                return Poll::Ready(Work::Write);
+            }
+            if queue.closing == (Closing::CloseQueued { fail: true })
                 || queue.closing == Closing::Finished
             {
                 // The stream ended or the connection failed, and nothing is
                 // left to write.
-                break;
-            } else {
-                Some(shared.writer_wake.listen())
+                return Poll::Ready(Work::Stop);
             }
-        };
-        if let Some(listener) = listener {
-            match keepalive.check(Instant::now(), shared.last_rx()) {
-                Due::Wait(None) => listener.await,
-                Due::Wait(Some(at)) => {
-                    select(listener, async_io::Timer::at(at)).await;
-                }
-                Due::Ping => shared.keepalive_ping(),
-                Due::PongOverdue => {
-                    shared.queue_close(CloseCode::INTERNAL_ERROR, "keepalive timeout", true);
-                }
-                Due::Idle => {
-                    shared.queue_close(CloseCode::GOING_AWAY, "idle timeout", true);
+            // Registered under the queue lock: a sender that pushes after
+            // this point wakes us.
+            shared.writer_wake.register(cx.waker());
+            drop(queue);
+            loop {
+                match keepalive.check(Instant::now(), shared.last_rx()) {
+                    Due::Wait(at) => {
+                        if at != timer_at {
+                            timer_at = at;
+                            match at {
+                                Some(at) => timer.set_at(at),
+                                None => timer = async_io::Timer::never(),
+                            }
+                        }
+                        if Pin::new(&mut timer).poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        timer_at = None;
+                    }
+                    due => return Poll::Ready(Work::Keepalive(due)),
                 }
             }
-            continue;
+        })
+        .await;
+        match work {
+            Work::Write => {}
+            Work::Stop => break,
+            Work::Keepalive(Due::Ping) => {
+                shared.keepalive_ping();
+                continue;
+            }
+            Work::Keepalive(Due::PongOverdue) => {
+                shared.queue_close(CloseCode::INTERNAL_ERROR, "keepalive timeout", true);
+                continue;
+            }
+            Work::Keepalive(_) => {
+                shared.queue_close(CloseCode::GOING_AWAY, "idle timeout", true);
+                continue;
+            }
         }
         if write_batch(&shared.transport, &mut batch).await.is_err() {
             break;

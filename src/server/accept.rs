@@ -14,6 +14,7 @@ use super::handshake::handshake;
 use crate::request::Peer;
 use crate::time::timeout;
 use crate::tls::TlsAcceptor;
+use crate::transport::TcpTransport;
 
 /// Accepts connections on `listener` until the server stops.
 pub(super) async fn accept_loop(
@@ -73,7 +74,7 @@ async fn serve_stream(
         peer_certificates: Vec::new(),
     };
     let io = match tls {
-        None => Box::new(stream) as crate::transport::BoxTransport,
+        None => Box::new(TcpTransport(stream)) as crate::transport::BoxTransport,
         Some(acceptor) => {
             let limit = inner.config.handshake_timeout;
             match timeout(limit, acceptor.accept(stream)).await {

@@ -12,7 +12,7 @@ use http_types::Url;
 use super::Inner;
 use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
 use crate::http;
-use crate::pending::{self, PendingState, reject_response, respond};
+use crate::pending::{self, PendingState, reject_response, reject_response_with, respond};
 use crate::request::{Peer, WebSocketRequest};
 use crate::time::timeout;
 use crate::transport::BoxTransport;
@@ -94,8 +94,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
             peer.peer_addr,
             config.max_connections
         );
-        let mut response = reject_response(503, "too many connections");
-        insert_header(&mut response, "Retry-After: 5");
+        let response = reject_response_with(503, "too many connections", &[("Retry-After", "5")]);
         respond(io, &response, write_limit).await;
         return;
     }
@@ -143,17 +142,6 @@ async fn refuse(io: BoxTransport, peer: &Peer, error: HandshakeError, inner: &In
     inner.core.rejected(error.status());
     log::debug!("bad handshake from {}: {error}", peer.peer_addr);
     respond(io, &error.to_response(), inner.config.handshake_timeout).await;
-}
-
-/// Inserts a header line right after the status line of `response`.
-pub(crate) fn insert_header(response: &mut Vec<u8>, line: &str) {
-    let at = response
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map_or(response.len(), |i| i + 2);
-    let mut bytes = line.as_bytes().to_vec();
-    bytes.extend_from_slice(b"\r\n");
-    response.splice(at..at, bytes);
 }
 
 pub(crate) enum HeadError {

@@ -9,7 +9,6 @@ mod registry;
 mod tcp;
 
 pub use self::handle::{BroadcastReport, ServerHandle, ShutdownReport};
-pub(crate) use self::handshake::insert_header;
 pub use self::registry::MetricsSnapshot;
 pub(crate) use self::registry::ServerCore;
 
