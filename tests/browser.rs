@@ -8,8 +8,9 @@
 //! - [`chat_in_chromium`]: the page in headless Chromium, driven by
 //!   `tests/browser/chat.mjs` (Node and playwright-core). Without
 //!   `/usr/bin/chromium` (or `$CHROMIUM`), `node`, or
-//!   `tests/browser/node_modules` (`npm ci` there), it prints "skipped: …"
-//!   and passes, unless `WSGATE_REQUIRE_BROWSER=1`, as CI sets it.
+//!   `tests/browser/node_modules` (`npm ci` there), it prints
+//!   "chat_in_chromium skipped: <why>" and passes, unless
+//!   `WSGATE_REQUIRE_BROWSER=1` (as CI sets it), which makes that a failure.
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
 
 #[path = "../examples/chat/main.rs"]
@@ -80,9 +81,8 @@ fn handshake(addr: SocketAddr, request: Request) -> Result<Ws, (u16, String)> {
             let reason = response
                 .headers()
                 .get("X-WebSocket-Reject-Reason")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
             Err((response.status().as_u16(), reason))
         }
         Err(e) => panic!("handshake failed: {e:?}"),
@@ -147,14 +147,27 @@ fn http(addr: SocketAddr, method: &str, target: &str) -> (u16, String) {
         "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let status = response[9..12].parse().expect("status");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    // Read the head, then Content-Length bytes of body.
+    let mut response = Vec::new();
+    let mut byte = [0u8];
+    while !response.ends_with(b"\r\n\r\n") {
+        assert!(response.len() < 16 << 10, "response head too long");
+        stream.read_exact(&mut byte).expect("response head");
+        response.push(byte[0]);
+    }
+    let head = String::from_utf8(response).expect("UTF-8 head");
+    let status = head[9..12].parse().expect("status");
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().expect("Content-Length"))
+        })
+        .expect("Content-Length");
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).expect("response body");
+    (status, String::from_utf8(body).expect("UTF-8 body"))
 }
 
 #[test]
@@ -162,13 +175,19 @@ fn refusals_carry_a_status_and_a_reason() {
     let addr = start_chat();
 
     let (status, reason) = refused(addr, chat_request(addr, "/elsewhere?nick=ann"));
-    assert_eq!((status, reason.as_str()), (404, "no such endpoint: the chat is at /chat"));
+    assert_eq!(
+        (status, reason.as_str()),
+        (404, "no such endpoint: the chat is at /chat")
+    );
 
     let mut request = format!("ws://{addr}/chat?nick=ann")
         .into_client_request()
         .unwrap();
     let (status, reason) = refused(addr, request.clone());
-    assert_eq!((status, reason.as_str()), (400, "the chat protocol is required"));
+    assert_eq!(
+        (status, reason.as_str()),
+        (400, "the chat protocol is required")
+    );
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("superchat"),
@@ -176,10 +195,9 @@ fn refusals_carry_a_status_and_a_reason() {
     assert_eq!(refused(addr, request).0, 400);
 
     let mut request = chat_request(addr, "/chat?nick=ann");
-    request.headers_mut().insert(
-        "Origin",
-        HeaderValue::from_static("http://evil.example"),
-    );
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://evil.example"));
     let (status, reason) = refused(addr, request);
     assert_eq!(status, 403);
     assert!(reason.contains("http://evil.example"), "{reason}");
@@ -189,7 +207,10 @@ fn refusals_carry_a_status_and_a_reason() {
         ("/chat?nick=", "a nickname is required"),
         ("/chat?nick=two%20words", "may only contain"),
         ("/chat?nick=%3Cb%3E", "may only contain"),
-        ("/chat?nick=abcdefghijklmnopqrstuvwxy", "at most 24 characters"),
+        (
+            "/chat?nick=abcdefghijklmnopqrstuvwxy",
+            "at most 24 characters",
+        ),
     ] {
         let (status, reason) = refused(addr, chat_request(addr, path));
         assert_eq!(status, 400, "{path}");
@@ -207,7 +228,7 @@ fn refusals_carry_a_status_and_a_reason() {
     // Nicknames are unique, ignoring case.
     let (status, reason) = refused(addr, chat_request(addr, "/chat?nick=zoË"));
     assert_eq!(status, 409);
-    assert_eq!(reason, "the nickname \"zoË\" is already taken");
+    assert_eq!(reason, "this nickname is already taken");
 }
 
 #[test]
@@ -219,7 +240,10 @@ fn members_see_joins_messages_and_leaves_as_json() {
 
     let (mut bob, users, _) = join(addr, "bob");
     assert_eq!(users, ["ann", "bob"]);
-    assert_eq!(read_json(&mut ann), json!({ "type": "join", "nick": "bob" }));
+    assert_eq!(
+        read_json(&mut ann),
+        json!({ "type": "join", "nick": "bob" })
+    );
 
     say(&mut bob, "  hello, ann  ");
     for ws in [&mut ann, &mut bob] {
@@ -231,7 +255,10 @@ fn members_see_joins_messages_and_leaves_as_json() {
     }
 
     bob.close(None).unwrap();
-    assert_eq!(read_json(&mut ann), json!({ "type": "leave", "nick": "bob" }));
+    assert_eq!(
+        read_json(&mut ann),
+        json!({ "type": "leave", "nick": "bob" })
+    );
 }
 
 #[test]
@@ -250,7 +277,10 @@ fn newcomers_get_the_last_50_messages() {
     }
     let (_, users, history) = join(addr, "late");
     assert_eq!(users.len(), 7);
-    let texts: Vec<&str> = history.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = history
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
     let expected: Vec<String> = (10..60).map(|n| format!("message {n}")).collect();
     assert_eq!(texts, expected);
 }
@@ -306,13 +336,16 @@ fn http_serves_the_page_and_check() {
 
     let (status, body) = http(addr, "GET", "/check?nick=ann");
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "ok": true }));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({ "ok": true })
+    );
     let (_ann, _, _) = join(addr, "ann");
     let (status, body) = http(addr, "GET", "/check?nick=ANN");
     assert_eq!(status, 409);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
-        json!({ "ok": false, "reason": "the nickname \"ANN\" is already taken" })
+        json!({ "ok": false, "reason": "this nickname is already taken" })
     );
     let (status, _) = http(addr, "GET", "/check?nick=a%20b");
     assert_eq!(status, 400);
@@ -325,20 +358,28 @@ fn http_serves_the_page_and_check() {
 /// What the browser run needs: Chromium, Node, and `npm ci` in
 /// tests/browser. Returns the Chromium path, or why the test cannot run.
 fn browser_prerequisites(dir: &Path) -> Result<PathBuf, String> {
-    let chromium = PathBuf::from(
-        std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
-    );
+    let chromium =
+        PathBuf::from(std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()));
     if !chromium.is_file() {
         return Err(format!(
             "{} not found (apt-get install chromium)",
             chromium.display()
         ));
     }
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|out| out.status.success()) {
-        return Err("node not found (apt-get install nodejs npm)".into());
+    let version = match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        _ => return Err("node not found (Node.js 20 or later is needed)".into()),
+    };
+    let major = version.trim_start_matches('v').split('.').next();
+    if major.and_then(|m| m.parse::<u32>().ok()).unwrap_or(0) < 20 {
+        return Err(format!(
+            "node {version} is too old: playwright-core needs 20 or later"
+        ));
     }
-    if !dir.join("node_modules/playwright-core/package.json").is_file() {
+    if !dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
         return Err(format!(
             "playwright-core not installed (cd {} && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)",
             dir.display()
@@ -352,7 +393,7 @@ const BROWSER_STEPS: &[&str] = &[
     "ok: ann joined",
     "ok: ann sees bob join; both are listed online",
     "ok: a message typed in one page (Enter) appears in the other",
-    "ok: a duplicate nickname is refused: \"The nickname \"ANN\" is already taken.\"",
+    "ok: a duplicate nickname is refused: \"This nickname is already taken.\"",
     "ok: an invalid nickname is refused: \"Nicknames may only contain",
     "ok: a missing nickname is refused: \"A nickname is required.\"",
     "ok: a nickname entered in the form joins, and the history is replayed",
@@ -420,7 +461,10 @@ fn chat_in_chromium() {
     let Some(status) = status else {
         panic!("the browser run took over {BROWSER_TIMEOUT:?}\n{report}");
     };
-    assert!(status.success(), "the browser run failed ({status})\n{report}");
+    assert!(
+        status.success(),
+        "the browser run failed ({status})\n{report}"
+    );
     let mut lines = stdout.lines();
     for step in BROWSER_STEPS {
         assert!(

@@ -4,17 +4,19 @@
 //! Server to client:
 //!
 //! ```text
-//! {"type":"users","users":["ann","bob"]}                       who is online (sent on joining)
-//! {"type":"history","messages":[{"nick":..,"text":..,"time":..}, ..]}   the last messages (on joining)
-//! {"type":"message","nick":"ann","text":"hi","time":1735689600000}      someone said something
-//! {"type":"join","nick":"bob"}                                 bob arrived (sent to everyone, bob too)
-//! {"type":"leave","nick":"bob"}                                bob left
+//! {"type":"users","users":["ann","bob"]}            who is online; on joining
+//! {"type":"history","messages":[{"nick":"ann","text":"hi","time":1735689600000}]}
+//!                                                   the last 50 messages; on joining
+//! {"type":"message","nick":"ann","text":"hi","time":1735689600000}
+//!                                                   someone said something
+//! {"type":"join","nick":"bob"}                      bob arrived (to everyone, bob too)
+//! {"type":"leave","nick":"bob"}                     bob left
 //! ```
 //!
 //! Client to server:
 //!
 //! ```text
-//! {"type":"message","text":"hi"}
+//! {"type":"message","text":"hi"}                    say something
 //! ```
 //!
 //! `time` is milliseconds since the Unix epoch, as JavaScript's `Date` wants.

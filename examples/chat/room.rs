@@ -29,7 +29,7 @@ pub enum JoinError {
     /// The nickname breaks the rules; the reason says which.
     Invalid(String),
     /// Someone online already uses this nickname (ignoring case).
-    Taken(String),
+    Taken,
     /// [`MAX_MEMBERS`] are online.
     Full,
 }
@@ -38,7 +38,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Invalid(reason) => f.write_str(reason),
-            JoinError::Taken(nick) => write!(f, "the nickname \"{nick}\" is already taken"),
+            JoinError::Taken => f.write_str("this nickname is already taken"),
             JoinError::Full => f.write_str("the room is full, please try again later"),
         }
     }
@@ -155,7 +155,7 @@ impl State {
             .values()
             .any(|member| member.nick.to_lowercase() == nick.to_lowercase());
         if taken {
-            return Err(JoinError::Taken(nick.to_owned()));
+            return Err(JoinError::Taken);
         }
         if self.members.len() >= MAX_MEMBERS {
             return Err(JoinError::Full);

@@ -91,7 +91,7 @@ impl From<JoinError> for Refusal {
     fn from(error: JoinError) -> Refusal {
         let status = match error {
             JoinError::Invalid(_) => StatusCode::BadRequest,
-            JoinError::Taken(_) => StatusCode::Conflict,
+            JoinError::Taken => StatusCode::Conflict,
             JoinError::Full => StatusCode::ServiceUnavailable,
         };
         Refusal::new(status, error.to_string())
