@@ -9,6 +9,7 @@ mod queue;
 mod shared;
 mod stats;
 mod streaming;
+mod write;
 mod writer;
 
 use std::net::SocketAddr;

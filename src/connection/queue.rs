@@ -144,6 +144,9 @@ pub(crate) struct SendQueue {
     pub(crate) wants_drain: bool,
     /// The connection ended with frames still unwritten.
     pub(crate) lost: bool,
+    /// A batch has been taken and is being written (by the writer task or
+    /// a write-through); nobody else may take one.
+    pub(crate) writing: bool,
 }
 
 impl SendQueue {
@@ -160,6 +163,7 @@ impl SendQueue {
             streaming: false,
             wants_drain: false,
             lost: false,
+            writing: false,
         }
     }
 
@@ -200,6 +204,15 @@ impl SendQueue {
     }
 
     /// Moves up to `max` frames into `batch` for writing.
+    /// Returns frames taken by [`take_batch`](Self::take_batch) and not
+    /// (fully) written to the front of the queue, in order.
+    pub(crate) fn put_back(&mut self, frames: impl DoubleEndedIterator<Item = OutFrame>) {
+        for frame in frames.rev() {
+            self.frames.push_front(frame);
+            self.front_seq -= 1;
+        }
+    }
+
     pub(crate) fn take_batch(&mut self, batch: &mut Vec<OutFrame>, max: usize) {
         let n = self.frames.len().min(max);
         batch.extend(self.frames.drain(..n));

@@ -84,6 +84,9 @@ pub(crate) struct Shared {
     pub(crate) drain_ready: AtomicBool,
     keys: Option<Mutex<MaskKeys>>,
     observer: Option<Arc<dyn Observer>>,
+    /// The batch of a write-through (see `write.rs`), reused to avoid an
+    /// allocation per message; only the holder of `queue.writing` locks it.
+    pub(crate) through: Mutex<Vec<OutFrame>>,
 }
 
 impl Shared {
@@ -119,6 +122,7 @@ impl Shared {
             paused: AtomicBool::new(false),
             drain_ready: AtomicBool::new(false),
             observer,
+            through: Mutex::new(Vec::new()),
         }
     }
 
@@ -174,6 +178,16 @@ impl Shared {
     /// Queues `out` now if the queue is under its high-water mark (and no
     /// other message is being streamed), without waiting.
     pub(crate) fn offer(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
+        let offer = self.push(out, streaming)?;
+        if matches!(offer, Offer::Queued) {
+            self.writer_wake.wake();
+        }
+        Ok(offer)
+    }
+
+    /// [`offer`](Self::offer) without waking the writer: the caller writes
+    /// through itself.
+    fn push(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
         let mut queue = self.lock_queue();
         if queue.closing != Closing::Open {
             return Err(Error::Closed);
@@ -195,7 +209,6 @@ impl Shared {
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
-        self.writer_wake.wake();
         Ok(Offer::Queued)
     }
 
@@ -203,8 +216,15 @@ impl Shared {
     /// or closes the connection with 1008 when the queue is full.
     pub(crate) async fn send(&self, mut out: Outgoing, streaming: bool) -> Result<(), Error> {
         loop {
-            out = match self.offer(out, streaming)? {
-                Offer::Queued => return Ok(()),
+            out = match self.push(out, streaming)? {
+                Offer::Queued => {
+                    std::future::poll_fn(|cx| {
+                        self.write_through(cx);
+                        std::task::Poll::Ready(())
+                    })
+                    .await;
+                    return Ok(());
+                }
                 Offer::Full(out) => out,
             };
             let behind_stream = self.lock_queue().streaming && !streaming;

@@ -2,7 +2,6 @@
 //! writes, and finishes the closing handshake.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -14,9 +13,9 @@ use std::pin::Pin;
 use super::Shared;
 use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
+use super::write::{BATCH, poll_write_frames};
 use crate::protocol::CloseCode;
 use crate::time::timeout;
-use crate::transport::SharedTransport;
 
 /// What the writer does next.
 enum Work {
@@ -28,11 +27,8 @@ enum Work {
     Keepalive(Due),
 }
 
-/// Frames taken from the queue per write.
-const BATCH: usize = 64;
-
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::new();
     let config = &shared.config;
     let mut keepalive = Keepalive::new(
         config.ping_interval,
@@ -44,12 +40,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     loop {
         let work = poll_fn(|cx| {
             let mut queue = shared.lock_queue();
-            if !queue.is_empty() {
+            if !queue.is_empty() && !queue.writing {
+                queue.writing = true;
                 queue.take_batch(&mut batch, BATCH);
                 return Poll::Ready(Work::Write);
             }
-            if queue.closing == (Closing::CloseQueued { fail: true })
-                || queue.closing == Closing::Finished
+            if !queue.writing
+                && (queue.closing == (Closing::CloseQueued { fail: true })
+                    || queue.closing == Closing::Finished)
             {
                 // The stream ended or the connection failed, and nothing is
                 // left to write.
@@ -62,14 +60,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             loop {
                 match keepalive.check(Instant::now(), shared.last_rx()) {
                     Due::Wait(at) => {
-                        if at != timer_at {
+                        // Re-arm only for an earlier deadline: one that moved
+                        // later (traffic arrived) is found when the armed
+                        // timer fires, so busy connections touch no timer.
+                        if at.is_some_and(|at| timer_at.is_none_or(|armed| at < armed)) {
                             timer_at = at;
-                            match at {
-                                Some(at) => timer.set_at(at),
-                                None => timer = async_io::Timer::never(),
-                            }
+                            timer.set_at(at.expect("checked above"));
                         }
-                        if Pin::new(&mut timer).poll(cx).is_pending() {
+                        if timer_at.is_none() || Pin::new(&mut timer).poll(cx).is_pending() {
                             return Poll::Pending;
                         }
                         timer_at = None;
@@ -95,30 +93,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 continue;
             }
         }
-        if write_batch(&shared.transport, &mut batch).await.is_err() {
+        let result = poll_fn(|cx| poll_write_frames(&shared.transport, cx, &mut batch)).await;
+        shared.lock_queue().writing = false;
+        if result.is_err() {
             break;
         }
         let written: usize = batch.iter().map(OutFrame::len).sum();
         let close_written = batch.iter().any(OutFrame::is_close);
         batch.clear();
-        shared
-            .counters
-            .bytes_out
-            .fetch_add(written as u64, Ordering::Relaxed);
-        let drained = {
-            let mut queue = shared.lock_queue();
-            queue.bytes -= written;
-            let drained = queue.wants_drain && queue.bytes <= config.send_queue_low_water;
-            if drained {
-                queue.wants_drain = false;
-            }
-            drained
-        };
-        shared.space.notify(usize::MAX);
-        if drained {
-            shared.drain_ready.store(true, Ordering::Release);
-            shared.events_waker.wake();
+        if batch.capacity() > 8 {
+            batch.shrink_to(8);
         }
+        shared.wrote(written);
         if close_written {
             finish_close(&shared).await;
             break;
@@ -146,43 +132,4 @@ async fn finish_close(shared: &Shared) {
     }
     let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
     let _ = timeout(shared.config.close_timeout, shutdown).await;
-}
-
-/// Writes every frame of `batch`, gathering headers and payloads into
-/// vectored writes.
-async fn write_batch(transport: &SharedTransport, batch: &mut [OutFrame]) -> io::Result<()> {
-    let mut first = 0;
-    poll_fn(|cx| {
-        loop {
-            while first < batch.len() && batch[first].is_done() {
-                first += 1;
-            }
-            if first == batch.len() {
-                return Poll::Ready(Ok(()));
-            }
-            let mut slices = [IoSlice::new(&[]); 2 * BATCH];
-            let mut count = 0;
-            for part in batch[first..].iter().flat_map(OutFrame::unwritten) {
-                if !part.is_empty() {
-                    slices[count] = IoSlice::new(part);
-                    count += 1;
-                }
-            }
-            let result = transport.poll_write_vectored(cx, &slices[..count]);
-            let mut n = match result {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => n,
-            };
-            for frame in &mut batch[first..] {
-                n = frame.advance(n);
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-    })
-    .await?;
-    poll_fn(|cx| transport.poll_flush(cx)).await
 }
