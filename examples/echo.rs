@@ -4,6 +4,13 @@
 //! cargo run --release --example echo -- --addr 127.0.0.1:9001
 //! ```
 //!
+//! With `--tls-cert PEM --tls-key PEM` it serves `wss://` with that
+//! certificate chain and private key.
+//!
+//! Clients that offer permessage-deflate (browsers, Python `websockets`,
+//! the Autobahn|Testsuite's cases 12 and 13) get it; `--no-deflate` turns
+//! compression off.
+//!
 //! It accepts every request and any message up to 64 MiB (change it with
 //! `--max-message-size`). It is also the reference server the
 //! Autobahn|Testsuite runs against, and exposes the server's settings as
@@ -25,12 +32,17 @@ const USAGE: &str = "usage: echo [options]
   --idle-timeout SECS       close after SECS without traffic, 0 = off (default off)
   --allow CIDR              accept only these client addresses (repeatable)
   --trust-proxy CIDR        believe X-Forwarded-For/Forwarded from these (repeatable)
-  --shutdown-timeout SECS   how long a graceful shutdown waits (default 5)";
+  --shutdown-timeout SECS   how long a graceful shutdown waits (default 5)
+  --tls-cert PEM            serve wss:// with this certificate chain (with --tls-key)
+  --tls-key PEM             the certificate's private key (with --tls-cert)
+  --no-deflate              never negotiate permessage-deflate (default: accepted when offered)";
 
 struct Args {
     addr: String,
     config: Config,
     shutdown_timeout: Duration,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,11 +53,17 @@ fn parse_args() -> Result<Args, String> {
         addr: "127.0.0.1:9001".into(),
         config,
         shutdown_timeout: Duration::from_secs(5),
+        tls_cert: None,
+        tls_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
+        }
+        if flag == "--no-deflate" {
+            args.config.deflate.enabled = false;
+            continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
         let number = |v: &str| {
@@ -70,10 +88,26 @@ fn parse_args() -> Result<Args, String> {
             "--allow" => config.allow.push(cidr(&value)?),
             "--trust-proxy" => config.trusted_proxies.push(cidr(&value)?),
             "--shutdown-timeout" => args.shutdown_timeout = secs(&value)?,
+            "--tls-cert" => args.tls_cert = Some(value),
+            "--tls-key" => args.tls_key = Some(value),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        return Err(format!("--tls-cert and --tls-key go together\n{USAGE}"));
+    }
     Ok(args)
+}
+
+/// The TLS acceptor for `--tls-cert` and `--tls-key`; failed TLS handshakes
+/// are logged.
+fn tls_acceptor(cert: &str, key: &str) -> Result<impl wsgate::TlsAcceptor, String> {
+    use wsgate::tls::{ReportFailures, RustlsAcceptor};
+
+    let acceptor = RustlsAcceptor::from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?;
+    Ok(ReportFailures::new(acceptor, |failure| {
+        eprintln!("{failure}")
+    }))
 }
 
 async fn echo(conn: Connection) {
@@ -109,11 +143,21 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let mut server = Server::builder()
-        .config(args.config)
-        .bind(&args.addr)
-        .await?;
-    println!("echo server listening on ws://{}", server.local_addr());
+    let builder = Server::builder().config(args.config);
+    let (mut server, scheme) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls_acceptor(cert, key) {
+            Ok(acceptor) => (builder.bind_tls(&args.addr, acceptor).await?, "wss"),
+            Err(message) => {
+                eprintln!("{message}");
+                std::process::exit(2);
+            }
+        },
+        _ => (builder.bind(&args.addr).await?, "ws"),
+    };
+    println!(
+        "echo server listening on {scheme}://{}",
+        server.local_addr()
+    );
     let handle = server.handle();
     let mut signal = shutdown_signal();
     loop {

@@ -2,7 +2,8 @@
 //!
 //! `mdbook test` cannot link external crates (mdBook issue #706), so each
 //! chapter with Rust code is included here, and `cargo test --doc` compiles
-//! its code blocks (and runs those not marked `no_run`).
+//! its code blocks (and runs those not marked `no_run`). The chapters use
+//! the default features (TLS, compression).
 //!
 //! The chat chapter has no item here: its code is included from
 //! `examples/chat/` with `{{#include}}` and compiles as that example. A

@@ -10,6 +10,7 @@ use http_types::url::Host;
 
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, ConnectionInfo};
+use crate::deflate::Negotiated;
 use crate::error::Error;
 use crate::handshake::{self, HandshakeError, Limits};
 use crate::protocol::Role;
@@ -62,6 +63,9 @@ pub struct Client {
     config: Config,
     #[cfg(feature = "rustls")]
     tls: crate::tls::client::ClientTls,
+    /// The permessage-deflate offer, if any.
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::handshake::DeflateConfig>,
 }
 
 impl Client {
@@ -125,6 +129,44 @@ impl Client {
     /// ```
     pub fn config(mut self, config: Config) -> Client {
         self.config = config;
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692, feature `deflate`) with these
+    /// preferences: what to ask of the server (`server_no_context_takeover`,
+    /// `server_max_window_bits`), what to promise
+    /// (`client_no_context_takeover`, `client_max_window_bits`), and the
+    /// [`threshold`](crate::handshake::DeflateConfig::threshold) and
+    /// [`level`](crate::handshake::DeflateConfig::level) to compress with.
+    ///
+    /// Off by default: a client connection's own compressor and
+    /// decompressor cost about 420 KiB, too much to spend unasked in a
+    /// program that opens many connections (a load generator). The
+    /// server's answer is checked ([`accept_deflate_response`]); one that
+    /// contradicts the offer fails the connection with
+    /// [`HandshakeError::InvalidDeflateResponse`]. A server that declines
+    /// leaves the connection uncompressed; [`Connection::deflate`] tells.
+    /// [`Config::deflate`] is not used by clients. A `config` with
+    /// `enabled` off offers nothing.
+    ///
+    /// [`accept_deflate_response`]: crate::handshake::accept_deflate_response
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wsgate::handshake::DeflateConfig;
+    ///
+    /// # async_std::task::block_on(async {
+    /// let conn = wsgate::Client::new()
+    ///     .deflate(DeflateConfig::default())
+    ///     .connect("ws://127.0.0.1:9001/")
+    ///     .await?;
+    /// println!("deflate: {:?}", conn.deflate());
+    /// # Ok::<(), wsgate::Error>(()) });
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, config: crate::handshake::DeflateConfig) -> Client {
+        self.deflate = Some(config);
         self
     }
 
@@ -273,7 +315,7 @@ impl Client {
             Box::new(stream)
         };
         let handshake = self.handshake(&mut io, &host_header, &resource);
-        let (accepted, pipelined) = match timeout(limit, handshake).await {
+        let (accepted, deflate, pipelined) = match timeout(limit, handshake).await {
             Some(result) => result?,
             None => return Err(Error::Timeout),
         };
@@ -294,6 +336,7 @@ impl Client {
             ConnectionId::next(),
             info,
             pipelined,
+            deflate,
         ))
     }
 
@@ -316,7 +359,7 @@ impl Client {
         io: &mut BoxTransport,
         host: &str,
         resource: &str,
-    ) -> Result<(handshake::AcceptedResponse, Vec<u8>), Error> {
+    ) -> Result<(handshake::AcceptedResponse, Option<Negotiated>, Vec<u8>), Error> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|_| std::io::Error::other("no OS entropy"))?;
         let key = handshake::generate_key(nonce);
@@ -325,7 +368,7 @@ impl Client {
             resource,
             &key,
             &self.protocols,
-            None,
+            self.deflate_offer().as_deref(),
             self.origin.as_deref(),
             &self.headers,
         );
@@ -348,16 +391,64 @@ impl Client {
                 let (raw, used) = handshake::parse_response(&buf[..end], &limits)?
                     .ok_or(HandshakeError::Malformed)?;
                 let accepted = handshake::validate_response(&raw, &key, &self.protocols)?;
-                if !accepted.extensions.is_empty() {
-                    // We offered none (RFC 6455 §4.1: fail the connection).
-                    return Err(HandshakeError::Malformed.into());
-                }
-                return Ok((accepted, buf.split_off(used)));
+                let deflate = self.accept_extensions(&accepted.extensions)?;
+                return Ok((accepted, deflate, buf.split_off(used)));
             }
             if buf.len() > limits.max_size {
                 return Err(HandshakeError::HeadTooLarge.into());
             }
         }
+    }
+}
+
+impl Client {
+    /// The `Sec-WebSocket-Extensions` value to send, if any.
+    #[cfg(feature = "deflate")]
+    fn deflate_offer(&self) -> Option<String> {
+        self.deflate
+            .as_ref()
+            .and_then(handshake::client_deflate_offer)
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn deflate_offer(&self) -> Option<String> {
+        None
+    }
+
+    /// Checks the extensions the server accepted against our offer
+    /// (RFC 6455 §4.1: anything not offered fails the connection).
+    #[cfg(feature = "deflate")]
+    fn accept_extensions(
+        &self,
+        extensions: &[handshake::ExtensionOffer],
+    ) -> Result<Option<Negotiated>, Error> {
+        let Some(config) = self.deflate.as_ref().filter(|c| c.enabled) else {
+            return no_extensions(extensions);
+        };
+        match handshake::accept_deflate_response(extensions, config) {
+            Ok(None) => Ok(None),
+            Ok(Some(params)) => Negotiated::client(params, config)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e).into()),
+            Err(e) => Err(HandshakeError::InvalidDeflateResponse(e).into()),
+        }
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn accept_extensions(
+        &self,
+        extensions: &[handshake::ExtensionOffer],
+    ) -> Result<Option<Negotiated>, Error> {
+        no_extensions(extensions)
+    }
+}
+
+/// The server must not accept an extension we did not offer.
+fn no_extensions(extensions: &[handshake::ExtensionOffer]) -> Result<Option<Negotiated>, Error> {
+    if extensions.is_empty() {
+        Ok(None)
+    } else {
+        Err(HandshakeError::Malformed.into())
     }
 }
 

@@ -204,11 +204,13 @@ pub struct Config {
     /// [`send_file`](crate::Connection::send_file)). Default 64 KiB: large
     /// enough that headers cost nothing, small enough to keep memory flat.
     pub stream_chunk_size: usize,
-    /// Size of each connection's read buffer, in bytes. Default 8 KiB.
+    /// How much one read takes from the socket, in bytes. Default 64 KiB.
     ///
-    /// Allocated when the connection first reads, not before. Payloads are
-    /// streamed through it into the message being assembled, so it does not
-    /// need to hold a whole frame.
+    /// Reads go into a buffer shared by the connections of one thread;
+    /// a connection keeps only the bytes left over after a complete item (a
+    /// partial frame header, or the next messages of a burst). An idle
+    /// connection therefore holds no read buffer, and a large message takes
+    /// few reads. Payloads are streamed into the message being assembled.
     pub read_buffer_size: usize,
     /// Largest body a plain HTTP request may carry to the HTTP handler.
     /// Default 64 KiB: the handler serves pages, not uploads. Larger bodies
@@ -229,6 +231,45 @@ pub struct Config {
     /// Default empty: the remote address is always the TCP peer, since any
     /// client can send those headers.
     pub trusted_proxies: Vec<IpNet>,
+    /// permessage-deflate (RFC 7692, feature `deflate`): whether the server
+    /// accepts a client's offer, with which parameters, and from what size
+    /// messages are compressed. Default on: accepted when the client offers
+    /// it (browsers do), with the defaults of
+    /// [`DeflateConfig`](crate::handshake::DeflateConfig). Set
+    /// `deflate.enabled = false` to switch it off.
+    ///
+    /// Server side only: a [`Client`](crate::Client) offers deflate through
+    /// [`Client::deflate`](crate::Client::deflate).
+    #[cfg(feature = "deflate")]
+    pub deflate: crate::handshake::DeflateConfig,
+    /// The most bytes of compression state (zlib-rs compressors and
+    /// decompressors) the server holds at once, over all its connections
+    /// (feature `deflate`). Default 256 MiB.
+    ///
+    /// Each connection that negotiates permessage-deflate reserves its share
+    /// at the handshake and gives it back when it ends:
+    /// - while the state in use stays within half the budget, a connection
+    ///   gets its own compressor and decompressor (about 418 KiB with the
+    ///   default 15-bit window: 371 KiB + 47 KiB), and the compression
+    ///   context carries over from message to message;
+    /// - beyond that, the server answers with `server_no_context_takeover`
+    ///   and `client_no_context_takeover`, the connection reserves only its
+    ///   decompressor (47 KiB) and compresses with a small pool of
+    ///   compressors shared by the whole server (counted once, when first
+    ///   needed); a message finding every pooled compressor busy goes
+    ///   uncompressed;
+    /// - when even that does not fit, the extension is declined.
+    ///
+    /// The half kept back is what lets the cheap tier exist at all: filled
+    /// greedily with 418 KiB connections, a budget would leave no room for
+    /// 47 KiB ones. With the defaults, about 310 connections get their own
+    /// compressor and about 2 800 more compress from the pool: enough for a
+    /// busy server, a bounded fraction of its memory whatever the load
+    /// (Node's `ws` has no bound and users report gigabytes). Raise it on a
+    /// large machine; 0 declines every offer. See the
+    /// [metrics](crate::MetricsSnapshot::deflate_memory).
+    #[cfg(feature = "deflate")]
+    pub deflate_memory_budget: usize,
 }
 
 impl Default for Config {
@@ -252,12 +293,16 @@ impl Default for Config {
             send_queue_policy: SendPolicy::Wait,
             send_queue_low_water: 256 << 10,
             stream_chunk_size: 64 << 10,
-            read_buffer_size: 8 << 10,
+            read_buffer_size: 64 << 10,
             max_http_body_size: 64 << 10,
             trusted_proxies: Vec::new(),
             max_connections: 16_384,
             allow: Vec::new(),
             tcp: TcpOptions::default(),
+            #[cfg(feature = "deflate")]
+            deflate: crate::handshake::DeflateConfig::default(),
+            #[cfg(feature = "deflate")]
+            deflate_memory_budget: 256 << 20,
         }
     }
 }

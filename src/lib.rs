@@ -48,6 +48,7 @@ mod book;
 mod client;
 mod config;
 mod connection;
+mod deflate;
 mod error;
 pub mod handshake;
 mod http;
@@ -64,6 +65,7 @@ pub use client::{Client, connect};
 pub use config::{Config, SendPolicy, TcpKeepalive, TcpOptions};
 pub use connection::{
     CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events,
+    SendOptions,
 };
 pub use error::{AcceptError, Error};
 pub use handshake::{ExtensionOffer, HandshakeError};

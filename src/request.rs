@@ -9,8 +9,11 @@ use http_types::{StatusCode, Url};
 
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionId, ConnectionInfo, Observer};
+use crate::deflate::Negotiated;
 use crate::error::AcceptError;
-use crate::handshake::{ExtensionOffer, UpgradeRequest, accept_response, error_response};
+use crate::handshake::{
+    ExtensionOffer, UpgradeRequest, accept_response, error_response, parse_extensions,
+};
 use crate::pending::{Decision, PendingState, reason_header};
 use crate::protocol::Role;
 use crate::server::ServerCore;
@@ -502,10 +505,12 @@ impl WebSocketRequest {
             self.decide_error(403, "origin not allowed");
             return Err(error);
         }
+        let deflate = self.negotiate_deflate();
+        let extensions = deflate.as_ref().map(Negotiated::response_header);
         let response = accept_response(
             &self.upgrade.key,
             chosen.as_deref(),
-            None,
+            extensions.as_deref(),
             &self.response_headers,
         );
         let (reply, outcome) = oneshot::channel();
@@ -519,7 +524,9 @@ impl WebSocketRequest {
         };
         let info = ConnectionInfo {
             protocol: chosen,
-            extensions: Vec::new(),
+            extensions: extensions
+                .and_then(|header| parse_extensions(&header).ok())
+                .unwrap_or_default(),
             remote_addr: self.remote_addr,
             local_addr: self.local_addr,
             host: std::mem::take(&mut self.upgrade.host),
@@ -536,6 +543,7 @@ impl WebSocketRequest {
             info,
             pipelined,
             observer,
+            deflate,
         );
         if let Some(core) = &self.core {
             core.register(&conn);
@@ -578,6 +586,23 @@ impl WebSocketRequest {
         if let Some(decision) = self.decision.take() {
             let _ = decision.send(Decision::Reject { status, response });
         }
+    }
+
+    /// permessage-deflate for this request: the first acceptable offer,
+    /// within the server's compression memory budget (a mounted request
+    /// without a server counts against the process-wide one).
+    #[cfg(feature = "deflate")]
+    fn negotiate_deflate(&self) -> Option<Negotiated> {
+        let budget = match &self.core {
+            Some(core) => core.deflate.clone(),
+            None => crate::deflate::DeflateBudget::process(),
+        };
+        crate::deflate::negotiate_server(&self.upgrade.extensions, &self.config, &budget)
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn negotiate_deflate(&self) -> Option<Negotiated> {
+        None
     }
 
     /// The error for a request whose pending task has already finished.

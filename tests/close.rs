@@ -248,20 +248,14 @@ async fn tungstenite_sees_1009_for_a_message_too_large() {
             other => panic!("expected a close, got {other:?}"),
         };
         // The server does not wait for our reply: the stream ends.
-        loop {
-            match ws.read() {
-                Err(tungstenite::Error::ConnectionClosed)
-                | Err(tungstenite::Error::Protocol(
-                    tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                )) => break,
-                Err(tungstenite::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::ConnectionReset =>
-                {
-                    break;
-                }
-                Ok(m) => panic!("unexpected {m:?}"),
-                Err(e) => panic!("unexpected {e:?}"),
-            }
+        match ws.read() {
+            Err(tungstenite::Error::ConnectionClosed)
+            | Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            )) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(e) => panic!("unexpected {e:?}"),
         }
         code
     });
@@ -536,4 +530,72 @@ async fn dropping_every_handle_closes_with_1001() {
     assert!(other.is_open(), "a clone still holds the connection");
     drop(other);
     assert_eq!(within("client", client).await, Some((1001, String::new())));
+}
+
+#[async_std::test]
+async fn connection_reset_is_an_io_error_then_an_abnormal_close() {
+    let server = echo_server(Config::default()).await;
+    let addr = server.addr;
+    let (ready_tx, ready) = futures::channel::oneshot::channel::<()>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let client = blocking(move || {
+        let raw = RawClient::handshake(addr);
+        // The handshake is read: what the server sends next stays unread.
+        ready_tx.send(()).unwrap();
+        go_rx.recv_timeout(TIMEOUT).expect("go");
+        // Unread data in our receive buffer turns the close into a reset.
+        drop(raw);
+    });
+    let conn = server.conn().await;
+    within("the client", ready).await.unwrap();
+    conn.send_text("never read").await.unwrap();
+    within("flush", conn.flush()).await.unwrap();
+    async_std::task::sleep(std::time::Duration::from_millis(50)).await;
+    go.send(()).unwrap();
+    within("client", client).await;
+    let events = server.events_until_close().await;
+    match &events[..] {
+        [Event::Error(Error::Io(e)), Event::Close(close)] => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+            assert_eq!((close.code, close.clean), (CloseCode::ABNORMAL, false));
+        }
+        other => panic!("expected an I/O error then a close, got {other:?}"),
+    }
+    within("closed()", conn.closed()).await;
+    assert!(matches!(conn.send("late").await, Err(Error::Closed)));
+}
+
+#[async_std::test]
+async fn app_keeps_receiving_until_the_peer_answers_its_close() {
+    let server = echo_server(Config::default()).await;
+    let addr = server.addr;
+    let client = blocking(move || {
+        let mut raw = RawClient::handshake(addr);
+        let (close, _) = raw.read_until_close();
+        // Data sent before our close still reaches the application.
+        let mut bytes = frame(true, 0x1, b"in flight");
+        bytes.extend(close_frame(4002, "ack"));
+        raw.send(&bytes);
+        raw.expect_eof();
+        close
+    });
+    let conn = server.conn().await;
+    conn.close(CloseCode::NORMAL, "server done").unwrap();
+    assert_eq!(
+        within("client", client).await,
+        Some((1000, "server done".to_owned()))
+    );
+    let events = server.events_until_close().await;
+    assert!(
+        matches!(&events[0], Event::Message(wsgate::Message::Text(t)) if t == "in flight"),
+        "{events:?}"
+    );
+    assert_eq!(
+        close_event(&events[1]),
+        &CloseEvent {
+            code: CloseCode::from(4002),
+            reason: "ack".into(),
+            clean: true,
+        }
+    );
 }

@@ -500,13 +500,12 @@ async fn send_policy_close_closes_with_1008() {
     assert_eq!(close.map(|c| c.0), Some(1008));
 }
 
-/// `flush` is documented to fail with `Error::Closed` "if the connection
-/// finished first". When the peer vanishes with data still queued, the
-/// writer finishes and zeroes the queue's byte count, and `flush` checks
-/// `bytes == 0` before `Finished`, so it reports success for data that was
-/// never written.
+/// Regression (fixed in aea5ec2): `flush` is documented to fail with
+/// `Error::Closed` "if the connection finished first". When the peer
+/// vanished with data still queued, the writer zeroed the queue's byte count
+/// and `flush` checked `bytes == 0` before `Finished`, so it reported success
+/// for data that was never written.
 #[async_std::test]
-#[ignore = "BUG: flush() returns Ok when the connection dies with data still queued (checks bytes == 0 before Finished)"]
 async fn flush_fails_when_the_connection_dies_with_data_queued() {
     let server = request_server(Config::default()).await;
     let addr = server.addr;

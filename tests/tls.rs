@@ -16,9 +16,7 @@ use futures::StreamExt;
 use tls_common::*;
 use tungstenite::Message;
 use wsgate::tls::rustls::version::{TLS12, TLS13};
-use wsgate::tls::{
-    ReportFailures, RustlsAcceptor, TlsConfigError, TlsFailure, TlsFailureReason,
-};
+use wsgate::tls::{ReportFailures, RustlsAcceptor, TlsConfigError, TlsFailure, TlsFailureReason};
 use wsgate::{Config, Error, Event, Server};
 
 /// Both TLS versions, as a default client offers them.
@@ -36,23 +34,33 @@ async fn tls_echo(
     (addr, serve_echo(server))
 }
 
+/// One failure a [`ReportFailures`] handler was called with.
+#[derive(Clone, Debug)]
+struct Reported {
+    peer_addr: Option<std::net::SocketAddr>,
+    message: String,
+    timed_out: bool,
+}
+
 /// Failures reported by a [`ReportFailures`] handler, kept for the test.
 #[derive(Clone, Default)]
-struct Failures(Arc<Mutex<Vec<(Option<std::net::SocketAddr>, String, bool)>>>);
+struct Failures(Arc<Mutex<Vec<Reported>>>);
 
 impl Failures {
     fn handler(&self) -> impl Fn(&TlsFailure) + Send + Sync + 'static {
         let seen = self.0.clone();
         move |failure| {
             let timed_out = matches!(failure.reason, TlsFailureReason::TimedOut);
-            seen.lock()
-                .unwrap()
-                .push((failure.peer_addr, failure.to_string(), timed_out));
+            seen.lock().unwrap().push(Reported {
+                peer_addr: failure.peer_addr,
+                message: failure.to_string(),
+                timed_out,
+            });
         }
     }
 
     /// Waits until at least one failure is reported; returns them all.
-    async fn wait(&self) -> Vec<(Option<std::net::SocketAddr>, String, bool)> {
+    async fn wait(&self) -> Vec<Reported> {
         within("a reported TLS failure", async {
             loop {
                 {
@@ -76,8 +84,13 @@ async fn wss_echo_with_an_independent_client() {
 
     let ca = pki.ca.clone();
     let client = blocking(move || {
-        let mut ws = wss_connect(addr, "localhost", "/echo?x=1", client_config(&ca, None, ALL_VERSIONS))
-            .unwrap();
+        let mut ws = wss_connect(
+            addr,
+            "localhost",
+            "/echo?x=1",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .unwrap();
         assert_eq!(
             ws.get_ref().conn.protocol_version(),
             Some(wsgate::tls::rustls::ProtocolVersion::TLSv1_3)
@@ -87,7 +100,10 @@ async fn wss_echo_with_an_independent_client() {
     });
     let request = within("the request", seen.recv()).await.unwrap();
     assert!(request.secure);
-    assert_eq!(request.url, format!("wss://localhost:{}/echo?x=1", addr.port()));
+    assert_eq!(
+        request.url,
+        format!("wss://localhost:{}/echo?x=1", addr.port())
+    );
     assert!(request.peer_certificates.is_empty());
     client.await;
 }
@@ -99,7 +115,8 @@ async fn tls_1_2_is_on_by_default() {
     let (addr, _seen) = tls_echo(acceptor).await;
     let ca = pki.ca.clone();
     blocking(move || {
-        let mut ws = wss_connect(addr, "localhost", "/", client_config(&ca, None, &[&TLS12])).unwrap();
+        let mut ws =
+            wss_connect(addr, "localhost", "/", client_config(&ca, None, &[&TLS12])).unwrap();
         assert_eq!(
             ws.get_ref().conn.protocol_version(),
             Some(wsgate::tls::rustls::ProtocolVersion::TLSv1_2)
@@ -123,7 +140,13 @@ async fn certificate_and_key_from_pem_files() {
     let (addr, _seen) = tls_echo(acceptor.unwrap()).await;
     let ca = pki.ca.clone();
     blocking(move || {
-        let mut ws = wss_connect(addr, "localhost", "/", client_config(&ca, None, ALL_VERSIONS)).unwrap();
+        let mut ws = wss_connect(
+            addr,
+            "localhost",
+            "/",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .unwrap();
         echo_roundtrip(&mut ws);
         close(ws);
     })
@@ -145,21 +168,32 @@ async fn required_client_certificate() {
     // Without a certificate: the handshake fails and no request arrives.
     let ca = pki.ca.clone();
     let refused = blocking(move || {
-        wss_connect(addr, "localhost", "/", client_config(&ca, None, ALL_VERSIONS)).map(|_| ())
+        wss_connect(
+            addr,
+            "localhost",
+            "/",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .map(|_| ())
     })
     .await;
     let error = refused.unwrap_err();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     let reported = failures.wait().await;
-    assert!(!reported[0].2, "{reported:?}");
+    assert!(!reported[0].timed_out, "{reported:?}");
     assert!(seen.try_recv().is_err());
 
     // A certificate from another CA: refused too.
     let stranger = self_signed(&["mallory"]);
     let ca = pki.ca.clone();
     let refused = blocking(move || {
-        wss_connect(addr, "localhost", "/", client_config(&ca, Some(&stranger), ALL_VERSIONS))
-            .map(|_| ())
+        wss_connect(
+            addr,
+            "localhost",
+            "/",
+            client_config(&ca, Some(&stranger), ALL_VERSIONS),
+        )
+        .map(|_| ())
     })
     .await;
     assert!(refused.is_err());
@@ -169,8 +203,13 @@ async fn required_client_certificate() {
     let ca = pki.ca.clone();
     let alice = pki.client.clone();
     let client = blocking(move || {
-        let mut ws =
-            wss_connect(addr, "localhost", "/", client_config(&ca, Some(&alice), ALL_VERSIONS)).unwrap();
+        let mut ws = wss_connect(
+            addr,
+            "localhost",
+            "/",
+            client_config(&ca, Some(&alice), ALL_VERSIONS),
+        )
+        .unwrap();
         echo_roundtrip(&mut ws);
         close(ws);
     });
@@ -197,7 +236,13 @@ async fn optional_client_certificate() {
 
     let ca = pki.ca.clone();
     blocking(move || {
-        let ws = wss_connect(addr, "localhost", "/anon", client_config(&ca, None, ALL_VERSIONS)).unwrap();
+        let ws = wss_connect(
+            addr,
+            "localhost",
+            "/anon",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .unwrap();
         close(ws);
     })
     .await;
@@ -207,8 +252,13 @@ async fn optional_client_certificate() {
     let ca = pki.ca.clone();
     let alice = pki.client.clone();
     blocking(move || {
-        let ws = wss_connect(addr, "localhost", "/alice", client_config(&ca, Some(&alice), ALL_VERSIONS))
-            .unwrap();
+        let ws = wss_connect(
+            addr,
+            "localhost",
+            "/alice",
+            client_config(&ca, Some(&alice), ALL_VERSIONS),
+        )
+        .unwrap();
         close(ws);
     })
     .await;
@@ -230,7 +280,13 @@ async fn plain_text_client_on_the_tls_port_fails_alone() {
     let ca = pki.ca.clone();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let tls_client = blocking(move || {
-        let mut ws = wss_connect(addr, "localhost", "/tls", client_config(&ca, None, ALL_VERSIONS)).unwrap();
+        let mut ws = wss_connect(
+            addr,
+            "localhost",
+            "/tls",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .unwrap();
         ws.send(Message::text("before")).unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("before"));
         go_rx.recv_timeout(TIMEOUT).unwrap();
@@ -262,8 +318,10 @@ async fn plain_text_client_on_the_tls_port_fails_alone() {
     let (plain_addr, answer) = plain.await;
     assert!(!answer.starts_with(b"HTTP"), "{answer:?}");
     let reported = failures.wait().await;
-    assert_eq!(reported[0].0, Some(plain_addr));
-    assert!(!reported[0].2, "{reported:?}");
+    assert_eq!(reported[0].peer_addr, Some(plain_addr));
+    assert!(!reported[0].timed_out, "{reported:?}");
+    let expected = format!("TLS handshake from {plain_addr} failed: ");
+    assert!(reported[0].message.starts_with(&expected), "{reported:?}");
     assert!(seen.try_recv().is_err());
 
     // The TLS client is still served.
@@ -280,7 +338,10 @@ async fn an_idle_client_is_dropped_after_the_handshake_timeout() {
     config.handshake_timeout = Duration::from_millis(300);
     let server = Server::builder()
         .config(config)
-        .bind_tls("127.0.0.1:0", ReportFailures::new(acceptor, failures.handler()))
+        .bind_tls(
+            "127.0.0.1:0",
+            ReportFailures::new(acceptor, failures.handler()),
+        )
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -302,8 +363,11 @@ async fn an_idle_client_is_dropped_after_the_handshake_timeout() {
     assert!(closed);
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     let reported = failures.wait().await;
-    assert_eq!(reported[0].0, Some(idle_addr));
-    assert!(reported[0].2, "not reported as a timeout: {reported:?}");
+    assert_eq!(reported[0].peer_addr, Some(idle_addr));
+    assert!(
+        reported[0].timed_out,
+        "not reported as a timeout: {reported:?}"
+    );
 }
 
 #[async_std::test]
@@ -323,12 +387,17 @@ async fn one_server_for_ws_and_wss() {
     });
     let ca = pki.ca.clone();
     let secure = blocking(move || {
-        let mut ws = wss_connect(tls_addr, "localhost", "/secure", client_config(&ca, None, ALL_VERSIONS))
-            .unwrap();
+        let mut ws = wss_connect(
+            tls_addr,
+            "localhost",
+            "/secure",
+            client_config(&ca, None, ALL_VERSIONS),
+        )
+        .unwrap();
         echo_roundtrip(&mut ws);
         close(ws);
     });
-    let mut requests = vec![
+    let mut requests = [
         within("a request", seen.recv()).await.unwrap(),
         within("a request", seen.recv()).await.unwrap(),
     ];
@@ -442,7 +511,11 @@ async fn wsgate_client_presents_a_client_certificate() {
             .connect(&url),
     )
     .await;
-    assert!(matches!(anonymous, Err(Error::Io(_))), "{:?}", anonymous.map(|_| ()));
+    assert!(
+        matches!(anonymous, Err(Error::Io(_))),
+        "{:?}",
+        anonymous.map(|_| ())
+    );
 
     let conn = within(
         "connect",
@@ -511,7 +584,9 @@ async fn wss_urls_default_to_port_443() {
     config.handshake_timeout = Duration::from_secs(2);
     let result = within(
         "connect",
-        wsgate::Client::new().config(config).connect("wss://127.0.0.1/"),
+        wsgate::Client::new()
+            .config(config)
+            .connect("wss://127.0.0.1/"),
     )
     .await;
     assert!(
@@ -549,9 +624,13 @@ mod async_tls_provider {
         let (addr, seen) = tls_echo(acceptor(&pki)).await;
         let ca = pki.ca.clone();
         let client = blocking(move || {
-            let mut ws =
-                wss_connect(addr, "localhost", "/async-tls", client_config(&ca, None, ALL_VERSIONS))
-                    .unwrap();
+            let mut ws = wss_connect(
+                addr,
+                "localhost",
+                "/async-tls",
+                client_config(&ca, None, ALL_VERSIONS),
+            )
+            .unwrap();
             echo_roundtrip(&mut ws);
             close(ws);
         });
@@ -590,7 +669,9 @@ mod async_tls_provider {
         let (addr, seen) = tls_echo(ReportFailures::new(acceptor(&pki), failures.handler())).await;
         let plain = blocking(move || {
             let mut stream = tcp(addr);
-            stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             let mut answer = Vec::new();
             let _ = stream.read_to_end(&mut answer);
             answer
@@ -601,7 +682,13 @@ mod async_tls_provider {
 
         let ca = pki.ca.clone();
         blocking(move || {
-            let mut ws = wss_connect(addr, "localhost", "/", client_config(&ca, None, ALL_VERSIONS)).unwrap();
+            let mut ws = wss_connect(
+                addr,
+                "localhost",
+                "/",
+                client_config(&ca, None, ALL_VERSIONS),
+            )
+            .unwrap();
             echo_roundtrip(&mut ws);
             close(ws);
         })

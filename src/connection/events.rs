@@ -16,7 +16,7 @@ use futures::lock::{Mutex, OwnedMutexGuard, OwnedMutexLockFuture};
 
 use super::{Connection, Shared};
 use crate::error::Error;
-use crate::protocol::{CloseCode, Fragment, Incoming, Message, Receiver};
+use crate::protocol::{CloseCode, Fragment, Incoming, Message, ProtocolError, Receiver};
 
 /// Something that happened on a connection.
 ///
@@ -74,6 +74,12 @@ pub struct CloseEvent {
     pub clean: bool,
 }
 
+thread_local! {
+    /// Each thread's read buffer: connections read into it and keep only
+    /// leftovers, so an idle connection costs no buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The reading half of a connection.
 pub(crate) struct Reader {
     buf: Vec<u8>,
@@ -114,37 +120,41 @@ impl Reader {
             return Poll::Pending;
         }
         loop {
-            match self.receiver.decode(&mut self.buf[self.start..self.end]) {
-                Ok((0, None)) => {}
-                Ok((n, None)) => {
-                    self.start += n;
-                    continue;
-                }
-                Ok((n, Some(item))) => {
-                    self.start += n;
-                    return Poll::Ready(Some(self.incoming(shared, item)));
-                }
-                Err(e) => {
-                    let code = e.close_code();
-                    let reason = e.to_string();
-                    shared.queue_close(code, &reason, true);
-                    self.finish(CloseEvent {
-                        code,
-                        reason,
-                        clean: false,
-                    });
-                    return Poll::Ready(Some(Event::Error(Error::Protocol(e))));
+            // Bytes left over from an earlier read come first.
+            if self.start < self.end {
+                match self.receiver.decode(&mut self.buf[self.start..self.end]) {
+                    Ok((0, None)) => {}
+                    Ok((n, item)) => {
+                        self.start += n;
+                        match item {
+                            Some(item) => return Poll::Ready(Some(self.incoming(shared, item))),
+                            None => continue,
+                        }
+                    }
+                    Err(e) => return Poll::Ready(Some(self.fail(shared, e))),
                 }
             }
-            match self.poll_fill(shared, cx) {
+            let read = if self.start == self.end {
+                self.read_scratch(shared, cx)
+            } else {
+                // A partial frame header waits for its rest.
+                self.poll_fill(shared, cx).map(|r| r.map(|n| (n, None)))
+            };
+            match read {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) => {
+                Poll::Ready(Ok((0, _))) => {
                     shared.stream_ended();
                     self.done = true;
                     self.release_buffer();
                     return Poll::Ready(Some(Event::Close(shared.abnormal_close())));
                 }
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok((_, Some(Ok(item))))) => {
+                    return Poll::Ready(Some(self.incoming(shared, item)));
+                }
+                Poll::Ready(Ok((_, Some(Err(e))))) => {
+                    return Poll::Ready(Some(self.fail(shared, e)));
+                }
+                Poll::Ready(Ok((_, None))) => {}
                 Poll::Ready(Err(e)) => {
                     shared.stream_ended();
                     self.finish(shared.abnormal_close());
@@ -152,6 +162,68 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// Fails the connection for a protocol error: close with its code, then
+    /// report the error and, next, the close.
+    fn fail(&mut self, shared: &Shared, e: ProtocolError) -> Event {
+        let code = e.close_code();
+        let reason = e.to_string();
+        log::debug!("{} failed: {reason}", shared.id);
+        shared.queue_close(code, &reason, true);
+        self.finish(CloseEvent {
+            code,
+            reason,
+            clean: false,
+        });
+        Event::Error(Error::Protocol(e))
+    }
+
+    /// Reads into the thread's scratch buffer and decodes from it, so an
+    /// idle connection holds no read buffer of its own. Bytes left after
+    /// the first complete item (or a partial header) are kept in the
+    /// connection's own buffer. Returns the bytes read and the first item.
+    #[allow(clippy::type_complexity)]
+    fn read_scratch(
+        &mut self,
+        shared: &Shared,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<(usize, Option<Result<Incoming, ProtocolError>>)>> {
+        if self.buf.capacity() > 0 {
+            self.release_buffer();
+        }
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < self.buffer_size {
+                scratch.resize(self.buffer_size, 0);
+            }
+            let n = match shared
+                .transport
+                .poll_read(cx, &mut scratch[..self.buffer_size])
+            {
+                Poll::Ready(Ok(n)) => n,
+                other => return other.map(|r| r.map(|n| (n, None))),
+            };
+            shared.received(n);
+            let mut at = 0;
+            let item = loop {
+                match self.receiver.decode(&mut scratch[at..n]) {
+                    Ok((0, None)) => break None,
+                    Ok((used, None)) => at += used,
+                    Ok((used, Some(item))) => {
+                        at += used;
+                        break Some(Ok(item));
+                    }
+                    Err(e) => return Poll::Ready(Ok((n, Some(Err(e))))),
+                }
+            };
+            if at < n {
+                self.buf.extend_from_slice(&scratch[at..n]);
+                self.start = 0;
+                self.end = n - at;
+            }
+            Poll::Ready(Ok((n, item)))
+        })
     }
 
     /// Turns a decoded item into an event, answering pings and closes.
@@ -219,8 +291,8 @@ impl Reader {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < self.buffer_size {
-            self.buf.resize(self.buffer_size, 0);
+        if self.buf.len() < self.end + 1024 {
+            self.buf.resize(self.end + 1024, 0);
         }
         let poll = shared.transport.poll_read(cx, &mut self.buf[self.end..]);
         if let Poll::Ready(Ok(n)) = poll {

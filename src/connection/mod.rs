@@ -1,10 +1,13 @@
 //! An open WebSocket connection: a cheap, cloneable handle that sends
 //! messages and emits events.
 
+#[cfg(feature = "deflate")]
+mod deflate;
 mod events;
 mod handlers;
 mod keepalive;
 mod keys;
+mod options;
 mod queue;
 mod shared;
 mod stats;
@@ -16,15 +19,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(feature = "deflate")]
+pub(crate) use self::deflate::BroadcastCompressed;
 use self::events::Reader;
 pub use self::events::{CloseEvent, Event, Events};
 pub use self::handlers::EventHandlers;
+pub use self::options::SendOptions;
 use self::queue::Closing;
 pub(crate) use self::queue::{Body, OutFrame};
 pub(crate) use self::shared::{ConnectionInfo, Offer, Outgoing, Shared};
 pub use self::stats::ConnectionStats;
 pub(crate) use self::stats::Observer;
 use crate::config::Config;
+use crate::deflate::Negotiated;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
 use crate::protocol::{CloseCode, DataKind, Message, OpCode, Receiver, Role};
@@ -144,8 +151,9 @@ impl Connection {
         id: ConnectionId,
         info: ConnectionInfo,
         pipelined: Vec<u8>,
+        deflate: Option<Negotiated>,
     ) -> Connection {
-        Connection::start_observed(transport, role, config, id, info, pipelined, None)
+        Connection::start_observed(transport, role, config, id, info, pipelined, None, deflate)
     }
 
     /// [`start`](Self::start), telling `observer` when the connection ends.
@@ -157,8 +165,18 @@ impl Connection {
         info: ConnectionInfo,
         pipelined: Vec<u8>,
         observer: Option<Arc<dyn Observer>>,
+        deflate: Option<Negotiated>,
     ) -> Connection {
-        let receiver = Receiver::new(config.receiver(role));
+        let (receiver, deflate) = match deflate {
+            #[cfg(feature = "deflate")]
+            Some(negotiated) => (
+                Receiver::with_decompressor(config.receiver(role), negotiated.decompressor),
+                Some(negotiated.state),
+            ),
+            #[cfg(not(feature = "deflate"))]
+            Some(never) => match never {},
+            None => (Receiver::new(config.receiver(role)), None),
+        };
         let reader = Reader::new(receiver, pipelined, config.read_buffer_size);
         let shared = Arc::new(Shared::new(
             id,
@@ -168,6 +186,7 @@ impl Connection {
             SharedTransport::new(transport),
             reader,
             observer,
+            deflate,
         ));
         async_std::task::spawn(writer::run(shared.clone()));
         Connection::from_handle(Arc::new(Handle(shared)))
@@ -262,10 +281,40 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        self.send_with(message, SendOptions::new()).await
+    }
+
+    /// Sends a message with per-message [`SendOptions`], such as forcing
+    /// permessage-deflate compression on or off; otherwise as
+    /// [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wsgate::SendOptions;
+    ///
+    /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// // A small but very repetitive message: worth compressing anyway.
+    /// conn.send_with("ha".repeat(100), SendOptions::new().compress(true)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<(), Error> {
         let (kind, payload) = match message.into() {
             Message::Text(text) => (DataKind::Text, text.into_bytes()),
             Message::Binary(data) => (DataKind::Binary, data),
         };
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &self.shared().deflate
+            && deflate.wants(payload.len(), options.compression())
+        {
+            return self.shared().send_compressed(deflate, kind, payload).await;
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = options;
         let out = self.shared().data_frames(kind, payload);
         self.shared().send(out, false).await
     }
@@ -522,6 +571,10 @@ impl Connection {
             opened_at: shared.opened_at,
             rtt: shared.rtt(),
             open: self.is_open(),
+            #[cfg(feature = "deflate")]
+            deflate_bytes_saved: shared.deflate.as_ref().map_or(0, |d| d.bytes_saved()),
+            #[cfg(not(feature = "deflate"))]
+            deflate_bytes_saved: 0,
         }
     }
 
@@ -576,6 +629,23 @@ impl Connection {
     /// ```
     pub fn extensions(&self) -> &[ExtensionOffer] {
         &self.shared().info.extensions
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, or `None`
+    /// when messages go uncompressed (feature `deflate`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// if let Some(params) = conn.deflate() {
+    ///     println!("compressing: {params}");
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<crate::handshake::DeflateParams> {
+        self.shared().deflate.as_ref().map(|d| d.params)
     }
 
     /// The peer's address (for a server behind a trusted proxy, the client

@@ -15,6 +15,7 @@ use super::queue::{Body, Closing, OutFrame, SendQueue};
 use super::stats::{Counters, Observer};
 use super::{ConnectionId, Role};
 use crate::config::{Config, SendPolicy};
+use crate::deflate::DeflateState;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
 use crate::protocol::{
@@ -82,8 +83,11 @@ pub(crate) struct Shared {
     pub(crate) events_waker: AtomicWaker,
     pub(crate) paused: AtomicBool,
     pub(crate) drain_ready: AtomicBool,
-    keys: Option<Mutex<MaskKeys>>,
+    pub(super) keys: Option<Mutex<MaskKeys>>,
     observer: Option<Arc<dyn Observer>>,
+    /// permessage-deflate's send side, when negotiated (see `deflate.rs`).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) deflate: Option<DeflateState>,
     /// The batch of a write-through (see `write.rs`), reused to avoid an
     /// allocation per message; only the holder of `queue.writing` locks it.
     pub(crate) through: Mutex<Vec<OutFrame>>,
@@ -98,6 +102,7 @@ impl Shared {
         transport: SharedTransport,
         reader: Reader,
         observer: Option<Arc<dyn Observer>>,
+        deflate: Option<DeflateState>,
     ) -> Shared {
         Shared {
             id,
@@ -122,6 +127,7 @@ impl Shared {
             paused: AtomicBool::new(false),
             drain_ready: AtomicBool::new(false),
             observer,
+            deflate,
             through: Mutex::new(Vec::new()),
         }
     }
@@ -390,6 +396,11 @@ impl Shared {
         self.space.notify(usize::MAX);
         self.state_changed.notify(usize::MAX);
         self.events_waker.wake();
+        // Give the compression memory back to the server's budget.
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &self.deflate {
+            deflate.release();
+        }
         if let Some(observer) = &self.observer {
             observer.finished(self, code);
         }

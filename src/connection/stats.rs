@@ -64,4 +64,7 @@ pub struct ConnectionStats {
     pub rtt: Option<Duration>,
     /// Whether the connection can still send (no close sent or received).
     pub open: bool,
+    /// Payload bytes permessage-deflate saved on the messages sent (their
+    /// size before compression minus after); 0 without compression.
+    pub deflate_bytes_saved: u64,
 }

@@ -130,6 +130,10 @@ pub enum HandshakeError {
     MultipleProtocols,
     /// Client side: the server selected a subprotocol that was not offered.
     UnexpectedProtocol(String),
+    /// Client side: the server's `Sec-WebSocket-Extensions` answer to our
+    /// permessage-deflate offer cannot be accepted (feature `deflate`).
+    #[cfg(feature = "deflate")]
+    InvalidDeflateResponse(DeflateNegotiationError),
 }
 
 impl HandshakeError {
@@ -160,6 +164,8 @@ impl HandshakeError {
             | Self::AcceptMismatch
             | Self::MultipleProtocols
             | Self::UnexpectedProtocol(_) => 502,
+            #[cfg(feature = "deflate")]
+            Self::InvalidDeflateResponse(_) => 502,
         }
     }
 
@@ -235,6 +241,8 @@ impl fmt::Display for HandshakeError {
             Self::UnexpectedProtocol(p) => {
                 write!(f, "server selected subprotocol {p:?} that was not offered")
             }
+            #[cfg(feature = "deflate")]
+            Self::InvalidDeflateResponse(e) => write!(f, "{e}"),
         }
     }
 }
@@ -243,6 +251,8 @@ impl std::error::Error for HandshakeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::InvalidProtocolHeader(e) | Self::InvalidExtensionsHeader(e) => Some(e),
+            #[cfg(feature = "deflate")]
+            Self::InvalidDeflateResponse(e) => Some(e),
             _ => None,
         }
     }

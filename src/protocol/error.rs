@@ -50,6 +50,8 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// A close frame's payload is malformed.
     ClosePayload(ClosePayloadError),
+    /// A compressed (permessage-deflate) message is not valid DEFLATE data.
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -68,6 +70,7 @@ impl ProtocolError {
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCompressedData
             | ProtocolError::ClosePayload(ClosePayloadError::InvalidReason) => {
                 CloseCode::INVALID_PAYLOAD
             }
@@ -120,6 +123,9 @@ impl std::fmt::Display for ProtocolError {
             }
             ProtocolError::ClosePayload(ClosePayloadError::InvalidReason) => {
                 f.write_str("close reason is not valid UTF-8")
+            }
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("invalid compressed data in a message")
             }
         }
     }

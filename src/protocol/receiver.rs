@@ -6,14 +6,27 @@
 //! being assembled. Limits are checked against each frame's declared length
 //! before anything is stored, and the message buffer grows only with bytes that
 //! actually arrived.
+//!
+//! With permessage-deflate negotiated ([`Receiver::with_decompressor`],
+//! feature `deflate`), a message whose first frame has RSV1 set is inflated
+//! chunk by chunk as it arrives: the message size limit applies to the
+//! inflated bytes (checked after every inflated step, so a bomb stops at the
+//! limit), UTF-8 is checked on the inflated text, and the compressed bytes
+//! of one message are capped too ([`ReceiverConfig::max_compressed_size`]).
 
 use super::Role;
 use super::close::{CloseCode, parse_close_payload};
+#[cfg(feature = "deflate")]
+use super::deflate::{Decompressor, InflateError};
 use super::error::ProtocolError;
 use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{DataKind, Fragment, Message};
 use super::utf8::Utf8Validator;
+
+/// RSV1, the bit permessage-deflate sets on the first frame of a compressed
+/// message (RFC 7692 §6).
+const RSV1: u8 = 0x40;
 
 /// The receiving side's settings.
 ///
@@ -39,7 +52,33 @@ pub struct ReceiverConfig {
     /// Assemble fragmented messages, or hand each frame over as it arrives.
     pub assemble_messages: bool,
     /// The reserved bits negotiated extensions may set (`0x40` for RSV1).
+    /// [`Receiver::with_decompressor`] adds RSV1 itself.
     pub allowed_rsv: u8,
+}
+
+impl ReceiverConfig {
+    /// The most compressed (wire) bytes one permessage-deflate message may
+    /// take: [`max_message_size`](Self::max_message_size) plus an eighth,
+    /// plus 1 KiB (1009 beyond it).
+    ///
+    /// DEFLATE can grow incompressible data a little, and a peer may flush
+    /// often, hence the margin. Without a cap, data inflating to almost
+    /// nothing (empty blocks, endless flushes) could keep one message, and
+    /// the CPU inflating it, going forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{ReceiverConfig, Role};
+    ///
+    /// let config = ReceiverConfig { max_message_size: 8 << 10, ..ReceiverConfig::new(Role::Server) };
+    /// assert_eq!(config.max_compressed_size(), 8 * 1024 + 1024 + 1024);
+    /// ```
+    pub const fn max_compressed_size(&self) -> usize {
+        self.max_message_size
+            .saturating_add(self.max_message_size / 8)
+            .saturating_add(1024)
+    }
 }
 
 impl ReceiverConfig {
@@ -107,9 +146,14 @@ struct Partial {
     kind: DataKind,
     /// The assembled payload so far (empty when assembly is off).
     data: Vec<u8>,
-    /// Total payload bytes so far, also when assembly is off.
+    /// Total payload bytes so far (inflated, for a compressed message), also
+    /// when assembly is off.
     len: usize,
     frames: usize,
+    /// permessage-deflate: RSV1 was set on the first frame.
+    compressed: bool,
+    /// Compressed bytes received so far (for a compressed message).
+    wire: usize,
 }
 
 /// Decodes the bytes one peer sends, frame by frame.
@@ -140,6 +184,10 @@ pub struct Receiver {
     /// when assembly is off.
     frame: Vec<u8>,
     utf8: Utf8Validator,
+    /// permessage-deflate's inflater, when negotiated; dropped once the
+    /// receiver is closed or failed.
+    #[cfg(feature = "deflate")]
+    decompressor: Option<Decompressor>,
 }
 
 impl Receiver {
@@ -160,6 +208,61 @@ impl Receiver {
             message: None,
             frame: Vec::new(),
             utf8: Utf8Validator::new(),
+            #[cfg(feature = "deflate")]
+            decompressor: None,
+        }
+    }
+
+    /// A receiver for a connection that negotiated permessage-deflate
+    /// (feature `deflate`): RSV1 is allowed on the first frame of a data
+    /// message, and such messages are inflated with `decompressor`. RSV1 on
+    /// a continuation or control frame still fails with 1002.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Decompressor, Incoming, Receiver, ReceiverConfig, Role};
+    /// use wsgate::Message;
+    ///
+    /// let mut rx = Receiver::with_decompressor(
+    ///     ReceiverConfig::new(Role::Client),
+    ///     Decompressor::new(15, false)?,
+    /// );
+    /// // RFC 7692 §7.2.3.1: "Hello", compressed, in one unmasked frame.
+    /// let mut wire = vec![0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let (used, _) = rx.decode(&mut wire)?;
+    /// let (_, item) = rx.decode(&mut wire[used..])?;
+    /// assert_eq!(item, Some(Incoming::Message(Message::Text("Hello".into()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn with_decompressor(mut config: ReceiverConfig, decompressor: Decompressor) -> Receiver {
+        config.allowed_rsv |= RSV1;
+        Receiver {
+            decompressor: Some(decompressor),
+            ..Receiver::new(config)
+        }
+    }
+
+    /// Whether compressed messages are inflated: permessage-deflate was
+    /// negotiated ([`with_decompressor`](Self::with_decompressor)) and the
+    /// receiver is neither closed nor failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    ///
+    /// assert!(!Receiver::new(ReceiverConfig::new(Role::Server)).inflates());
+    /// ```
+    pub fn inflates(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.decompressor.is_some()
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            false
         }
     }
 
@@ -216,6 +319,16 @@ impl Receiver {
     /// assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
     /// ```
     pub fn decode(&mut self, buf: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
+        let result = self.decode_inner(buf);
+        #[cfg(feature = "deflate")]
+        if (result.is_err() || self.is_closed()) && self.decompressor.is_some() {
+            // Done for good: give the inflater's memory back now.
+            self.decompressor = None;
+        }
+        result
+    }
+
+    fn decode_inner(&mut self, buf: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
         match self.state {
             State::Closed => Ok((0, None)),
             State::Header => {
@@ -279,6 +392,12 @@ impl Receiver {
                 limit: self.config.max_frame_size,
             });
         }
+        // RSV1 marks a compressed message on its first frame only (RFC 7692
+        // §6.1): on a control or continuation frame it is an error.
+        let compressed = header.rsv & RSV1 != 0 && self.inflates();
+        if compressed && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            return Err(ProtocolError::ReservedBits(RSV1));
+        }
         if header.opcode.is_control() {
             // At most 125 bytes, already checked by the header parser.
             self.frame.clear();
@@ -299,8 +418,16 @@ impl Receiver {
             (OpCode::Text, None) => Some(DataKind::Text),
             _ => Some(DataKind::Binary),
         };
-        let so_far = self.message.as_ref().map_or(0, |p| p.len);
-        if header.payload_len > (self.config.max_message_size - so_far) as u64 {
+        // Declared lengths count against the message limit; for a compressed
+        // message, against the cap on its compressed bytes (the inflated
+        // size is checked as it is inflated).
+        let (so_far, limit) = match &self.message {
+            Some(p) if p.compressed => (p.wire, self.config.max_compressed_size()),
+            Some(p) => (p.len, self.config.max_message_size),
+            None if compressed => (0, self.config.max_compressed_size()),
+            None => (0, self.config.max_message_size),
+        };
+        if header.payload_len > (limit - so_far) as u64 {
             return Err(ProtocolError::MessageTooLarge {
                 limit: self.config.max_message_size,
             });
@@ -312,6 +439,8 @@ impl Receiver {
                 data: Vec::new(),
                 len: 0,
                 frames: 1,
+                compressed,
+                wire: 0,
             });
         }
         self.frame.clear();
@@ -328,9 +457,13 @@ impl Receiver {
             .message
             .as_mut()
             .expect("a data frame always has a message in progress");
-        // Extensions that transform payloads (permessage-deflate) plug in
-        // here: the chunk is what arrived, the bytes checked and stored below
-        // are the message's own.
+        // permessage-deflate: the chunk is what arrived; the bytes checked
+        // and stored are the message's own, inflated.
+        #[cfg(feature = "deflate")]
+        if partial.compressed {
+            partial.wire += chunk.len();
+            return self.inflate(chunk, false);
+        }
         if partial.kind == DataKind::Text {
             self.utf8
                 .feed(chunk)
@@ -345,9 +478,60 @@ impl Receiver {
         Ok(())
     }
 
+    /// Inflates one chunk of a compressed message (or, with `finish`, its
+    /// end: the `00 00 ff ff` tail) into the message or the current
+    /// fragment, checking the inflated size and UTF-8 as it grows.
+    #[cfg(feature = "deflate")]
+    fn inflate(&mut self, chunk: &[u8], finish: bool) -> Result<(), ProtocolError> {
+        let max = self.config.max_message_size;
+        let partial = self
+            .message
+            .as_mut()
+            .expect("a data frame always has a message in progress");
+        let decompressor = self
+            .decompressor
+            .as_mut()
+            .expect("a compressed message implies a decompressor");
+        let kind = partial.kind;
+        // With assembly off, `frame` holds this frame's inflated bytes and
+        // `len` counts earlier frames' too: the limit is what is left.
+        let (out, earlier) = if self.config.assemble_messages {
+            (&mut partial.data, 0)
+        } else {
+            let earlier = partial.len - self.frame.len();
+            (&mut self.frame, earlier)
+        };
+        let limit = max - earlier;
+        let before = out.len();
+        let result = if finish {
+            decompressor.finish_message(out, limit)
+        } else {
+            decompressor.decompress_chunk(chunk, out, limit)
+        };
+        result.map_err(|e| match e {
+            InflateError::TooLarge { .. } => ProtocolError::MessageTooLarge { limit: max },
+            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+        })?;
+        if kind == DataKind::Text {
+            self.utf8
+                .feed(&out[before..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let grown = out.len() - before;
+        partial.len += grown;
+        Ok(())
+    }
+
     /// Finishes the current frame and reports what it completed.
     fn end_frame(&mut self, header: &FrameHeader) -> Result<Option<Incoming>, ProtocolError> {
         self.state = State::Header;
+        #[cfg(feature = "deflate")]
+        if header.fin
+            && !header.opcode.is_control()
+            && self.message.as_ref().is_some_and(|p| p.compressed)
+        {
+            self.inflate(&[], true)?;
+        }
         let payload = std::mem::take(&mut self.frame);
         let item = match header.opcode {
             OpCode::Ping => Incoming::Ping(payload),

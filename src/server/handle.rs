@@ -9,7 +9,11 @@ use futures::future::join_all;
 use super::Inner;
 use super::registry::MetricsSnapshot;
 use crate::config::SendPolicy;
+#[cfg(feature = "deflate")]
+use crate::connection::BroadcastCompressed;
 use crate::connection::{Body, Connection, ConnectionId, Offer, OutFrame, Outgoing};
+#[cfg(feature = "deflate")]
+use crate::deflate::SendCodec;
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataFrames, DataKind, MAX_HEADER_LEN, Message};
 use crate::time::timeout;
@@ -183,6 +187,14 @@ impl ServerHandle {
     /// (concurrently) before it returns, with `Fail` it skips them, with
     /// `Close` it closes them with 1008.
     ///
+    /// With permessage-deflate (a message at or above the connection's
+    /// threshold): connections compressing from the server's shared pool
+    /// (no context takeover) share one compressed copy too, made once per
+    /// window size; a connection with its own compressor (context takeover)
+    /// must compress the message itself, in its own order, so each of those
+    /// costs one compression, done concurrently with the waits above and
+    /// counted as `queued`.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -211,22 +223,40 @@ impl ServerHandle {
         let payload = Arc::new(payload);
         let mut report = BroadcastReport::default();
         let mut waiting = Vec::new();
+        // permessage-deflate: pooled connections share one compressed copy;
+        // connections with their own compressor compress in turn.
+        #[cfg(feature = "deflate")]
+        let mut pooled = BroadcastCompressed::new(kind, &payload, config.fragment_size);
+        #[cfg(feature = "deflate")]
+        let mut own_compressed = Vec::new();
         for conn in self.connections().into_iter().filter(|c| filter(c)) {
-            let frames = encoded
-                .iter()
-                .map(|(head, len, opcode, range)| {
-                    OutFrame::from_encoded(
-                        *head,
-                        *len,
-                        *opcode,
-                        Body::Shared(payload.clone(), range.clone()),
-                    )
-                })
-                .collect();
-            let out = Outgoing {
-                frames,
-                messages: 1,
+            #[cfg(feature = "deflate")]
+            let compressed = match &conn.shared().deflate {
+                Some(deflate) if deflate.wants(payload.len(), None) => match deflate.codec {
+                    SendCodec::Own(_) => {
+                        own_compressed.push(conn);
+                        continue;
+                    }
+                    SendCodec::Pool(_) => pooled.frames(deflate),
+                },
+                _ => None,
             };
+            #[cfg(not(feature = "deflate"))]
+            let compressed: Option<Outgoing> = None;
+            let out = compressed.unwrap_or_else(|| Outgoing {
+                frames: encoded
+                    .iter()
+                    .map(|(head, len, opcode, range)| {
+                        OutFrame::from_encoded(
+                            *head,
+                            *len,
+                            *opcode,
+                            Body::Shared(payload.clone(), range.clone()),
+                        )
+                    })
+                    .collect(),
+                messages: 1,
+            });
             match conn.shared().offer(out, false) {
                 Ok(Offer::Queued) => report.queued += 1,
                 Ok(Offer::Full(out)) => match config.send_queue_policy {
@@ -240,15 +270,32 @@ impl ServerHandle {
                 Err(_) => report.failed += 1,
             }
         }
-        let results = join_all(
+        let waited = join_all(
             waiting
                 .into_iter()
                 .map(|(conn, out)| async move { conn.shared().send(out, false).await }),
-        )
-        .await;
+        );
+        #[cfg(feature = "deflate")]
+        let (results, compressed) = {
+            let payload = &payload;
+            let compressed = join_all(own_compressed.iter().map(|conn| async move {
+                let shared = conn.shared();
+                let deflate = shared.deflate.as_ref().expect("checked above");
+                shared.send_own_compressed(deflate, kind, payload).await
+            }));
+            futures::future::join(waited, compressed).await
+        };
+        #[cfg(not(feature = "deflate"))]
+        let (results, compressed) = (waited.await, Vec::<Result<(), Error>>::new());
         for result in results {
             match result {
                 Ok(()) => report.waited += 1,
+                Err(_) => report.failed += 1,
+            }
+        }
+        for result in compressed {
+            match result {
+                Ok(()) => report.queued += 1,
                 Err(_) => report.failed += 1,
             }
         }

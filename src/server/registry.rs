@@ -37,6 +37,9 @@ pub(crate) struct ServerCore {
     counters: Counters,
     /// New handshakes are refused with 503.
     pub(crate) shutting_down: AtomicBool,
+    /// The compression memory budget of every connection of this server.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Arc<crate::deflate::DeflateBudget>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,7 +124,8 @@ impl ServerCore {
             connections.len()
         };
         let [messages_in, bytes_in, messages_out, bytes_out] = traffic;
-        MetricsSnapshot {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut snapshot = MetricsSnapshot {
             active_connections: active,
             pending_handshakes: self.pending(),
             accepted: self.counters.accepted.load(Ordering::Relaxed),
@@ -133,7 +137,18 @@ impl ServerCore {
             bytes_in,
             bytes_out,
             closes: lock(&self.counters.closes).clone(),
+            ..MetricsSnapshot::default()
+        };
+        #[cfg(feature = "deflate")]
+        {
+            let deflate = self.deflate.counters();
+            snapshot.deflate_connections = deflate.connections;
+            snapshot.deflate_pooled_connections = deflate.pooled;
+            snapshot.deflate_declined = deflate.declined;
+            snapshot.deflate_memory = deflate.memory;
+            snapshot.deflate_bytes_saved = deflate.bytes_saved;
         }
+        snapshot
     }
 }
 
@@ -190,4 +205,22 @@ pub struct MetricsSnapshot {
     /// Ended connections by close code (the peer's, else this end's, else
     /// 1006).
     pub closes: BTreeMap<u16, u64>,
+    /// Open connections that negotiated permessage-deflate (always 0
+    /// without the `deflate` feature).
+    pub deflate_connections: usize,
+    /// Of those, connections over the first half of the memory budget:
+    /// no context takeover, compressing with the server's shared pool
+    /// ([`Config::deflate_memory_budget`](crate::Config)).
+    pub deflate_pooled_connections: usize,
+    /// permessage-deflate offers declined because the compression memory
+    /// budget was full (those connections run uncompressed).
+    pub deflate_declined: u64,
+    /// Bytes of compression state reserved now: every compressed
+    /// connection's compressor and decompressor, plus the shared pool once
+    /// made. Never above the budget.
+    pub deflate_memory: usize,
+    /// Payload bytes that compression saved on the messages sent (their
+    /// size before compression minus after), over all connections, since
+    /// the server started.
+    pub deflate_bytes_saved: u64,
 }

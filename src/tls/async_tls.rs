@@ -1,5 +1,5 @@
 //! The `async-tls` provider (feature `async-tls`): for applications that
-//! already have an [`async_tls::TlsAcceptor`](TlsAcceptor).
+//! already have an `async_tls::TlsAcceptor`.
 //!
 //! [`TlsAcceptor`] implements wsgate's [`TlsAcceptor`](super::TlsAcceptor),
 //! so it can be passed to

@@ -23,8 +23,8 @@
 //!
 //! - **TLS 1.3 and TLS 1.2** (nothing older; SSL 3.0, TLS 1.0 and 1.1 are
 //!   not implemented by rustls at all);
-//! - these cipher suites, in this order of preference (all AEAD, all with
-//!   forward secrecy):
+//! - these cipher suites, all AEAD with forward secrecy, in the order a
+//!   client offers them:
 //!   - TLS 1.3: `TLS13_AES_256_GCM_SHA384`, `TLS13_AES_128_GCM_SHA256`,
 //!     `TLS13_CHACHA20_POLY1305_SHA256`;
 //!   - TLS 1.2: `TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384`,
@@ -37,7 +37,7 @@
 //!
 //! A server picks the first suite in the client's order of preference that
 //! it supports (rustls' default). For anything else (fewer
-//! suites, TLS 1.3 only, ALPN, session tickets, another provider) build a
+//! suites, TLS 1.3 only, ALPN, another provider) build a
 //! [`rustls::ServerConfig`] yourself and use [`RustlsAcceptor::from_config`],
 //! or [`Client::tls_config`](crate::Client::tls_config) on the client.
 //!

@@ -23,7 +23,7 @@ use wsgate::tls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, S
 use wsgate::{Event, Server};
 
 /// How long any single wait may take before the test fails.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Awaits `future`, failing the test if it takes longer than [`TIMEOUT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
@@ -106,7 +106,9 @@ fn leaf(
 ) -> Identity {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     params.extended_key_usages = vec![usage];
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, ca).unwrap();
@@ -299,7 +301,9 @@ fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| acc << 8 | b as usize);
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| acc << 8 | b as usize);
         (len, &rest[n..])
     };
     if rest.len() < len {

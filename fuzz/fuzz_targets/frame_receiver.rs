@@ -1,0 +1,98 @@
+//! Arbitrary bytes through the frame receiver, as a peer would send them,
+//! fed in chunks (as they arrive from a socket) under varied settings.
+//!
+//! Asserts: no panic, no endless loop, every item respects the limits, text
+//! is valid UTF-8 (the receiver builds `String`s unchecked), and nothing is
+//! decoded after a close.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wsgate::protocol::{Incoming, Receiver, ReceiverConfig, Role};
+use wsgate::{DataKind, Message};
+
+fuzz_target!(|data: &[u8]| {
+    let [flags, split, stream @ ..] = data else {
+        return;
+    };
+    let small = flags & 2 != 0;
+    let config = ReceiverConfig {
+        role: if flags & 1 == 0 { Role::Server } else { Role::Client },
+        max_frame_size: if small { 300 } else { 16 << 20 },
+        max_message_size: if small { 1000 } else { 16 << 20 },
+        max_fragments: if small { 8 } else { 131_072 },
+        assemble_messages: flags & 4 == 0,
+        allowed_rsv: if flags & 8 != 0 { 0x40 } else { 0 },
+    };
+    let chunk = usize::from(*split) + 1;
+    let mut rx = Receiver::new(config);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    // The message being received as fragments: kind, bytes so far.
+    let mut fragments: Option<(DataKind, Vec<u8>)> = None;
+    let mut closed = false;
+    while fed < stream.len() {
+        let end = (fed + chunk).min(stream.len());
+        buf.extend_from_slice(&stream[fed..end]);
+        fed = end;
+        // Every call consumes at least one byte or asks for more.
+        for _ in 0..=buf.len() + 1 {
+            match rx.decode(&mut buf) {
+                Ok((0, None)) => break,
+                Ok((n, item)) => {
+                    assert!(n > 0, "an item without consuming a byte");
+                    assert!(n <= buf.len(), "consumed {n} of {} bytes", buf.len());
+                    buf.drain(..n);
+                    let Some(item) = item else { continue };
+                    assert!(!closed, "an item after the close: {item:?}");
+                    check(&config, item, &mut fragments, &mut closed);
+                }
+                Err(e) => {
+                    let code = e.close_code().as_u16();
+                    assert!(matches!(code, 1002 | 1007 | 1009), "close code {code} for {e}");
+                    return;
+                }
+            }
+        }
+        assert_eq!(rx.is_closed(), closed);
+    }
+});
+
+fn check(
+    config: &ReceiverConfig,
+    item: Incoming,
+    fragments: &mut Option<(DataKind, Vec<u8>)>,
+    closed: &mut bool,
+) {
+    match item {
+        Incoming::Message(message) => {
+            assert!(config.assemble_messages);
+            assert!(message.len() <= config.max_message_size);
+            if let Message::Text(text) = &message {
+                assert!(std::str::from_utf8(text.as_bytes()).is_ok());
+            }
+        }
+        Incoming::Fragment(fragment) => {
+            assert!(!config.assemble_messages);
+            assert!(fragment.data.len() <= config.max_frame_size);
+            assert_eq!(fragment.first, fragments.is_none(), "first flag");
+            let (kind, so_far) = fragments.get_or_insert_with(|| (fragment.kind, Vec::new()));
+            assert_eq!(*kind, fragment.kind);
+            so_far.extend_from_slice(&fragment.data);
+            assert!(so_far.len() <= config.max_message_size);
+            if fragment.last {
+                if *kind == DataKind::Text {
+                    assert!(std::str::from_utf8(so_far).is_ok(), "invalid UTF-8 passed");
+                }
+                *fragments = None;
+            }
+        }
+        Incoming::Ping(payload) | Incoming::Pong(payload) => assert!(payload.len() <= 125),
+        Incoming::Close(close) => {
+            if let Some((code, reason)) = close {
+                assert!(reason.len() <= 123);
+                assert!(code.is_sendable(), "received unsendable code {code}");
+            }
+            *closed = true;
+        }
+    }
+}
