@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example chat                        # http://127.0.0.1:8080/
 //! cargo run --release --example chat -- --addr 0.0.0.0:9000
+//! cargo run --release --example chat -- --tls-cert cert.pem --tls-key key.pem   # https://
 //! ```
 //!
 //! Open the printed URL in two browser tabs, pick a nickname in each (or
@@ -33,24 +34,32 @@ use room::Room;
 struct Args {
     /// Where to listen.
     addr: String,
+    /// Serve https:// and wss:// with this certificate chain and key.
+    tls: Option<(String, String)>,
 }
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT]";
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]";
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:8080".into(),
-    };
+    let mut addr = "127.0.0.1:8080".to_owned();
+    let (mut cert, mut key) = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--addr" => args.addr = value()?,
+            "--addr" => addr = value()?,
+            "--tls-cert" => cert = Some(value()?),
+            "--tls-key" => key = Some(value()?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
-    Ok(args)
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err(format!("--tls-cert and --tls-key go together\n{USAGE}")),
+    };
+    Ok(Args { addr, tls })
 }
 
 #[async_std::main]
@@ -63,13 +72,24 @@ async fn main() {
         }
     };
     let room = Arc::new(Room::new());
-    let server = match server::builder(room.clone()).bind(&args.addr).await {
+    let builder = server::builder(room.clone());
+    let (bound, scheme) = match &args.tls {
+        None => (builder.bind(&args.addr).await, "http"),
+        Some((cert, key)) => match wsgate::tls::RustlsAcceptor::from_pem_files(cert, key) {
+            Ok(acceptor) => (builder.bind_tls(&args.addr, acceptor).await, "https"),
+            Err(error) => {
+                eprintln!("TLS: {error}");
+                std::process::exit(1);
+            }
+        },
+    };
+    let server = match bound {
         Ok(server) => server,
         Err(error) => {
             eprintln!("cannot listen on {}: {error}", args.addr);
             std::process::exit(1);
         }
     };
-    println!("chat server running at http://{}/", server.local_addr());
+    println!("chat server running at {scheme}://{}/", server.local_addr());
     server::serve(server, room).await;
 }

@@ -3,16 +3,19 @@
 //!
 //! All of it sits behind one lock, so every member sees joins, leaves and
 //! messages in the same order, and the history a newcomer gets matches
-//! what the others saw. The lock is held while a message is queued to each
-//! member; that never waits on a slow member, because the chat's send
-//! policy is [`SendPolicy::Close`](wsgate::SendPolicy::Close): a member whose
-//! send queue is full is disconnected instead of holding up the room.
+//! what the others saw. Messages go out through the server's broadcast
+//! ([`ServerHandle::broadcast_where`]), which encodes each frame once and
+//! shares its bytes with every member's queue. The lock is held while a
+//! message is queued; that never waits on a slow member, because the chat's
+//! send policy is [`SendPolicy::Close`](wsgate::SendPolicy::Close): a member
+//! whose send queue is full is disconnected instead of holding up the room.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::OnceLock;
 
 use async_std::sync::Mutex;
-use wsgate::{Connection, ConnectionId};
+use wsgate::{Connection, ConnectionId, ServerHandle};
 
 use super::protocol::{ChatLine, ServerMessage};
 
@@ -70,6 +73,8 @@ pub fn check_nick(nick: &str) -> Result<(), JoinError> {
 #[derive(Default)]
 pub struct Room {
     state: Mutex<State>,
+    /// The server's registry, which broadcasts for the room.
+    server: OnceLock<ServerHandle>,
 }
 
 #[derive(Default)]
@@ -81,12 +86,30 @@ struct State {
 
 struct Member {
     nick: String,
-    conn: Connection,
 }
 
 impl Room {
     pub fn new() -> Room {
         Room::default()
+    }
+
+    /// Connects the room to its server, whose registry broadcasts for it.
+    pub fn attach(&self, server: ServerHandle) {
+        let _ = self.server.set(server);
+    }
+
+    /// Queues `message` to every member, through the server's broadcast:
+    /// the frame is encoded once and its bytes shared by every member's
+    /// queue. Called with the room locked, so everyone sees the same order.
+    async fn broadcast(&self, state: &State, message: &ServerMessage) {
+        let Some(server) = self.server.get() else {
+            return;
+        };
+        server
+            .broadcast_where(message.to_json(), |conn| {
+                state.members.contains_key(&conn.id())
+            })
+            .await;
     }
 
     /// Whether `nick` could join now. The handshake asks before accepting,
@@ -105,7 +128,6 @@ impl Room {
             conn.id(),
             Member {
                 nick: nick.to_owned(),
-                conn: conn.clone(),
             },
         );
         let users = ServerMessage::Users {
@@ -118,11 +140,10 @@ impl Room {
         // end and call `leave`.
         let _ = conn.send_text(users.to_json()).await;
         let _ = conn.send_text(history.to_json()).await;
-        state
-            .broadcast(&ServerMessage::Join {
-                nick: nick.to_owned(),
-            })
-            .await;
+        let joined = ServerMessage::Join {
+            nick: nick.to_owned(),
+        };
+        self.broadcast(&state, &joined).await;
         Ok(())
     }
 
@@ -131,7 +152,7 @@ impl Room {
         let mut state = self.state.lock().await;
         if let Some(member) = state.members.remove(&id) {
             let nick = member.nick;
-            state.broadcast(&ServerMessage::Leave { nick }).await;
+            self.broadcast(&state, &ServerMessage::Leave { nick }).await;
         }
     }
 
@@ -143,7 +164,7 @@ impl Room {
             state.history.pop_front();
         }
         state.history.push_back(line.clone());
-        state.broadcast(&ServerMessage::Message(line)).await;
+        self.broadcast(&state, &ServerMessage::Message(line)).await;
     }
 }
 
@@ -168,15 +189,5 @@ impl State {
         let mut users: Vec<String> = self.members.values().map(|m| m.nick.clone()).collect();
         users.sort_by_key(|nick| nick.to_lowercase());
         users
-    }
-
-    /// Queues `message` to every member. With the chat's send policy this
-    /// never waits: a member that cannot keep up is closed with 1008 and
-    /// leaves when its session ends.
-    async fn broadcast(&self, message: &ServerMessage) {
-        let json = message.to_json();
-        for member in self.members.values() {
-            let _ = member.conn.send_text(json.clone()).await;
-        }
     }
 }

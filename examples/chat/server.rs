@@ -49,6 +49,7 @@ pub fn builder(room: Arc<Room>) -> ServerBuilder {
 /// Decides every WebSocket request and runs a session for each accepted one,
 /// until the server stops.
 pub async fn serve(mut server: Server, room: Arc<Room>) {
+    room.attach(server.handle());
     while let Some(request) = server.next().await {
         let room = room.clone();
         async_std::task::spawn(async move {
@@ -131,9 +132,7 @@ fn check_origin(request: &WebSocketRequest) -> Result<(), Refusal> {
     let Some(origin) = request.origin() else {
         return Ok(());
     };
-    let scheme = if request.is_secure() { "https" } else { "http" };
-    let own = format!("{scheme}://{}", request.host());
-    if origin.eq_ignore_ascii_case(&own) {
+    if request.is_same_origin() {
         Ok(())
     } else {
         Err(Refusal::new(
