@@ -18,7 +18,7 @@
 //!         request.reject(http_types::StatusCode::NotFound, "try /echo");
 //!         continue;
 //!     }
-//!     let conn = request.accept(None, None).await?;
+//!     let Ok(conn) = request.accept(None, None).await else { continue };
 //!     async_std::task::spawn(async move {
 //!         let mut events = conn.events();
 //!         while let Some(event) = events.next().await {
@@ -77,6 +77,11 @@ pub use server::{
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::Transport;
+
+/// The HTTP vocabulary of the API edge (`StatusCode`, `Url`, and the
+/// `Request`/`Response` of the plain HTTP handler), re-exported so that an
+/// application needs no direct dependency on it.
+pub use http_types;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -116,30 +116,55 @@ impl std::fmt::Display for IpNet {
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy,
-/// the first hop named by `Forwarded` (RFC 7239) or else `X-Forwarded-For`.
+/// the address the proxies forwarded.
 ///
-/// A forwarded address carries no usable port, so the result has port 0
-/// unless the `Forwarded` element gives one.
-pub(crate) fn client_address<'a>(
+/// The hops of `Forwarded` (RFC 7239; `for=` of every element, over every
+/// header line) or else of `X-Forwarded-For` are walked from the right,
+/// skipping trusted proxies: the first untrusted hop is the client. A
+/// client cannot choose its address by sending the headers itself, since a
+/// proxy appends to what it received. A hop that cannot be read (such as
+/// `unknown`) ends the walk at the TCP peer. A forwarded address carries no
+/// usable port, so the result has port 0 unless `Forwarded` gives one.
+pub(crate) fn client_address(
     peer: SocketAddr,
     trusted: &[IpNet],
-    mut header: impl FnMut(&str) -> Option<&'a str>,
+    headers: &[(String, String)],
 ) -> SocketAddr {
-    if !trusted.iter().any(|net| net.contains(peer.ip())) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer.ip()) {
         return peer;
     }
-    if let Some(addr) = header("forwarded").and_then(first_forwarded_for) {
-        return addr;
+    fn values<'h>(
+        headers: &'h [(String, String)],
+        name: &'static str,
+    ) -> impl Iterator<Item = &'h str> {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
     }
-    header("x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .and_then(|hop| parse_node(hop.trim()))
-        .unwrap_or(peer)
+    let forwarded: Vec<Option<SocketAddr>> =
+        values(headers, "forwarded").map(forwarded_for).collect();
+    let hops = if forwarded.is_empty() {
+        values(headers, "x-forwarded-for")
+            .map(|hop| parse_node(hop.trim()))
+            .collect()
+    } else {
+        forwarded
+    };
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(addr) if is_trusted(addr.ip()) => client = addr,
+            Some(addr) => return addr,
+            None => return peer,
+        }
+    }
+    client
 }
 
-/// The `for=` parameter of the first element of a `Forwarded` header.
-fn first_forwarded_for(value: &str) -> Option<SocketAddr> {
-    let element = value.split(',').next()?;
+/// The `for=` parameter of one `Forwarded` element.
+fn forwarded_for(element: &str) -> Option<SocketAddr> {
     element.split(';').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
         name.trim()
@@ -166,13 +191,11 @@ fn parse_node(node: &str) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl FnMut(&str) -> Option<&'a str> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        }
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -194,24 +217,51 @@ mod tests {
     fn forwarded_for_only_from_trusted_proxies() {
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let trusted = ["127.0.0.1".parse().unwrap()];
-        let xff = [("X-Forwarded-For", "203.0.113.7, 10.0.0.1")];
-        assert_eq!(client_address(peer, &[], headers(&xff)), peer);
+        let xff = headers(&[("X-Forwarded-For", "203.0.113.7")]);
+        assert_eq!(client_address(peer, &[], &xff), peer);
         assert_eq!(
-            client_address(peer, &trusted, headers(&xff)),
+            client_address(peer, &trusted, &xff),
             "203.0.113.7:0".parse().unwrap()
         );
-        let fwd = [
-            (
-                "Forwarded",
-                "for=\"[2001:db8::17]:4711\";proto=https, for=10.0.0.1",
-            ),
+        let fwd = headers(&[
+            ("Forwarded", "for=\"[2001:db8::17]:4711\";proto=https"),
             ("X-Forwarded-For", "203.0.113.7"),
-        ];
+        ]);
         assert_eq!(
-            client_address(peer, &trusted, headers(&fwd)),
+            client_address(peer, &trusted, &fwd),
             "[2001:db8::17]:4711".parse().unwrap()
         );
-        let junk = [("X-Forwarded-For", "not-an-address")];
-        assert_eq!(client_address(peer, &trusted, headers(&junk)), peer);
+        let junk = headers(&[("X-Forwarded-For", "not-an-address")]);
+        assert_eq!(client_address(peer, &trusted, &junk), peer);
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let trusted: Vec<IpNet> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+        // The client sent a forged first hop; the proxies appended the rest.
+        let xff = headers(&[("X-Forwarded-For", "1.1.1.1, 198.51.100.9, 10.0.0.2")]);
+        assert_eq!(
+            client_address(peer, &trusted, &xff),
+            "198.51.100.9:0".parse().unwrap()
+        );
+        // Several header lines are one list.
+        let lines = headers(&[
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("X-Forwarded-For", "198.51.100.9, 10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_address(peer, &trusted, &lines),
+            "198.51.100.9:0".parse().unwrap()
+        );
+        // Every hop trusted: the leftmost.
+        let inside = headers(&[("X-Forwarded-For", "10.1.1.1, 10.0.0.2")]);
+        assert_eq!(
+            client_address(peer, &trusted, &inside),
+            "10.1.1.1:0".parse().unwrap()
+        );
+        // An unreadable hop ends the walk at the peer.
+        let unknown = headers(&[("Forwarded", "for=unknown, for=10.0.0.2")]);
+        assert_eq!(client_address(peer, &trusted, &unknown), peer);
     }
 }

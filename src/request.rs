@@ -44,7 +44,7 @@ use crate::server::ServerCore;
 ///         continue;
 ///     }
 ///     let protocol = request.protocols().iter().any(|p| p == "chat").then_some("chat");
-///     let conn = request.accept(protocol, None).await?;
+///     let Ok(conn) = request.accept(protocol, None).await else { continue };
 ///     // ...
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(()) });
@@ -87,9 +87,7 @@ impl WebSocketRequest {
         core: Option<Arc<ServerCore>>,
     ) -> WebSocketRequest {
         let remote_addr =
-            crate::net::client_address(from.peer_addr, &config.trusted_proxies, |name| {
-                upgrade.header(name)
-            });
+            crate::net::client_address(from.peer_addr, &config.trusted_proxies, &upgrade.headers);
         WebSocketRequest {
             id: ConnectionId::next(),
             protocols: upgrade

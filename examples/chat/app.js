@@ -74,6 +74,7 @@ function cancel() {
   setComposer(false);
 }
 
+// ANCHOR: connect
 // One attempt: check the nickname, then open the WebSocket.
 async function connect() {
   cancel();
@@ -92,7 +93,9 @@ async function connect() {
   if (verdict.ok) openSocket();
   else refused(verdict.reason);
 }
+// ANCHOR_END: connect
 
+// ANCHOR: open_socket
 function openSocket() {
   const url = new URL('/chat', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -116,6 +119,7 @@ function openSocket() {
     else retry('The connection failed.');
   };
 }
+// ANCHOR_END: open_socket
 
 // The server refused `nick`. If it never accepted it, that is final: ask
 // for another nickname. If it did (we are reconnecting), our previous
@@ -131,6 +135,7 @@ function refused(reason) {
   askNick(sentence(reason) || 'The server refused this nickname.');
 }
 
+// ANCHOR: retry
 // Tries again after a delay that doubles with each failure, up to 30 s.
 function retry(why) {
   cancel();
@@ -146,6 +151,7 @@ function retry(why) {
   countdownTimer = setInterval(show, 1000);
   retryTimer = setTimeout(connect, delay);
 }
+// ANCHOR_END: retry
 
 function receive(message) {
   switch (message.type) {
@@ -180,6 +186,7 @@ function receive(message) {
   }
 }
 
+// ANCHOR: send
 function sendMessage() {
   const input = $('message-input');
   const text = input.value.trim();
@@ -192,6 +199,7 @@ function sendMessage() {
   socket.send(JSON.stringify({ type: 'message', text }));
   input.value = '';
 }
+// ANCHOR_END: send
 
 // ---- Rendering ----
 

@@ -25,6 +25,7 @@ const APP_JS: &str = include_str!("app.js");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
      img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+// ANCHOR: respond
 /// Answers one plain HTTP request.
 pub async fn respond(room: Arc<Room>, request: Request) -> Response {
     if request.method() != Method::Get {
@@ -40,7 +41,9 @@ pub async fn respond(room: Arc<Room>, request: Request) -> Response {
         _ => text(StatusCode::NotFound, "not found"),
     }
 }
+// ANCHOR_END: respond
 
+// ANCHOR: check
 /// `GET /check?nick=NAME`: whether that nickname may join now.
 async fn check(room: &Room, url: &Url) -> Response {
     let (status, body) = match room.can_join(&nick_param(url)).await {
@@ -57,6 +60,7 @@ async fn check(room: &Room, url: &Url) -> Response {
     response.insert_header("Cache-Control", "no-store");
     response
 }
+// ANCHOR_END: check
 
 fn file(body: &'static str, content_type: Mime) -> Response {
     let mut response = Response::new(StatusCode::Ok);

@@ -62,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { addr, tls })
 }
 
+// ANCHOR: main
 #[async_std::main]
 async fn main() {
     let args = match parse_args() {
@@ -93,3 +94,4 @@ async fn main() {
     println!("chat server running at {scheme}://{}/", server.local_addr());
     server::serve(server, room).await;
 }
+// ANCHOR_END: main

@@ -47,6 +47,7 @@ impl fmt::Display for JoinError {
     }
 }
 
+// ANCHOR: rules
 /// The nickname rules: 1 to [`MAX_NICK_CHARS`] letters, digits, `-`, `_`
 /// and `.`.
 pub fn check_nick(nick: &str) -> Result<(), JoinError> {
@@ -68,7 +69,9 @@ pub fn check_nick(nick: &str) -> Result<(), JoinError> {
     }
     Ok(())
 }
+// ANCHOR_END: rules
 
+// ANCHOR: room
 /// A chat room.
 #[derive(Default)]
 pub struct Room {
@@ -87,12 +90,14 @@ struct State {
 struct Member {
     nick: String,
 }
+// ANCHOR_END: room
 
 impl Room {
     pub fn new() -> Room {
         Room::default()
     }
 
+    // ANCHOR: broadcast
     /// Connects the room to its server, whose registry broadcasts for it.
     pub fn attach(&self, server: ServerHandle) {
         let _ = self.server.set(server);
@@ -111,6 +116,7 @@ impl Room {
             })
             .await;
     }
+    // ANCHOR_END: broadcast
 
     /// Whether `nick` could join now. The handshake asks before accepting,
     /// so that it can refuse with an HTTP status; [`join`](Self::join) asks
@@ -119,6 +125,7 @@ impl Room {
         self.state.lock().await.can_join(nick)
     }
 
+    // ANCHOR: join
     /// Adds `conn` as `nick`: sends it who is online and the history, then
     /// tells everyone, the newcomer included, that `nick` joined.
     pub async fn join(&self, nick: &str, conn: &Connection) -> Result<(), JoinError> {
@@ -146,7 +153,9 @@ impl Room {
         self.broadcast(&state, &joined).await;
         Ok(())
     }
+    // ANCHOR_END: join
 
+    // ANCHOR: leave_say
     /// Removes the connection `id`, if it had joined, and tells everyone.
     pub async fn leave(&self, id: ConnectionId) {
         let mut state = self.state.lock().await;
@@ -166,6 +175,7 @@ impl Room {
         state.history.push_back(line.clone());
         self.broadcast(&state, &ServerMessage::Message(line)).await;
     }
+    // ANCHOR_END: leave_say
 }
 
 impl State {

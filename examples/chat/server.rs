@@ -24,6 +24,7 @@ const BURST: f64 = 10.0;
 /// …and per second after that.
 const PER_SECOND: f64 = 2.0;
 
+// ANCHOR: config
 /// The chat's settings: small messages, and a send queue that closes a
 /// member who does not read instead of growing.
 pub fn config() -> Config {
@@ -37,7 +38,9 @@ pub fn config() -> Config {
     config.send_queue_policy = SendPolicy::Close;
     config
 }
+// ANCHOR_END: config
 
+// ANCHOR: builder
 /// A server builder with the chat's settings and its web page; bind it with
 /// [`ServerBuilder::bind`] and pass the server to [`serve`].
 pub fn builder(room: Arc<Room>) -> ServerBuilder {
@@ -45,7 +48,9 @@ pub fn builder(room: Arc<Room>) -> ServerBuilder {
         .config(config())
         .http_handler(move |request| http::respond(room.clone(), request))
 }
+// ANCHOR_END: builder
 
+// ANCHOR: serve
 /// Decides every WebSocket request and runs a session for each accepted one,
 /// until the server stops.
 pub async fn serve(mut server: Server, room: Arc<Room>) {
@@ -65,7 +70,9 @@ pub async fn serve(mut server: Server, room: Arc<Room>) {
         });
     }
 }
+// ANCHOR_END: serve
 
+// ANCHOR: refusal
 /// Why a request is refused: an HTTP status, and a reason for people.
 #[derive(Debug)]
 pub struct Refusal {
@@ -98,7 +105,9 @@ impl From<JoinError> for Refusal {
         Refusal::new(status, error.to_string())
     }
 }
+// ANCHOR_END: refusal
 
+// ANCHOR: admit
 /// The handshake decision, made from the request alone: the nickname to
 /// join with, or why not.
 async fn admit(room: &Room, request: &WebSocketRequest) -> Result<String, Refusal> {
@@ -119,7 +128,9 @@ async fn admit(room: &Room, request: &WebSocketRequest) -> Result<String, Refusa
     room.can_join(&nick).await?;
     Ok(nick)
 }
+// ANCHOR_END: admit
 
+// ANCHOR: check_origin
 /// Browsers send the origin of the page with every WebSocket handshake, and
 /// let any site's page connect anywhere: the server must check. This one
 /// allows its own page only, that is an origin naming the host the request
@@ -141,7 +152,9 @@ fn check_origin(request: &WebSocketRequest) -> Result<(), Refusal> {
         ))
     }
 }
+// ANCHOR_END: check_origin
 
+// ANCHOR: nick_param
 /// The `nick` query parameter (`/chat?nick=ann`), or "" when missing.
 pub fn nick_param(url: &Url) -> String {
     url.query_pairs()
@@ -149,7 +162,9 @@ pub fn nick_param(url: &Url) -> String {
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default()
 }
+// ANCHOR_END: nick_param
 
+// ANCHOR: session
 /// One member's connection, from joining to leaving.
 async fn session(room: &Room, nick: &str, conn: Connection) {
     let mut events = conn.events();
@@ -179,7 +194,9 @@ async fn session(room: &Room, nick: &str, conn: Connection) {
     }
     room.leave(conn.id()).await;
 }
+// ANCHOR_END: session
 
+// ANCHOR: read_message
 /// What a member may say: a JSON chat message of at most
 /// [`MAX_TEXT_BYTES`], at most [`BURST`] in a row and [`PER_SECOND`] after
 /// that. Anything else closes the connection with the code and reason.
@@ -204,7 +221,9 @@ fn read_message(
     }
     Ok(text.trim().to_owned())
 }
+// ANCHOR_END: read_message
 
+// ANCHOR: rate_limit
 /// A token bucket: holds up to `burst` tokens, gains `per_second` of them
 /// each second, and each message takes one.
 struct RateLimit {
@@ -238,3 +257,4 @@ impl RateLimit {
         }
     }
 }
+// ANCHOR_END: rate_limit

@@ -114,7 +114,7 @@ impl Drop for Handle {
 /// # async_std::task::block_on(async {
 /// let mut server = Server::bind("127.0.0.1:9001").await?;
 /// while let Some(request) = server.next().await {
-///     let conn = request.accept(None, None).await?;
+///     let Ok(conn) = request.accept(None, None).await else { continue };
 ///     async_std::task::spawn(async move {
 ///         let mut events = conn.events();
 ///         while let Some(event) = events.next().await {

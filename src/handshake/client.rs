@@ -209,7 +209,7 @@ pub fn validate_response(
     if raw.status != 101 {
         return Err(HandshakeError::Rejected {
             status: raw.status,
-            reason: raw.header("X-WebSocket-Reject-Reason").map(str::to_owned),
+            reason: raw.header("X-WebSocket-Reject-Reason").map(percent_decode),
         });
     }
     if raw.http_minor < 1 {
@@ -256,6 +256,28 @@ pub fn validate_response(
         extensions,
         headers: raw.headers.clone(),
     })
+}
+
+/// Decodes `%XX` escapes (wsgate percent-encodes non-ASCII reasons);
+/// anything that is not a valid escape or valid UTF-8 is kept as it is.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
 }
 
 #[cfg(test)]
@@ -432,6 +454,20 @@ mod tests {
                 status: 200,
                 reason: None
             }
+        );
+        // Percent-encoded reasons are decoded.
+        let (raw, _) = parse_response(
+            b"HTTP/1.1 403 Forbidden\r\nX-WebSocket-Reject-Reason: caf%C3%A9 100%25 %zz\r\n\r\n",
+            &Limits::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            validate_response(&raw, "k", &[]),
+            Err(HandshakeError::Rejected {
+                status: 403,
+                reason: Some("café 100% %zz".into())
+            })
         );
         // Our own error responses round-trip into Rejected.
         let bytes = error_response(

@@ -45,10 +45,12 @@ struct Inner {
 }
 
 impl Inner {
-    /// Stops every accept loop.
+    /// Stops every accept loop and ends the request stream (handshakes
+    /// still in progress are answered with 503).
     fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.stop.notify(usize::MAX);
+        self.requests.clone().close_channel();
     }
 }
 
