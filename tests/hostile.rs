@@ -1091,3 +1091,68 @@ async fn peers_that_vanish_mid_message_or_break_the_protocol_do_not_affect_other
     .await;
     assert_healthy(addr).await;
 }
+
+// ---------------------------------------------------------------------------
+// Decompression bombs (permessage-deflate)
+// ---------------------------------------------------------------------------
+
+/// `len` zero bytes as one permessage-deflate message payload: raw DEFLATE,
+/// sync-flushed, without the final `00 00 ff ff` (RFC 7692 §7.2.1).
+#[cfg(feature = "deflate")]
+fn deflate_bomb(len: usize) -> Vec<u8> {
+    use flate2::Compression;
+    use flate2::write::DeflateEncoder;
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::best());
+    let zeros = vec![0u8; 64 << 10];
+    for _ in 0..len / zeros.len() {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.flush().unwrap();
+    let mut out = encoder.get_ref().clone();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+#[cfg(feature = "deflate")]
+#[async_std::test]
+async fn a_decompression_bomb_closes_with_1009_without_inflating_it() {
+    let _exclusive = GATE.write().await;
+    let mut config = quiet_config();
+    config.max_message_size = 1 << 20;
+    config.max_frame_size = 1 << 20;
+    let server = target(config).await;
+    let addr = server.addr;
+    // 16 MiB of zeros in about 16 KiB: 16 times the message limit. Small
+    // enough to arrive in one read, so the server's close is not lost to a
+    // reset over unread bytes.
+    let bomb = deflate_bomb(16 << 20);
+    eprintln!("bomb: {} bytes inflating to 16 MiB", bomb.len());
+    assert!(bomb.len() < 32 << 10);
+    let mark = MemoryMark::start();
+    let client = blocking(move || {
+        let mut client = RawClient::connect(addr);
+        let offer = "Sec-WebSocket-Extensions: permessage-deflate; \
+                     client_no_context_takeover; server_no_context_takeover\r\n";
+        client.send(upgrade_request("/", offer).as_bytes());
+        let head = client.read_head();
+        assert_eq!(head.status, 101, "{}", head.head);
+        let agreed = head.header("Sec-WebSocket-Extensions").unwrap_or_default();
+        assert!(
+            agreed.contains("permessage-deflate"),
+            "not negotiated: {agreed:?}"
+        );
+        let start = Instant::now();
+        // RSV1 marks the message as compressed.
+        client.send(&raw_frame(0x80 | 0x40 | 0x2, &bomb));
+        let (close, before) = client.read_until_close();
+        (close, before.len(), start.elapsed())
+    });
+    let (close, frames, took) = within("the bomb's close", client).await;
+    assert_eq!(frames, 0);
+    assert_eq!(close.as_ref().map(|c| c.0), Some(1009), "{close:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The message may grow to the 1 MiB limit, not to 16 MiB.
+    mark.check("a 16 MiB deflate bomb", 4 << 20, 8 << 20, 64 << 20);
+    assert_healthy(addr).await;
+}

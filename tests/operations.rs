@@ -237,7 +237,7 @@ fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
 }
 
 /// Reads one server frame: its first byte (FIN, RSV, opcode) and payload.
-fn read_server_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+fn read_server_frame(stream: &mut TcpStream) -> io::Result<ServerFrame> {
     let mut head = [0u8; 2];
     stream.read_exact(&mut head)?;
     assert_eq!(head[1] & 0x80, 0, "server frames must not be masked");
@@ -260,9 +260,12 @@ fn read_server_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
     Ok((head[0], payload))
 }
 
+/// A server frame: its first byte (FIN, RSV, opcode) and payload.
+type ServerFrame = (u8, Vec<u8>);
+
 /// Reads frames until a close frame; returns its code and reason and the
 /// data frames before it.
-fn read_until_close(stream: &mut TcpStream) -> (Option<(u16, String)>, Vec<(u8, Vec<u8>)>) {
+fn read_until_close(stream: &mut TcpStream) -> (Option<(u16, String)>, Vec<ServerFrame>) {
     let mut before = Vec::new();
     for _ in 0..100_000 {
         let (first, payload) = read_server_frame(stream).expect("read a frame");
@@ -283,18 +286,16 @@ fn read_until_close(stream: &mut TcpStream) -> (Option<(u16, String)>, Vec<(u8, 
 /// Expects the server to end the connection: end of stream or a reset.
 fn expect_end(stream: &mut TcpStream) {
     let mut buf = [0u8; 4096];
-    for _ in 0..1000 {
-        match stream.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => panic!("expected the connection to end, got {n} bytes"),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return,
-            Err(e) => panic!("expected the connection to end, got {e}"),
-        }
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected the connection to end, got {n} bytes"),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("expected the connection to end, got {e}"),
     }
 }
 
-/// Reads everything that arrives until the server ends the connection or
-/// `limit` passes; returns the byte count.
+/// Reads everything that arrives until the server ends the connection (or
+/// the socket's read timeout fails the test); returns the byte count.
 fn drain_until_end(stream: &mut TcpStream) -> usize {
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0;
@@ -450,7 +451,7 @@ async fn registry_counts_looks_up_sends_to_and_disconnects_connections() {
     }
 
     // Traffic counters: one 5-byte text message each way.
-    let (mut ws0, local0) = clients.remove(0);
+    let (mut ws0, _) = clients.remove(0);
     let ws0_back = blocking(move || {
         ws0.send(WsMessage::text("hello")).unwrap();
         assert_eq!(text_of(&ws_read_data(&mut ws0)), "hello");
@@ -517,7 +518,6 @@ async fn registry_counts_looks_up_sends_to_and_disconnects_connections() {
         ops.handle.disconnect(id2, CloseCode::NORMAL, ""),
         Err(Error::Closed)
     ));
-    let _ = local0;
     drop((ws0, ws1));
 }
 
@@ -830,7 +830,7 @@ async fn broadcast_waits_behind_a_streamed_message_instead_of_applying_the_polic
         let mut frames = Vec::new();
         while frames
             .last()
-            .is_none_or(|(first, _): &(u8, Vec<u8>)| *first != 0x81)
+            .is_none_or(|(first, _): &ServerFrame| *first != 0x81)
         {
             frames.push(read_server_frame(&mut client).unwrap());
         }
@@ -1161,23 +1161,33 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         "Forwarded",
         "for=\"[2001:db8::17]:4711\";proto=https, for=10.0.0.1",
     ));
+    // A client that writes its own header cannot choose its address: the
+    // hops are walked from the right, past trusted proxies only.
+    let spoofed = Some(("X-Forwarded-For", "6.6.6.6, 203.0.113.9, 10.0.0.2"));
+    let unknown = Some(("X-Forwarded-For", "203.0.113.7, unknown"));
 
-    // Behind a trusted proxy (us).
+    // Behind trusted proxies: us (the TCP peer) and 10.0.0.0/8.
     let mut config = quiet_config();
-    config.trusted_proxies = vec!["127.0.0.1/32".parse::<IpNet>().unwrap()];
+    config.trusted_proxies = vec![
+        "127.0.0.1/32".parse::<IpNet>().unwrap(),
+        "10.0.0.0/8".parse::<IpNet>().unwrap(),
+    ];
     let ops = ops_server(config).await;
-    let (_a, _) = within("xff", connect(ops.addr, xff)).await;
-    let acc = ops.accepted().await;
-    assert_eq!(acc.conn.remote_addr(), "203.0.113.7:0".parse().unwrap());
-    let (_b, _) = within("forwarded", connect(ops.addr, fwd)).await;
-    let acc = ops.accepted().await;
-    assert_eq!(
-        acc.conn.remote_addr(),
-        "[2001:db8::17]:4711".parse().unwrap()
-    );
-    let (_c, local) = within("plain", connect(ops.addr, None)).await;
-    let acc = ops.accepted().await;
-    assert_eq!(acc.conn.remote_addr(), local);
+    let expected = [
+        (xff, Some("203.0.113.7:0")),
+        (fwd, Some("[2001:db8::17]:4711")),
+        (spoofed, Some("203.0.113.9:0")),
+        (unknown, None),
+        (None, None),
+    ];
+    let mut clients = Vec::new();
+    for (header, remote) in expected {
+        let (ws, local) = within("client", connect(ops.addr, header)).await;
+        let acc = ops.accepted().await;
+        let remote: SocketAddr = remote.map_or(local, |r| r.parse().unwrap());
+        assert_eq!(acc.conn.remote_addr(), remote, "{header:?}");
+        clients.push(ws);
+    }
 
     // The same headers from an untrusted peer are ignored.
     let mut config = quiet_config();
@@ -1598,7 +1608,7 @@ async fn send_stream_sends_fragments_from_an_async_reader_and_holds_other_messag
         let mut frames = Vec::new();
         while frames
             .last()
-            .is_none_or(|(_, p): &(u8, Vec<u8>)| p != b"after")
+            .is_none_or(|(_, p): &ServerFrame| p != b"after")
         {
             frames.push(read_server_frame(&mut client).expect("a frame"));
             assert!(frames.len() < 100);
@@ -1697,6 +1707,89 @@ async fn a_large_message_arrives_as_fragments_when_assembly_is_off() {
         acc.conn.stats().messages_in == 1
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// Mounting in another server (handleUpgrade)
+// ---------------------------------------------------------------------------
+
+#[async_std::test]
+async fn a_stream_accepted_elsewhere_becomes_a_request_with_its_read_bytes() {
+    // "Another server": a plain listener that reads the first bytes of each
+    // request itself, then hands the stream and those bytes over.
+    let listener = async_std::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, requests) = unbounded();
+    async_std::task::spawn(async move {
+        use futures::AsyncReadExt;
+        let mut incoming = listener.incoming();
+        while let Some(Ok(mut stream)) = incoming.next().await {
+            let tx = tx.clone();
+            async_std::task::spawn(async move {
+                let mut buffered = vec![0u8; 4096];
+                let n = stream.read(&mut buffered).await.unwrap_or(0);
+                buffered.truncate(n);
+                let peer = stream.peer_addr().unwrap();
+                let local = stream.local_addr().unwrap();
+                let result = WebSocketRequest::from_stream(
+                    stream,
+                    buffered,
+                    peer,
+                    local,
+                    false,
+                    quiet_config(),
+                )
+                .await;
+                let _ = tx.send(result).await;
+            });
+        }
+    });
+
+    // The head and a first frame in one write: the other server read both.
+    let client = blocking(move || {
+        let mut s = tcp(addr);
+        let mut bytes = upgrade_request("/mounted?room=1", "").into_bytes();
+        bytes.extend_from_slice(&frame(true, 0x1, b"early"));
+        s.write_all(&bytes).unwrap();
+        let (status, head) = read_http_head(&mut s).unwrap();
+        assert_eq!(status, 101, "{head}");
+        let echo = read_server_frame(&mut s).unwrap();
+        s.write_all(&close_frame(1000, "")).unwrap();
+        let (close, _) = read_until_close(&mut s);
+        (echo, close)
+    });
+    let request = within("the request", requests.recv())
+        .await
+        .unwrap()
+        .expect("a valid upgrade");
+    assert_eq!(request.resource(), "/mounted?room=1");
+    assert!(request.peer_addr().ip().is_loopback());
+    assert_eq!(request.local_addr(), addr);
+    let conn = request.accept(None, None).await.expect("accept");
+    let echoed = async {
+        let mut events = conn.events();
+        let mut seen = Vec::new();
+        while let Some(event) = events.next().await {
+            if let Event::Message(m) = &event {
+                conn.send(m.clone()).await.unwrap();
+            }
+            seen.push(event);
+        }
+        seen
+    };
+    let seen = within("the connection", echoed).await;
+    assert!(matches!(&seen[0], Event::Message(Message::Text(t)) if t == "early"));
+    let (echo, close) = within("the client", client).await;
+    assert_eq!(echo, (0x81, b"early".to_vec()));
+    assert_eq!(close.map(|c| c.0), Some(1000));
+
+    // A plain request handed over is answered 426 and returned as an error.
+    let plain = blocking(move || raw_exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status);
+    assert_eq!(within("the plain request", plain).await, 426);
+    let result = within("the result", requests.recv()).await.unwrap();
+    assert!(result.is_err());
 }
 
 // ---------------------------------------------------------------------------
@@ -1807,6 +1900,95 @@ async fn metrics_count_handshakes_traffic_and_closes() {
     })
     .await;
     assert_eq!(handle.metrics().rejected.get(&401), Some(&1));
+}
+
+/// Every log record of this test binary, captured by [`capture_logs`].
+static LOGS: std::sync::Mutex<Vec<(log::Level, String)>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target().starts_with("wsgate") {
+            let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+            logs.push((record.level(), record.args().to_string()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once per process).
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&Capture).expect("no other logger");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+}
+
+/// The captured records that contain every one of `words`.
+fn logged(words: &[&str]) -> Vec<(log::Level, String)> {
+    LOGS.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|(_, line)| words.iter().all(|w| line.contains(w)))
+        .cloned()
+        .collect()
+}
+
+#[async_std::test]
+async fn logs_accepted_rejected_refused_and_closed_connections() {
+    capture_logs();
+    let ops = ops_server(quiet_config()).await;
+    let addr = ops.addr;
+    // Accepted, then closed by the client with 1000.
+    let client = blocking(move || {
+        let mut ws = ws_connect(addr, "/logged");
+        let local = ws.get_ref().local_addr().unwrap();
+        ws.close(None).unwrap();
+        ws_finish_close(&mut ws);
+        local
+    });
+    let local = within("client", client).await;
+    let acc = ops.accepted().await;
+    let id = acc.conn.id().to_string();
+    within("the close", acc.conn.closed()).await;
+    // Rejected by the application, and refused as an invalid handshake.
+    let rejected = blocking(move || ws_expect_rejection(addr, ws_request(addr, "/reject")).0);
+    assert_eq!(within("rejection", rejected).await, 403);
+    let bad = blocking(move || {
+        let mut s = tcp(addr);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap();
+        let (status, _) = read_http_head(&mut s).unwrap();
+        (status, s.local_addr().unwrap())
+    });
+    let (status, bad_addr) = within("bad handshake", bad).await;
+    assert_eq!(status, 400);
+
+    let accepted = logged(&[&format!("{id} accepted from {local}")]);
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0].0, log::Level::Info);
+    eventually("the close to be logged", TIMEOUT, || {
+        !logged(&[&format!("{id} closed with 1005")]).is_empty()
+            || !logged(&[&format!("{id} closed with 1000")]).is_empty()
+    })
+    .await;
+    let rejections = logged(&["rejected with 403", "go away"]);
+    assert!(
+        rejections
+            .iter()
+            .any(|(level, _)| *level == log::Level::Info),
+        "{rejections:?}"
+    );
+    let refusals = logged(&[&format!("bad handshake from {bad_addr}")]);
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].0, log::Level::Debug);
 }
 
 // ---------------------------------------------------------------------------
@@ -1928,18 +2110,26 @@ async fn ipv6_loopback_binding_with_only_v6() {
 // The echo example as a reference server
 // ---------------------------------------------------------------------------
 
-/// Builds the echo example (with the test profile, as `cargo test` does, so
-/// this is a no-op after a full `cargo test` build) and returns its path.
+/// Builds the echo example (with the test profile and features, as `cargo
+/// test` does, so this is a no-op after a full `cargo test` build) and
+/// returns its path.
 fn echo_example() -> Option<PathBuf> {
+    // The features this test was built with, so that the build matches.
+    let features: Vec<&str> = [
+        ("default", cfg!(feature = "default")),
+        ("rustls", cfg!(feature = "rustls")),
+        ("ring", cfg!(feature = "ring")),
+        ("native-roots", cfg!(feature = "native-roots")),
+        ("async-tls", cfg!(feature = "async-tls")),
+        ("deflate", cfg!(feature = "deflate")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     let mut build = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--example",
-            "echo",
-            "--profile",
-            "test",
-            "--manifest-path",
-        ])
+        .args(["build", "--example", "echo", "--profile", "test"])
+        .args(["--no-default-features", "--features", &features.join(",")])
+        .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

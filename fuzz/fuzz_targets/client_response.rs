@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let offered = ["chat".to_owned(), "superchat".to_owned()];
-    let offered = if flags & 2 == 0 { &offered[..] } else { &[][..] };
+    let offered = if flags & 2 == 0 {
+        &offered[..]
+    } else {
+        &[][..]
+    };
     match parse_response(input, &limits) {
         Ok(Some((raw, used))) => {
             assert!(used <= input.len() && used <= limits.max_size);

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let small = flags & 2 != 0;
     let config = ReceiverConfig {
-        role: if flags & 1 == 0 { Role::Server } else { Role::Client },
+        role: if flags & 1 == 0 {
+            Role::Server
+        } else {
+            Role::Client
+        },
         max_frame_size: if small { 300 } else { 16 << 20 },
         max_message_size: if small { 1000 } else { 16 << 20 },
         max_fragments: if small { 8 } else { 131_072 },
@@ -48,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Err(e) => {
                     let code = e.close_code().as_u16();
-                    assert!(matches!(code, 1002 | 1007 | 1009), "close code {code} for {e}");
+                    assert!(
+                        matches!(code, 1002 | 1007 | 1009),
+                        "close code {code} for {e}"
+                    );
                     return;
                 }
             }

@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let key = [*k0, *k1, *k2, *k3];
-    let kind = if flags & 1 == 0 { DataKind::Binary } else { DataKind::Text };
+    let kind = if flags & 1 == 0 {
+        DataKind::Binary
+    } else {
+        DataKind::Text
+    };
     let payload = match kind {
         DataKind::Binary => payload.to_vec(),
         DataKind::Text => String::from_utf8_lossy(payload).into_owned().into_bytes(),
@@ -48,7 +52,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(range.len() <= fragment_size);
         push_frame(&mut wire, *header, &payload[range.clone()], key);
         if with_ping && i == 0 {
-            push_frame(&mut wire, FrameHeader::new(OpCode::Ping, true, 3), b"mid", key);
+            push_frame(
+                &mut wire,
+                FrameHeader::new(OpCode::Ping, true, 3),
+                b"mid",
+                key,
+            );
         }
     }
 
@@ -76,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(buf.is_empty(), "{} bytes left over", buf.len());
     if with_ping {
-        let at = items.iter().position(|i| matches!(i, Incoming::Ping(_))).expect("the ping");
+        let at = items
+            .iter()
+            .position(|i| matches!(i, Incoming::Ping(_)))
+            .expect("the ping");
         assert_eq!(items.remove(at), Incoming::Ping(b"mid".to_vec()));
     }
     if assemble {
@@ -92,7 +104,10 @@ fuzz_target!(|data: &[u8]| {
             let Incoming::Fragment(f) = item else {
                 panic!("not a fragment: {item:?}");
             };
-            assert_eq!((f.kind, f.first, f.last), (kind, i == 0, i == frames.len() - 1));
+            assert_eq!(
+                (f.kind, f.first, f.last),
+                (kind, i == 0, i == frames.len() - 1)
+            );
             joined.extend_from_slice(&f.data);
         }
         assert_eq!(joined, payload);

@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let formatted = format_extensions(&offers);
-        assert_eq!(parse_extensions(&formatted).unwrap(), offers, "{formatted:?}");
+        assert_eq!(
+            parse_extensions(&formatted).unwrap(),
+            offers,
+            "{formatted:?}"
+        );
     }
 
     let _ = list_contains_token(value, "upgrade");
