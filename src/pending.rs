@@ -53,6 +53,7 @@ enum Outcome {
     Decided(Decision),
     Dropped,
     Expired,
+    ShuttingDown,
 }
 
 /// Holds `io` until a decision arrives on `decisions`, then carries it out.
@@ -66,7 +67,7 @@ pub(crate) async fn hold(
     deadline: Duration,
     write_timeout: Duration,
     max_pipelined: usize,
-) {
+) -> bool {
     let rejected = |status: u16| {
         if let Some(core) = core {
             core.rejected(status);
@@ -74,6 +75,9 @@ pub(crate) async fn hold(
     };
     let mut decisions = decisions;
     let mut timer = async_io::Timer::after(deadline);
+    // A server shutting down answers undecided requests with 503.
+    let mut shutdown = core.map(|core| core.shutdown_started.listen());
+    let shutting_down = || core.is_some_and(|core| core.shutting_down.load(Ordering::Acquire));
     let mut reading = true;
     let mut scratch = [0u8; 1024];
     let outcome = poll_fn(|cx| {
@@ -82,6 +86,13 @@ pub(crate) async fn hold(
         }
         if Pin::new(&mut timer).poll(cx).is_ready() {
             return Poll::Ready(Outcome::Expired);
+        }
+        if shutting_down()
+            || shutdown
+                .as_mut()
+                .is_some_and(|l| Pin::new(l).poll(cx).is_ready())
+        {
+            return Poll::Ready(Outcome::ShuttingDown);
         }
         // Read what the client sends meanwhile; stop at the bound so a
         // client cannot make the server buffer without limit.
@@ -103,14 +114,28 @@ pub(crate) async fn hold(
         Outcome::Decided(Decision::Accept { response, reply }) => {
             if !reading {
                 let _ = reply.send(Err(AcceptError::Disconnected));
-                return;
+                return false;
             }
             let result = match timeout(write_timeout, write_all(&mut io, &response)).await {
                 Some(Ok(())) => Ok((io, pipelined)),
                 Some(Err(e)) => Err(AcceptError::Io(e)),
                 None => Err(AcceptError::Io(std::io::ErrorKind::TimedOut.into())),
             };
-            let _ = reply.send(result);
+            let accepted = result.is_ok();
+            return reply.send(result).is_ok() && accepted;
+        }
+        Outcome::ShuttingDown => {
+            drop(decisions);
+            state.set(&state.disconnected);
+            rejected(503);
+            if reading {
+                respond(
+                    io,
+                    &reject_response(503, "server shutting down"),
+                    write_timeout,
+                )
+                .await;
+            }
         }
         Outcome::Decided(Decision::Reject { status, response }) => {
             rejected(status);
@@ -143,6 +168,7 @@ pub(crate) async fn hold(
             }
         }
     }
+    false
 }
 
 /// An error response carrying its reason in `X-WebSocket-Reject-Reason`.

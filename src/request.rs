@@ -543,9 +543,6 @@ impl WebSocketRequest {
             observer,
             deflate,
         );
-        if let Some(core) = &self.core {
-            core.register(&conn);
-        }
         Ok(conn)
     }
 

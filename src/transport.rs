@@ -30,7 +30,8 @@ pub(crate) type BoxTransport = Box<dyn Transport>;
 ///
 /// Each poll holds the lock only for the duration of one call into the
 /// stream. [`kill`](Self::kill) drops the stream (closing the socket) and
-/// wakes a reader waiting on it, which then sees end-of-stream.
+/// wakes a reader or writer waiting on it: the reader then sees
+/// end-of-stream, the writer an error.
 pub(crate) struct SharedTransport {
     slot: Mutex<Slot>,
 }
@@ -38,6 +39,7 @@ pub(crate) struct SharedTransport {
 struct Slot {
     io: Option<BoxTransport>,
     reader: Option<Waker>,
+    writer: Option<Waker>,
 }
 
 impl SharedTransport {
@@ -46,6 +48,7 @@ impl SharedTransport {
             slot: Mutex::new(Slot {
                 io: Some(io),
                 reader: None,
+                writer: None,
             }),
         }
     }
@@ -60,7 +63,7 @@ impl SharedTransport {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let mut slot = self.lock();
-        let Slot { io, reader } = &mut *slot;
+        let Slot { io, reader, .. } = &mut *slot;
         let Some(io) = io else {
             return Poll::Ready(Ok(0));
         };
@@ -76,10 +79,16 @@ impl SharedTransport {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.lock().io {
-            Some(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        let mut slot = self.lock();
+        let Slot { io, writer, .. } = &mut *slot;
+        let Some(io) = io else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        let poll = Pin::new(io).poll_write_vectored(cx, bufs);
+        if poll.is_pending() && !writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *writer = Some(cx.waker().clone());
         }
+        poll
     }
 
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -96,14 +105,15 @@ impl SharedTransport {
         }
     }
 
-    /// Drops the stream and wakes the reader.
+    /// Drops the stream and wakes whoever waits on it (reader and writer),
+    /// who then see it gone.
     pub(crate) fn kill(&self) {
-        let (io, reader) = {
+        let (io, reader, writer) = {
             let mut slot = self.lock();
-            (slot.io.take(), slot.reader.take())
+            (slot.io.take(), slot.reader.take(), slot.writer.take())
         };
         drop(io);
-        if let Some(waker) = reader {
+        for waker in [reader, writer].into_iter().flatten() {
             waker.wake();
         }
     }

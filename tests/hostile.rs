@@ -831,7 +831,6 @@ async fn a_hundred_thousand_unanswered_pings_do_not_grow_the_send_queue() {
 }
 
 #[async_std::test]
-#[ignore = "BUG: a peer that never reads (and never sends) is never reaped: src/connection/writer.rs only evaluates keepalive/idle deadlines when the queue is empty, and write_batch has no deadline"]
 async fn a_peer_that_never_reads_is_reaped_by_keepalive_and_idle_timeouts() {
     let _shared = GATE.read().await;
     for which in ["keepalive", "idle"] {
@@ -868,7 +867,6 @@ async fn a_peer_that_never_reads_is_reaped_by_keepalive_and_idle_timeouts() {
 }
 
 #[async_std::test]
-#[ignore = "BUG: SendPolicy::Close never drops a peer that never reads: the 1008 close frame is queued behind the full queue, close_timeout only starts once it is written"]
 async fn the_close_policy_drops_a_peer_that_never_reads() {
     let _shared = GATE.read().await;
     let mut config = never_reads_config(SendPolicy::Close);

@@ -157,6 +157,7 @@ impl Connection {
     }
 
     /// [`start`](Self::start), telling `observer` when the connection ends.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_observed(
         transport: BoxTransport,
         role: Role,
@@ -188,8 +189,14 @@ impl Connection {
             observer,
             deflate,
         ));
-        async_std::task::spawn(writer::run(shared.clone()));
-        Connection::from_handle(Arc::new(Handle(shared)))
+        let conn = Connection::from_handle(Arc::new(Handle(shared.clone())));
+        // Registered before the writer starts, so that its end is always
+        // seen after its start.
+        if let Some(observer) = &conn.shared().observer {
+            observer.started(&conn);
+        }
+        async_std::task::spawn(writer::run(shared));
+        conn
     }
 
     pub(crate) fn from_handle(handle: Arc<Handle>) -> Connection {

@@ -144,6 +144,9 @@ pub(crate) struct SendQueue {
     pub(crate) wants_drain: bool,
     /// The connection ended with frames still unwritten.
     pub(crate) lost: bool,
+    /// When the close frame was queued (the close timeout runs from here
+    /// while the frame cannot be written).
+    pub(crate) close_queued_at: Option<std::time::Instant>,
     /// A batch has been taken and is being written (by the writer task or
     /// a write-through); nobody else may take one.
     pub(crate) writing: bool,
@@ -164,6 +167,7 @@ impl SendQueue {
             wants_drain: false,
             lost: false,
             writing: false,
+            close_queued_at: None,
         }
     }
 

@@ -46,9 +46,12 @@ pub(crate) struct Outgoing {
 /// The outcome of one attempt to queue without waiting.
 pub(crate) enum Offer {
     Queued,
-    /// Over the high-water mark (or behind a streamed message): the frames
+    /// Over the high-water mark: the send-queue policy applies; the frames
     /// are handed back.
     Full(Outgoing),
+    /// Behind a message being streamed: wait for its end, whatever the
+    /// policy; the frames are handed back.
+    Busy(Outgoing),
 }
 
 /// State shared by every handle of a connection, its event stream and its
@@ -84,7 +87,7 @@ pub(crate) struct Shared {
     pub(crate) paused: AtomicBool,
     pub(crate) drain_ready: AtomicBool,
     pub(super) keys: Option<Mutex<MaskKeys>>,
-    observer: Option<Arc<dyn Observer>>,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
     /// permessage-deflate's send side, when negotiated (see `deflate.rs`).
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     pub(crate) deflate: Option<DeflateState>,
@@ -94,6 +97,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    // Crate-internal, called from one place (`Connection::start_observed`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: ConnectionId,
         role: Role,
@@ -198,11 +203,11 @@ impl Shared {
         if queue.closing != Closing::Open {
             return Err(Error::Closed);
         }
-        let behind_stream = queue.streaming && !streaming;
-        if behind_stream || queue.bytes >= self.config.send_queue_high_water {
-            if !behind_stream {
-                queue.wants_drain = true;
-            }
+        if queue.streaming && !streaming {
+            return Ok(Offer::Busy(out));
+        }
+        if queue.bytes >= self.config.send_queue_high_water {
+            queue.wants_drain = true;
             return Ok(Offer::Full(out));
         }
         for frame in out.frames {
@@ -231,25 +236,22 @@ impl Shared {
                     .await;
                     return Ok(());
                 }
-                Offer::Full(out) => out,
-            };
-            let behind_stream = self.lock_queue().streaming && !streaming;
-            if !behind_stream {
-                match self.config.send_queue_policy {
-                    SendPolicy::Wait => {}
+                Offer::Busy(out) => out,
+                Offer::Full(out) => match self.config.send_queue_policy {
+                    SendPolicy::Wait => out,
                     SendPolicy::Fail => return Err(Error::QueueFull),
                     SendPolicy::Close => {
                         self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
                         return Err(Error::QueueFull);
                     }
-                }
-            }
+                },
+            };
             // Listen, then try once more: space freed in between is not
             // missed, and the fast path above allocates no listener.
             let listener = self.space.listen();
             out = match self.offer(out, streaming)? {
                 Offer::Queued => return Ok(()),
-                Offer::Full(out) => out,
+                Offer::Full(out) | Offer::Busy(out) => out,
             };
             listener.await;
         }
@@ -320,6 +322,7 @@ impl Shared {
         }
         queue.push(frame);
         queue.closing = Closing::CloseQueued { fail };
+        queue.close_queued_at = Some(Instant::now());
         queue.sent_close = Some(code);
         if fail {
             queue.failed_with = Some((code, reason.to_owned()));
@@ -328,6 +331,28 @@ impl Shared {
         self.writer_wake.wake();
         self.space.notify(usize::MAX);
         true
+    }
+
+    /// When the queued close frame must have been written by: its queueing
+    /// time plus the close timeout.
+    pub(crate) fn close_deadline(&self) -> Option<Instant> {
+        self.lock_queue()
+            .close_queued_at
+            .map(|at| at + self.config.close_timeout)
+    }
+
+    /// Gives up on a connection whose writes are blocked: no close frame can
+    /// be sent, so it is recorded as the failure and the transport dropped.
+    pub(crate) fn abort(&self, code: CloseCode, reason: &str) {
+        let mut queue = self.lock_queue();
+        if queue.failed_with.is_none() && code != CloseCode::ABNORMAL {
+            queue.failed_with = Some((code, reason.to_owned()));
+        }
+        if queue.closing == Closing::Open {
+            queue.closing = Closing::CloseQueued { fail: true };
+        }
+        drop(queue);
+        log::debug!("{} dropped: {reason}", self.id);
     }
 
     /// The peer's close frame arrived (with `code`), or its stream ended.

@@ -28,6 +28,9 @@ impl Counters {
 
 /// Told when a connection ends (the server's registry and metrics).
 pub(crate) trait Observer: Send + Sync {
+    /// The connection started (before its writer runs).
+    fn started(&self, connection: &super::Connection);
+    /// The connection ended.
     fn finished(&self, connection: &Shared, code: CloseCode);
 }
 

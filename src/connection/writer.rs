@@ -4,7 +4,7 @@
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use std::future::Future;
@@ -27,16 +27,65 @@ enum Work {
     Keepalive(Due),
 }
 
+/// The writer's deadlines: keepalive and idle timeouts, and the close
+/// deadline while a write is blocked. One timer, re-armed only for an
+/// earlier deadline (a deadline that moved later is found when the armed
+/// timer fires), so busy connections touch no timer.
+struct Deadlines {
+    keepalive: Keepalive,
+    timer: async_io::Timer,
+    armed: Option<Instant>,
+}
+
+/// A deadline that passed.
+enum Fired {
+    Keepalive(Due),
+    /// The close frame could not be written within the close timeout.
+    Close,
+}
+
+impl Deadlines {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        last_rx: Instant,
+        close: Option<Instant>,
+    ) -> Poll<Fired> {
+        loop {
+            let now = Instant::now();
+            if close.is_some_and(|at| now >= at) {
+                return Poll::Ready(Fired::Close);
+            }
+            let next = match self.keepalive.check(now, last_rx) {
+                Due::Wait(at) => [at, close].into_iter().flatten().min(),
+                due => return Poll::Ready(Fired::Keepalive(due)),
+            };
+            if let Some(at) = next
+                && self.armed.is_none_or(|armed| at < armed)
+            {
+                self.armed = Some(at);
+                self.timer.set_at(at);
+            }
+            if self.armed.is_none() || Pin::new(&mut self.timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.armed = None;
+        }
+    }
+}
+
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut batch = Vec::new();
     let config = &shared.config;
-    let mut keepalive = Keepalive::new(
-        config.ping_interval,
-        config.ping_timeout,
-        config.idle_timeout,
-    );
-    let mut timer = async_io::Timer::never();
-    let mut timer_at: Option<Instant> = None;
+    let mut deadlines = Deadlines {
+        keepalive: Keepalive::new(
+            config.ping_interval,
+            config.ping_timeout,
+            config.idle_timeout,
+        ),
+        timer: async_io::Timer::never(),
+        armed: None,
+    };
     loop {
         let work = poll_fn(|cx| {
             let mut queue = shared.lock_queue();
@@ -57,24 +106,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             // this point wakes us.
             shared.writer_wake.register(cx.waker());
             drop(queue);
-            loop {
-                match keepalive.check(Instant::now(), shared.last_rx()) {
-                    Due::Wait(at) => {
-                        // Re-arm only for an earlier deadline: one that moved
-                        // later (traffic arrived) is found when the armed
-                        // timer fires, so busy connections touch no timer.
-                        if at.is_some_and(|at| timer_at.is_none_or(|armed| at < armed)) {
-                            timer_at = at;
-                            timer.set_at(at.expect("checked above"));
-                        }
-                        if timer_at.is_none() || Pin::new(&mut timer).poll(cx).is_pending() {
-                            return Poll::Pending;
-                        }
-                        timer_at = None;
-                    }
-                    due => return Poll::Ready(Work::Keepalive(due)),
-                }
-            }
+            deadlines
+                .poll(cx, shared.last_rx(), None)
+                .map(|fired| match fired {
+                    Fired::Keepalive(due) => Work::Keepalive(due),
+                    Fired::Close => Work::Stop,
+                })
         })
         .await;
         match work {
@@ -93,9 +130,41 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 continue;
             }
         }
-        let result = poll_fn(|cx| poll_write_frames(&shared.transport, cx, &mut batch)).await;
+        // While the peer does not read, the deadlines still apply: a dead
+        // peer is dropped, and so is one that cannot take our close frame.
+        let result = poll_fn(|cx| {
+            // Woken too when a close is queued meanwhile: its deadline
+            // starts now.
+            shared.writer_wake.register(cx.waker());
+            if let Poll::Ready(result) = poll_write_frames(&shared.transport, cx, &mut batch) {
+                return Poll::Ready(result.map_err(|_| None));
+            }
+            loop {
+                let close = shared.close_deadline();
+                match deadlines.poll(cx, shared.last_rx(), close) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Fired::Keepalive(Due::Ping)) => shared.keepalive_ping(),
+                    Poll::Ready(Fired::Keepalive(Due::PongOverdue)) => {
+                        return Poll::Ready(Err(Some((
+                            CloseCode::INTERNAL_ERROR,
+                            "keepalive timeout",
+                        ))));
+                    }
+                    Poll::Ready(Fired::Keepalive(_)) => {
+                        return Poll::Ready(Err(Some((CloseCode::GOING_AWAY, "idle timeout"))));
+                    }
+                    Poll::Ready(Fired::Close) => {
+                        return Poll::Ready(Err(Some((CloseCode::ABNORMAL, "close timeout"))));
+                    }
+                }
+            }
+        })
+        .await;
         shared.lock_queue().writing = false;
-        if result.is_err() {
+        if let Err(stalled) = result {
+            if let Some((code, reason)) = stalled {
+                shared.abort(code, reason);
+            }
             break;
         }
         let written: usize = batch.iter().map(OutFrame::len).sum();

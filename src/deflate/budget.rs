@@ -163,7 +163,7 @@ pub(crate) enum SendCodec {
     /// before it compresses until its frames are in the send queue, so
     /// compressed messages enter the queue, and reach the peer, in the order
     /// they went through the compressor: what context takeover needs.
-    Own(futures::lock::Mutex<OwnCompressor>),
+    Own(Box<futures::lock::Mutex<OwnCompressor>>),
     /// A compressor borrowed from the server's pool for each message (no
     /// context takeover, so order does not matter); none idle means the
     /// message goes uncompressed.
@@ -278,10 +278,10 @@ impl Negotiated {
     ) -> Result<Negotiated, DeflateSettingError> {
         let compressor = params.compressor(Role::Client, config.level)?;
         let decompressor = params.decompressor(Role::Client)?;
-        let codec = SendCodec::Own(futures::lock::Mutex::new(OwnCompressor {
+        let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
             compressor: Some(compressor),
             dirty: false,
-        }));
+        })));
         Ok(Negotiated {
             state: DeflateState::new(params, Role::Client, config.threshold, codec, None),
             decompressor,
@@ -324,10 +324,11 @@ pub(crate) fn negotiate_server(
                 params.decompressor(Role::Server),
             ) {
                 (Ok(compressor), Ok(decompressor)) => {
-                    let codec = SendCodec::Own(futures::lock::Mutex::new(OwnCompressor {
-                        compressor: Some(compressor),
-                        dirty: false,
-                    }));
+                    let codec =
+                        SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
+                            compressor: Some(compressor),
+                            dirty: false,
+                        })));
                     Some(Negotiated {
                         state: DeflateState::new(
                             params,
@@ -388,9 +389,10 @@ mod tests {
     use crate::handshake::parse_extensions;
 
     fn config(budget: usize) -> Config {
-        let mut config = Config::default();
-        config.deflate_memory_budget = budget;
-        config
+        Config {
+            deflate_memory_budget: budget,
+            ..Config::default()
+        }
     }
 
     fn offer(header: &str) -> Vec<ExtensionOffer> {

@@ -229,36 +229,38 @@ impl ServerHandle {
         let mut pooled = BroadcastCompressed::new(kind, &payload, config.fragment_size);
         #[cfg(feature = "deflate")]
         let mut own_compressed = Vec::new();
+        let plain = || Outgoing {
+            frames: encoded
+                .iter()
+                .map(|(head, len, opcode, range)| {
+                    OutFrame::from_encoded(
+                        *head,
+                        *len,
+                        *opcode,
+                        Body::Shared(payload.clone(), range.clone()),
+                    )
+                })
+                .collect(),
+            messages: 1,
+        };
         for conn in self.connections().into_iter().filter(|c| filter(c)) {
             #[cfg(feature = "deflate")]
-            let compressed = match &conn.shared().deflate {
+            let out = match &conn.shared().deflate {
                 Some(deflate) if deflate.wants(payload.len(), None) => match deflate.codec {
                     SendCodec::Own(_) => {
                         own_compressed.push(conn);
                         continue;
                     }
-                    SendCodec::Pool(_) => pooled.frames(deflate),
+                    SendCodec::Pool(_) => pooled.frames(deflate).unwrap_or_else(plain),
                 },
-                _ => None,
+                _ => plain(),
             };
             #[cfg(not(feature = "deflate"))]
-            let compressed: Option<Outgoing> = None;
-            let out = compressed.unwrap_or_else(|| Outgoing {
-                frames: encoded
-                    .iter()
-                    .map(|(head, len, opcode, range)| {
-                        OutFrame::from_encoded(
-                            *head,
-                            *len,
-                            *opcode,
-                            Body::Shared(payload.clone(), range.clone()),
-                        )
-                    })
-                    .collect(),
-                messages: 1,
-            });
+            let out = plain();
             match conn.shared().offer(out, false) {
                 Ok(Offer::Queued) => report.queued += 1,
+                // Behind a streamed message: wait for its end, like a send.
+                Ok(Offer::Busy(out)) => waiting.push((conn, out)),
                 Ok(Offer::Full(out)) => match config.send_queue_policy {
                     SendPolicy::Wait => waiting.push((conn, out)),
                     SendPolicy::Fail => report.failed += 1,
@@ -330,6 +332,7 @@ impl ServerHandle {
     /// ```
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.inner.core.shutting_down.store(true, Ordering::Release);
+        self.inner.core.shutdown_started.notify(usize::MAX);
         self.inner.stop();
         let connections = self.inner.core.all_shared();
         log::info!("shutting down: closing {} connections", connections.len());

@@ -87,7 +87,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         .await;
         return;
     }
-    if core.count() + core.pending() as usize >= config.max_connections {
+    if !core.try_admit(config.max_connections) {
         core.rejected(503);
         log::warn!(
             "refused {}: {} connections open",
@@ -100,6 +100,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     }
     let scheme = if peer.secure { "wss" } else { "ws" };
     let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource)) else {
+        core.pending_ended(false);
         respond(
             io,
             &reject_response(400, "invalid Host or request target"),
@@ -119,11 +120,10 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         state.clone(),
         Some(core.clone()),
     );
-    core.pending_started();
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.
     let _ = inner.requests.clone().send(request).await;
-    pending::hold(
+    let accepted = pending::hold(
         io,
         rest,
         decisions,
@@ -134,7 +134,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         config.read_buffer_size.max(64 << 10),
     )
     .await;
-    core.pending_ended();
+    core.pending_ended(accepted);
 }
 
 /// Answers an invalid handshake with its status.

@@ -37,6 +37,12 @@ pub(crate) struct ServerCore {
     counters: Counters,
     /// New handshakes are refused with 503.
     pub(crate) shutting_down: AtomicBool,
+    /// Told when shutdown starts: undecided requests are answered with 503.
+    pub(crate) shutdown_started: event_listener::Event,
+    /// Admission slots in use: requests waiting for a decision plus open
+    /// connections. Reserved atomically at the handshake and handed over to
+    /// the connection on accept, so a burst cannot overshoot the limit.
+    slots: std::sync::atomic::AtomicUsize,
     /// The compression memory budget of every connection of this server.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Arc<crate::deflate::DeflateBudget>,
@@ -99,12 +105,28 @@ impl ServerCore {
         *lock(&self.counters.rejected).entry(status).or_default() += 1;
     }
 
-    pub(crate) fn pending_started(&self) {
-        self.counters.pending.fetch_add(1, Ordering::Relaxed);
+    /// Reserves an admission slot for a new request, unless `max` are in
+    /// use. On success the request counts as pending.
+    pub(crate) fn try_admit(&self, max: usize) -> bool {
+        let reserved = self
+            .slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        if reserved {
+            self.counters.pending.fetch_add(1, Ordering::Relaxed);
+        }
+        reserved
     }
 
-    pub(crate) fn pending_ended(&self) {
+    /// A pending request was decided: an accepted one keeps its slot (the
+    /// connection gives it back when it ends), any other frees it.
+    pub(crate) fn pending_ended(&self, accepted: bool) {
         self.counters.pending.fetch_sub(1, Ordering::Relaxed);
+        if !accepted {
+            self.slots.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn pending(&self) -> u64 {
@@ -153,8 +175,14 @@ impl ServerCore {
 }
 
 impl Observer for ServerCore {
+    fn started(&self, connection: &Connection) {
+        self.register(connection);
+    }
+
     fn finished(&self, connection: &Shared, code: CloseCode) {
-        lock(&self.connections).remove(&connection.id);
+        if lock(&self.connections).remove(&connection.id).is_some() {
+            self.slots.fetch_sub(1, Ordering::AcqRel);
+        }
         let counts = connection.counters.load();
         for (total, n) in lock(&self.counters.finished_traffic).iter_mut().zip(counts) {
             *total += n;
