@@ -160,17 +160,13 @@ async fn main() -> std::io::Result<()> {
     );
     let handle = server.handle();
     let mut signal = shutdown_signal();
-    loop {
-        match select(server.next(), &mut signal).await {
-            Either::Left((Some(request), _)) => {
-                async_std::task::spawn(async move {
-                    if let Ok(conn) = request.accept(None, None).await {
-                        echo(conn).await;
-                    }
-                });
+    // Until the server stops or a signal arrives.
+    while let Either::Left((Some(request), _)) = select(server.next(), &mut signal).await {
+        async_std::task::spawn(async move {
+            if let Ok(conn) = request.accept(None, None).await {
+                echo(conn).await;
             }
-            Either::Left((None, _)) | Either::Right(_) => break,
-        }
+        });
     }
     let report = handle.shutdown(args.shutdown_timeout).await;
     println!(

@@ -274,14 +274,22 @@ async fn forwarded_for_is_honoured_only_from_trusted_proxies() {
     assert_eq!(remote, client);
     assert_eq!(conn_remote, client);
 
-    // The peer (127.0.0.1) is trusted: the first hop is the client.
+    // The peer (127.0.0.1) is trusted, 10.0.0.1 is not: walking from the
+    // right, 10.0.0.1 is the client (it may have forged the first hop).
     let mut trusted = Config::default();
     trusted.trusted_proxies = vec!["127.0.0.1/32".parse::<IpNet>().unwrap()];
     let [remote, peer, conn_remote, client] =
         forwarded(trusted.clone(), "X-Forwarded-For", xff).await;
     assert_eq!(peer, client);
-    assert_eq!(remote, "203.0.113.7:0".parse().unwrap());
+    assert_eq!(remote, "10.0.0.1:0".parse().unwrap());
     assert_eq!(conn_remote, remote);
+
+    // With the inner proxy trusted too, the first hop is the client.
+    let mut both = trusted.clone();
+    both.trusted_proxies
+        .push("10.0.0.0/8".parse::<IpNet>().unwrap());
+    let [remote, ..] = forwarded(both, "X-Forwarded-For", xff).await;
+    assert_eq!(remote, "203.0.113.7:0".parse().unwrap());
 
     // RFC 7239 Forwarded, with a port.
     let [remote, ..] = forwarded(trusted, "Forwarded", r#"for="[2001:db8::1]:4711""#).await;
