@@ -18,7 +18,13 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use futures::{Future, FutureExt};
 
 use crate::error::AcceptError;
-use crate::handshake::error_response;
+use std::sync::Arc;
+
+use http_types::Url;
+
+use crate::config::Config;
+use crate::handshake::{UpgradeRequest, error_response};
+use crate::request::{Peer, WebSocketRequest};
 use crate::server::ServerCore;
 use crate::time::timeout;
 use crate::transport::BoxTransport;
@@ -56,9 +62,51 @@ enum Outcome {
     ShuttingDown,
 }
 
+/// Makes the request for a valid upgrade, and the future that holds its
+/// socket until the decision (resolving to whether it was accepted). The
+/// server awaits it in the handshake task; a mounted request spawns it.
+pub(crate) fn pending_request(
+    io: BoxTransport,
+    pipelined: Vec<u8>,
+    upgrade: UpgradeRequest,
+    url: Url,
+    peer: Peer,
+    config: Arc<Config>,
+    core: Option<Arc<ServerCore>>,
+) -> (
+    WebSocketRequest,
+    impl Future<Output = bool> + Send + 'static,
+) {
+    let state = Arc::new(PendingState::default());
+    let (decide, decisions) = oneshot::channel();
+    let request = WebSocketRequest::new(
+        upgrade,
+        url,
+        peer,
+        config.clone(),
+        decide,
+        state.clone(),
+        core.clone(),
+    );
+    let holding = async move {
+        hold(
+            io,
+            pipelined,
+            decisions,
+            &state,
+            core.as_deref(),
+            config.decision_timeout,
+            config.handshake_timeout,
+            config.read_buffer_size.max(64 << 10),
+        )
+        .await
+    };
+    (request, holding)
+}
+
 /// Holds `io` until a decision arrives on `decisions`, then carries it out.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn hold(
+async fn hold(
     mut io: BoxTransport,
     mut pipelined: Vec<u8>,
     decisions: oneshot::Receiver<Decision>,

@@ -1,19 +1,17 @@
 //! One opening handshake: read the head under the timeout, answer errors
 //! and plain HTTP, and hand valid upgrades to the application.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::SinkExt;
-use futures::channel::oneshot;
 use futures::io::AsyncReadExt;
 use http_types::Url;
 
 use super::Inner;
 use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
 use crate::http;
-use crate::pending::{self, PendingState, reject_response, reject_response_with, respond};
-use crate::request::{Peer, WebSocketRequest};
+use crate::pending::{self, reject_response, reject_response_with, respond};
+use crate::request::Peer;
 use crate::time::timeout;
 use crate::transport::BoxTransport;
 
@@ -109,31 +107,19 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         .await;
         return;
     };
-    let state = Arc::new(PendingState::default());
-    let (decide, decisions) = oneshot::channel();
-    let request = WebSocketRequest::new(
+    let (request, holding) = pending::pending_request(
+        io,
+        rest,
         upgrade,
         url,
         peer,
         config.clone(),
-        decide,
-        state.clone(),
         Some(core.clone()),
     );
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.
     let _ = inner.requests.clone().send(request).await;
-    let accepted = pending::hold(
-        io,
-        rest,
-        decisions,
-        &state,
-        Some(core),
-        config.decision_timeout,
-        write_limit,
-        config.read_buffer_size.max(64 << 10),
-    )
-    .await;
+    let accepted = holding.await;
     core.pending_ended(accepted);
 }
 

@@ -5,13 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::channel::oneshot;
 use http_types::Url;
 
 use super::handshake::{HeadError, read_head};
 use crate::config::Config;
 use crate::handshake::{self, Classified, HandshakeError, Limits};
-use crate::pending::{self, PendingState, reject_response, respond};
+use crate::pending::{self, reject_response, respond};
 use crate::request::{Peer, WebSocketRequest};
 use crate::time::timeout;
 use crate::transport::{BoxTransport, Transport};
@@ -89,31 +88,9 @@ impl WebSocketRequest {
             secure,
             peer_certificates: Vec::new(),
         };
-        let config = Arc::new(config);
-        let state = Arc::new(PendingState::default());
-        let (decide, decisions) = oneshot::channel();
-        let request = WebSocketRequest::new(
-            upgrade,
-            url,
-            peer,
-            config.clone(),
-            decide,
-            state.clone(),
-            None,
-        );
-        async_std::task::spawn(async move {
-            pending::hold(
-                io,
-                rest,
-                decisions,
-                &state,
-                None,
-                config.decision_timeout,
-                config.handshake_timeout,
-                config.read_buffer_size.max(64 << 10),
-            )
-            .await;
-        });
+        let (request, holding) =
+            pending::pending_request(io, rest, upgrade, url, peer, Arc::new(config), None);
+        async_std::task::spawn(holding);
         Ok(request)
     }
 }
