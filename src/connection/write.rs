@@ -6,7 +6,7 @@ use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::queue::{Closing, OutFrame};
+use super::queue::{Closing, OutFrame, SendQueue};
 use super::shared::Shared;
 use crate::transport::SharedTransport;
 
@@ -55,24 +55,31 @@ pub(super) fn poll_write_frames(
 }
 
 impl Shared {
-    /// Accounts for `bytes` of frames written in full: traffic counters,
-    /// queue size, and the drain announcement.
-    pub(super) fn wrote(&self, bytes: usize) {
+    /// Ends a write, with the queue locked: releases the write slot and
+    /// takes `bytes` of frames written in full off the queue's size. Returns
+    /// whether the queue has drained to its low-water mark for a waiting
+    /// sender; pass it to [`announce_written`](Self::announce_written)
+    /// once the lock is released.
+    pub(super) fn finish_write(&self, queue: &mut SendQueue, bytes: usize) -> bool {
+        queue.writing = false;
+        queue.bytes -= bytes;
+        let drained =
+            bytes > 0 && queue.wants_drain && queue.bytes <= self.config.send_queue_low_water;
+        if drained {
+            queue.wants_drain = false;
+        }
+        drained
+    }
+
+    /// After [`finish_write`](Self::finish_write), outside the lock: traffic
+    /// counters, senders waiting for space, and the drain announcement.
+    pub(super) fn announce_written(&self, bytes: usize, drained: bool) {
         if bytes == 0 {
             return;
         }
         self.counters
             .bytes_out
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        let drained = {
-            let mut queue = self.lock_queue();
-            queue.bytes -= bytes;
-            let drained = queue.wants_drain && queue.bytes <= self.config.send_queue_low_water;
-            if drained {
-                queue.wants_drain = false;
-            }
-            drained
-        };
         self.space.notify(usize::MAX);
         if drained {
             self.drain_ready.store(true, Ordering::Release);
@@ -103,17 +110,20 @@ impl Shared {
         let done = batch.iter().take_while(|f| f.is_done()).count();
         let written: usize = batch[..done].iter().map(OutFrame::len).sum();
         batch.drain(..done);
-        let more = {
+        let (more, drained) = {
             let mut queue = self.lock_queue();
             queue.put_back(batch.drain(..));
-            queue.writing = false;
-            !queue.is_empty() || result.is_ready() && matches!(result, Poll::Ready(Err(_)))
+            let drained = self.finish_write(&mut queue, written);
+            (
+                !queue.is_empty() || matches!(result, Poll::Ready(Err(_))),
+                drained,
+            )
         };
         if batch.capacity() > THROUGH {
             batch.shrink_to(THROUGH);
         }
         drop(batch);
-        self.wrote(written);
+        self.announce_written(written, drained);
         if more {
             self.writer_wake.wake();
         }

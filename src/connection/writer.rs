@@ -160,20 +160,23 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         })
         .await;
-        shared.lock_queue().writing = false;
+        let written: usize = match result {
+            Ok(()) => batch.iter().map(OutFrame::len).sum(),
+            Err(_) => 0,
+        };
+        let drained = shared.finish_write(&mut shared.lock_queue(), written);
         if let Err(stalled) = result {
             if let Some((code, reason)) = stalled {
                 shared.abort(code, reason);
             }
             break;
         }
-        let written: usize = batch.iter().map(OutFrame::len).sum();
         let close_written = batch.iter().any(OutFrame::is_close);
         batch.clear();
         if batch.capacity() > 8 {
             batch.shrink_to(8);
         }
-        shared.wrote(written);
+        shared.announce_written(written, drained);
         if close_written {
             finish_close(&shared).await;
             break;
