@@ -8,7 +8,8 @@
 #
 # Options: --rounds N, --duration SECS, --idle-connections N, --window W,
 #          --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
-#          --no-build.
+#          --no-build, --baseline BINARY (an earlier build of wsgate's echo
+#          example, shown as the column "baseline": for A/B of a change).
 #
 # Method
 # - Every server is pinned to CPU 1 and the load generator
@@ -43,6 +44,7 @@ SIZES="16 1024 65536 1048576"
 CONNS="1 64"
 SERVERS="wsgate fastwebsockets tokio-tungstenite async-tungstenite node-ws"
 OUT=""
+BASELINE=""
 BUILD=1
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
     --sizes) SIZES=$2; shift ;;
     --out) OUT=$2; shift ;;
     --no-build) BUILD=0 ;;
+    --baseline) BASELINE=$2; shift ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -104,6 +107,10 @@ CMD[fastwebsockets]="$COMPARE/target/release/fastwebsockets-echo"
 CMD[tokio-tungstenite]="$COMPARE/target/release/tokio-tungstenite-echo"
 CMD[async-tungstenite]="$COMPARE/target/release/async-tungstenite-echo"
 CMD[node-ws]="node $COMPARE/node/server.js"
+if [ -n "$BASELINE" ]; then
+  CMD[baseline]=$BASELINE
+  SERVERS="$SERVERS baseline"
+fi
 
 ACTIVE=()
 for s in $SERVERS; do

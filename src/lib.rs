@@ -76,7 +76,7 @@ pub use server::{
     BroadcastReport, MetricsSnapshot, Server, ServerBuilder, ServerHandle, ShutdownReport,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
-pub use transport::Transport;
+pub use transport::{TcpTransport, Transport};
 
 /// The HTTP vocabulary of the API edge (`StatusCode`, `Url`, and the
 /// `Request`/`Response` of the plain HTTP handler), re-exported so that an

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_std::net::{TcpListener, TcpStream};
+use async_io::Async;
 use futures::future::{Either, select};
 
 use super::Inner;
@@ -18,7 +18,7 @@ use crate::transport::TcpTransport;
 
 /// Accepts connections on `listener` until the server stops.
 pub(super) async fn accept_loop(
-    listener: TcpListener,
+    listener: Async<std::net::TcpListener>,
     tls: Option<Arc<dyn TlsAcceptor>>,
     inner: Arc<Inner>,
 ) {
@@ -40,7 +40,8 @@ pub(super) async fn accept_loop(
                     log::debug!("refused {peer_addr}: not in the allow-list");
                     continue;
                 }
-                let _ = super::tcp::configure(&stream, &inner.config.tcp);
+                let _ = super::tcp::configure(stream.get_ref(), &inner.config.tcp);
+                let stream = TcpTransport::from_async(stream);
                 let inner = inner.clone();
                 let tls = tls.clone();
                 async_std::task::spawn(async move {
@@ -59,7 +60,7 @@ pub(super) async fn accept_loop(
 /// Runs the TLS handshake if the listener has one, then the WebSocket
 /// handshake.
 async fn serve_stream(
-    stream: TcpStream,
+    stream: TcpTransport,
     peer_addr: SocketAddr,
     tls: Option<Arc<dyn TlsAcceptor>>,
     inner: Arc<Inner>,
@@ -74,7 +75,7 @@ async fn serve_stream(
         peer_certificates: Vec::new(),
     };
     let io = match tls {
-        None => Box::new(TcpTransport(stream)) as crate::transport::BoxTransport,
+        None => Box::new(stream) as crate::transport::BoxTransport,
         Some(acceptor) => {
             let limit = inner.config.handshake_timeout;
             match timeout(limit, acceptor.accept(stream)).await {

@@ -354,6 +354,8 @@ impl Server {
         tls: Option<Arc<dyn TlsAcceptor>>,
     ) -> io::Result<SocketAddr> {
         let addr = listener.local_addr()?;
+        // Accepted streams come out as `TcpTransport`s, registered once.
+        let listener = async_io::Async::new(std::net::TcpListener::try_from(listener)?)?;
         self.local_addrs
             .lock()
             .unwrap_or_else(|p| p.into_inner())

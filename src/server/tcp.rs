@@ -3,8 +3,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use async_std::net::{TcpListener, ToSocketAddrs};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use std::net::TcpStream;
 
 use crate::config::TcpOptions;
 

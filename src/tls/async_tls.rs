@@ -38,7 +38,7 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
-use async_std::net::TcpStream;
+use crate::transport::TcpTransport;
 use futures::FutureExt;
 
 pub use ::async_tls::TlsAcceptor;
@@ -70,7 +70,7 @@ impl std::error::Error for SessionRefused {}
 impl super::TlsAcceptor for TlsAcceptor {
     fn accept(
         &self,
-        stream: TcpStream,
+        stream: TcpTransport,
     ) -> Pin<Box<dyn Future<Output = io::Result<super::TlsAccepted>> + Send>> {
         // async-tls 0.13 panics when polled if rustls refused to start a
         // session for its configuration: turn that into an error for this

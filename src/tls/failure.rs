@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_std::net::TcpStream;
+use crate::transport::TcpTransport;
 
 use super::{TlsAccepted, TlsAcceptor};
 
@@ -156,7 +156,7 @@ impl<A> fmt::Debug for ReportFailures<A> {
 impl<A: TlsAcceptor> TlsAcceptor for ReportFailures<A> {
     fn accept(
         &self,
-        stream: TcpStream,
+        stream: TcpTransport,
     ) -> Pin<Box<dyn Future<Output = io::Result<TlsAccepted>> + Send>> {
         let mut report = Report {
             handler: Some(self.handler.clone()),

@@ -66,9 +66,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 
-use async_std::net::TcpStream;
-
-use crate::transport::Transport;
+use crate::transport::{TcpTransport, Transport};
 
 mod failure;
 
@@ -113,7 +111,7 @@ pub mod async_tls;
 /// # Examples
 ///
 /// ```
-/// # fn f(stream: async_std::net::TcpStream) {
+/// # fn f(stream: wsgate::TcpTransport) {
 /// let accepted = wsgate::TlsAccepted { stream: Box::new(stream), peer_certificates: Vec::new() };
 /// # }
 /// ```
@@ -133,7 +131,8 @@ impl std::fmt::Debug for TlsAccepted {
     }
 }
 
-/// The server side of a TLS handshake: a TCP stream in, a TLS stream out.
+/// The server side of a TLS handshake: a TCP stream ([`TcpTransport`]) in,
+/// a TLS stream out.
 ///
 /// Implemented by [`RustlsAcceptor`] (feature `rustls`), by
 /// `async_tls::TlsAcceptor` (feature `async-tls`) and by
@@ -152,7 +151,7 @@ impl std::fmt::Debug for TlsAccepted {
 /// impl TlsAcceptor for Plain {
 ///     fn accept(
 ///         &self,
-///         stream: async_std::net::TcpStream,
+///         stream: wsgate::TcpTransport,
 ///     ) -> Pin<Box<dyn Future<Output = io::Result<TlsAccepted>> + Send>> {
 ///         Box::pin(async move { Ok(TlsAccepted { stream: Box::new(stream), peer_certificates: Vec::new() }) })
 ///     }
@@ -162,6 +161,6 @@ pub trait TlsAcceptor: Send + Sync + 'static {
     /// Runs the handshake over `stream`.
     fn accept(
         &self,
-        stream: TcpStream,
+        stream: TcpTransport,
     ) -> Pin<Box<dyn Future<Output = io::Result<TlsAccepted>> + Send>>;
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_std::net::TcpStream;
+use crate::transport::TcpTransport;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use futures_rustls::rustls::crypto::CryptoProvider;
 use futures_rustls::rustls::server::WebPkiClientVerifier;
@@ -212,7 +212,7 @@ impl fmt::Debug for RustlsAcceptor {
 impl TlsAcceptor for RustlsAcceptor {
     fn accept(
         &self,
-        stream: TcpStream,
+        stream: TcpTransport,
     ) -> Pin<Box<dyn Future<Output = io::Result<TlsAccepted>> + Send>> {
         let handshake = self.acceptor.accept(stream);
         Box::pin(async move {
