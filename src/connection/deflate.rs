@@ -38,7 +38,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use super::queue::{Body, Closing, OutFrame};
-use super::shared::{Outgoing, Shared};
+use super::shared::{Frames, Outgoing, Shared};
 use crate::config::SendPolicy;
 use crate::deflate::{DeflateState, SendCodec};
 use crate::error::Error;
@@ -96,7 +96,7 @@ impl Shared {
         own.dirty = true;
         compressor.compress(payload, &mut compressed);
         deflate.record(payload.len(), compressed.len());
-        let mut frames = self.compressed_frames(kind, compressed).frames;
+        let mut frames = Some(self.compressed_frames(kind, compressed).frames);
         loop {
             let listener = {
                 let mut queue = self.lock_queue();
@@ -104,7 +104,7 @@ impl Shared {
                     return Err(Error::Closed);
                 }
                 if !queue.streaming {
-                    for frame in frames.drain(..) {
+                    for frame in frames.take().into_iter().flatten() {
                         queue.push(frame);
                     }
                     if queue.bytes >= self.config.send_queue_high_water {
@@ -175,7 +175,7 @@ impl Shared {
             }
         }
         let frames = if frames.len() == 1 {
-            vec![OutFrame::new(&frames[0].0, Body::Owned(payload))]
+            Frames::One(OutFrame::new(&frames[0].0, Body::Owned(payload)))
         } else {
             let payload = Arc::new(payload);
             frames

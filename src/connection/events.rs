@@ -135,7 +135,17 @@ impl Reader {
                 }
             }
             let read = if self.start == self.end {
-                self.read_scratch(shared, cx)
+                match self.receiver.direct_buffer(self.buffer_size / 4) {
+                    // A large payload goes straight into its message.
+                    Some(buf) => match shared.transport.poll_read(cx, buf) {
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            shared.received(n);
+                            Poll::Ready(Ok((n, self.receiver.direct_filled(n).transpose())))
+                        }
+                        other => other.map(|r| r.map(|n| (n, None))),
+                    },
+                    None => self.read_scratch(shared, cx),
+                }
             } else {
                 // A partial frame header waits for its rest.
                 self.poll_fill(shared, cx).map(|r| r.map(|n| (n, None)))

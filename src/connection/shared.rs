@@ -38,9 +38,49 @@ pub(crate) struct ConnectionInfo {
 
 /// A message's frames on their way into the queue.
 pub(crate) struct Outgoing {
-    pub(crate) frames: Vec<OutFrame>,
+    pub(crate) frames: Frames,
     /// Data messages this completes (0 for the non-final frames of a stream).
     pub(crate) messages: u64,
+}
+
+/// One frame (most messages: no allocation) or several.
+pub(crate) enum Frames {
+    One(OutFrame),
+    Many(Vec<OutFrame>),
+}
+
+impl FromIterator<OutFrame> for Frames {
+    fn from_iter<I: IntoIterator<Item = OutFrame>>(iter: I) -> Frames {
+        Frames::Many(iter.into_iter().collect())
+    }
+}
+
+impl IntoIterator for Frames {
+    type Item = OutFrame;
+    type IntoIter = FramesIter;
+
+    fn into_iter(self) -> FramesIter {
+        match self {
+            Frames::One(frame) => FramesIter::One(Some(frame)),
+            Frames::Many(frames) => FramesIter::Many(frames.into_iter()),
+        }
+    }
+}
+
+pub(crate) enum FramesIter {
+    One(Option<OutFrame>),
+    Many(std::vec::IntoIter<OutFrame>),
+}
+
+impl Iterator for FramesIter {
+    type Item = OutFrame;
+
+    fn next(&mut self) -> Option<OutFrame> {
+        match self {
+            FramesIter::One(frame) => frame.take(),
+            FramesIter::Many(frames) => frames.next(),
+        }
+    }
 }
 
 /// The outcome of one attempt to queue without waiting.
@@ -160,7 +200,7 @@ impl Shared {
         };
         if payload.len() <= self.config.fragment_size {
             return Outgoing {
-                frames: vec![self.frame(opcode, true, payload)],
+                frames: Frames::One(self.frame(opcode, true, payload)),
                 messages: 1,
             };
         }

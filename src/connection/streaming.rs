@@ -7,7 +7,7 @@ use futures::io::{AsyncRead, AsyncReadExt};
 
 use super::Connection;
 use super::queue::Closing;
-use super::shared::{Outgoing, Shared};
+use super::shared::{Frames, Outgoing, Shared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataKind, OpCode};
 
@@ -101,7 +101,7 @@ impl Connection {
             let payload = current[..len].to_vec();
             total += len as u64;
             let out = Outgoing {
-                frames: vec![shared.frame(opcode, fin, payload)],
+                frames: Frames::One(shared.frame(opcode, fin, payload)),
                 messages: u64::from(fin),
             };
             shared.send(out, true).await?;

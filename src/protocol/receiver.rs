@@ -129,6 +129,12 @@ pub enum Incoming {
     Close(Option<(CloseCode, String)>),
 }
 
+/// The least room made for a data frame's payload at a time.
+const MIN_RESERVE: usize = 4 << 10;
+
+/// The least a direct read asks for (see [`Receiver::direct_buffer`]).
+const DIRECT_STEP: usize = 64 << 10;
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Header,
@@ -304,6 +310,106 @@ impl Receiver {
         matches!(self.state, State::Closed)
     }
 
+    /// Where to read the rest of the current frame's payload straight into,
+    /// skipping a copy through a read buffer: the free end of the message
+    /// being assembled, or `None` when the receiver is not inside the
+    /// payload of an uncompressed data frame that is being assembled, or the
+    /// frame has fewer than `min` bytes left.
+    ///
+    /// Read into the returned slice, then report how many bytes arrived
+    /// with [`direct_filled`](Self::direct_filled). The slice holds at most
+    /// the rest of the frame and grows with what has arrived (at least
+    /// 64 KiB, at most as much as the message already holds), so a peer that
+    /// declares a large frame and sends little costs little memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Incoming, Receiver, ReceiverConfig, Role};
+    /// use wsgate::Message;
+    ///
+    /// let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+    /// // The header of an unmasked 5-byte binary frame: now inside its payload.
+    /// assert_eq!(rx.decode(&mut [0x82, 0x05]).unwrap(), (2, None));
+    /// let buf = rx.direct_buffer(1).expect("a payload to read");
+    /// assert_eq!(buf.len(), 5);
+    /// buf.copy_from_slice(b"hello"); // what a socket read would do
+    /// let item = rx.direct_filled(5).unwrap();
+    /// assert_eq!(item, Some(Incoming::Message(Message::Binary(b"hello".to_vec()))));
+    /// ```
+    pub fn direct_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        let State::Payload {
+            header, remaining, ..
+        } = self.state
+        else {
+            return None;
+        };
+        if header.opcode.is_control() || !self.config.assemble_messages {
+            return None;
+        }
+        let partial = self.message.as_mut()?;
+        if partial.compressed || remaining < min.max(1) as u64 {
+            return None;
+        }
+        let filled = partial.len;
+        let want = remaining.min(DIRECT_STEP.max(filled) as u64) as usize;
+        if partial.data.len() < filled + want {
+            partial.data.resize(filled + want, 0);
+        }
+        Some(&mut partial.data[filled..filled + want])
+    }
+
+    /// Takes `n` payload bytes just read into the slice from
+    /// [`direct_buffer`](Self::direct_buffer): unmasks and checks them in
+    /// place and returns the message when they complete it.
+    ///
+    /// # Panics
+    ///
+    /// When there was no direct buffer, or `n` is larger than it was.
+    ///
+    /// # Examples
+    ///
+    /// See [`direct_buffer`](Self::direct_buffer).
+    pub fn direct_filled(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
+        let State::Payload {
+            header,
+            remaining,
+            mask_offset,
+        } = self.state
+        else {
+            panic!("direct_filled without a direct buffer");
+        };
+        let partial = self
+            .message
+            .as_mut()
+            .expect("direct_filled without a direct buffer");
+        let start = partial.len;
+        assert!(
+            n as u64 <= remaining && start + n <= partial.data.len(),
+            "direct_filled: more bytes than the direct buffer held"
+        );
+        let chunk = &mut partial.data[start..start + n];
+        let mask_offset = match header.mask {
+            Some(key) => apply_mask(chunk, key, mask_offset),
+            None => mask_offset,
+        };
+        if partial.kind == DataKind::Text {
+            let result = self.utf8.feed(chunk);
+            result.map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        partial.len += n;
+        let remaining = remaining - n as u64;
+        self.state = State::Payload {
+            header,
+            remaining,
+            mask_offset,
+        };
+        if remaining == 0 {
+            return self.end_frame(&header);
+        }
+        Ok(None)
+    }
+
     /// Decodes from the start of `buf`.
     ///
     /// Returns how many bytes were consumed and, when a message, fragment or
@@ -369,7 +475,7 @@ impl Receiver {
                     Some(key) => apply_mask(chunk, key, mask_offset),
                     None => mask_offset,
                 };
-                self.payload(&header, chunk)?;
+                self.payload(&header, chunk, remaining)?;
                 let remaining = remaining - take as u64;
                 self.state = State::Payload {
                     header,
@@ -456,8 +562,14 @@ impl Receiver {
         Ok(())
     }
 
-    /// Takes one unmasked chunk of the current frame's payload.
-    fn payload(&mut self, header: &FrameHeader, chunk: &[u8]) -> Result<(), ProtocolError> {
+    /// Takes one unmasked chunk of the current frame's payload; `remaining`
+    /// is what the frame still had to deliver, this chunk included.
+    fn payload(
+        &mut self,
+        header: &FrameHeader,
+        chunk: &[u8],
+        remaining: u64,
+    ) -> Result<(), ProtocolError> {
         if header.opcode.is_control() {
             self.frame.extend_from_slice(chunk);
             return Ok(());
@@ -480,6 +592,14 @@ impl Receiver {
         }
         partial.len += chunk.len();
         if self.config.assemble_messages {
+            // Drop a zeroed tail left by `direct_buffer`, then make room:
+            // the whole frame when that is at most twice this chunk (no
+            // regrowth for a message that arrives in one or two reads),
+            // otherwise twice the chunk, so memory follows the bytes that
+            // arrive rather than the length a peer declares.
+            partial.data.truncate(partial.len - chunk.len());
+            let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
+            partial.data.reserve(want);
             partial.data.extend_from_slice(chunk);
         } else {
             self.frame.extend_from_slice(chunk);
@@ -585,7 +705,8 @@ impl Receiver {
         if !fin {
             return Ok(None);
         }
-        let partial = self.message.take().expect("checked above");
+        let mut partial = self.message.take().expect("checked above");
+        partial.data.truncate(partial.len);
         let message = match partial.kind {
             DataKind::Binary => Message::Binary(partial.data),
             // SAFETY: every byte of a text message went through `self.utf8`,
@@ -648,6 +769,87 @@ mod tests {
             buffer.drain(..at);
         }
         (items, None)
+    }
+
+    /// Like `run`, but reads the way the connection does: into the direct
+    /// buffer whenever nothing is buffered and the receiver offers one
+    /// (for payloads with at least `min` bytes left), otherwise into a read
+    /// buffer; each read takes at most `step` bytes from `bytes`.
+    fn run_direct(
+        config: ReceiverConfig,
+        bytes: &[u8],
+        step: usize,
+        min: usize,
+    ) -> (Vec<Incoming>, Option<ProtocolError>) {
+        let mut rx = Receiver::new(config);
+        let mut source = bytes;
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut items = Vec::new();
+        while !source.is_empty() {
+            if buffer.is_empty()
+                && let Some(direct) = rx.direct_buffer(min)
+            {
+                let n = direct.len().min(step.max(1)).min(source.len());
+                direct[..n].copy_from_slice(&source[..n]);
+                source = &source[n..];
+                match rx.direct_filled(n) {
+                    Ok(item) => items.extend(item),
+                    Err(e) => return (items, Some(e)),
+                }
+                continue;
+            }
+            let n = step.max(1).min(source.len());
+            buffer.extend_from_slice(&source[..n]);
+            source = &source[n..];
+            let mut at = 0;
+            loop {
+                match rx.decode(&mut buffer[at..]) {
+                    Ok((0, None)) => break,
+                    Ok((n, item)) => {
+                        at += n;
+                        items.extend(item);
+                    }
+                    Err(e) => return (items, Some(e)),
+                }
+            }
+            buffer.drain(..at);
+        }
+        (items, None)
+    }
+
+    #[test]
+    fn direct_reads_grow_with_what_arrives() {
+        let mut rx = Receiver::new(server());
+        // A binary frame declaring 16 MiB: room is made for 64 KiB, not 16 MiB.
+        let mut head = frame(OpCode::Binary, true, &[], Some([1, 2, 3, 4]));
+        head.truncate(2);
+        head[1] = 0x80 | 127;
+        head.extend((16u64 << 20).to_be_bytes());
+        head.extend([1, 2, 3, 4]);
+        assert_eq!(rx.decode(&mut head).unwrap(), (head.len(), None));
+        assert_eq!(rx.direct_buffer(1).unwrap().len(), 64 << 10);
+        assert_eq!(rx.direct_filled(10).unwrap(), None);
+        // Still 64 KiB (from the bytes held, 10), until more arrives.
+        assert_eq!(rx.direct_buffer(1).unwrap().len(), 64 << 10);
+        assert_eq!(rx.direct_filled(64 << 10).unwrap(), None);
+        assert_eq!(rx.direct_buffer(1).unwrap().len(), (64 << 10) + 10);
+        // Nothing for control frames, or when fewer bytes than asked are left.
+        let mut rx = Receiver::new(server());
+        let mut ping = client_frame(OpCode::Ping, true, b"abc");
+        assert_eq!(rx.decode(&mut ping[..6]).unwrap(), (6, None));
+        assert!(rx.direct_buffer(1).is_none());
+        let mut rx = Receiver::new(server());
+        let mut wire = client_frame(OpCode::Binary, true, &[7; 100]);
+        assert_eq!(rx.decode(&mut wire[..6]).unwrap(), (6, None));
+        assert!(rx.direct_buffer(101).is_none());
+        assert_eq!(rx.direct_buffer(100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn direct_reads_check_utf8() {
+        let wire = client_frame(OpCode::Text, true, b"ok \xff not utf-8, and long enough");
+        let (_, err) = run_direct(server(), &wire, 5, 1);
+        assert_eq!(err, Some(ProtocolError::InvalidUtf8));
     }
 
     fn server() -> ReceiverConfig {
@@ -1189,6 +1391,35 @@ mod tests {
             let (items, err) = run(server(), &wire, step);
             prop_assert_eq!(err, None);
             prop_assert_eq!(items, vec![Incoming::Message(Message::Binary(payload))]);
+        }
+
+        /// Reading payloads straight into the message gives what decoding
+        /// from a buffer gives: the same messages and control frames, the
+        /// same UTF-8 verdicts, at any split.
+        #[test]
+        fn direct_reads_match_buffered_decoding(
+            text in "[a-zé€😀]{0,600}",
+            frag in 1usize..700, step in 1usize..900, min in 1usize..300,
+            ping_after in 0usize..4, corrupt in any::<bool>(),
+        ) {
+            let mut payload = text.into_bytes();
+            if corrupt && !payload.is_empty() {
+                let at = payload.len() / 2;
+                payload[at] = 0xff;
+            }
+            let mut wire = Vec::new();
+            let pieces: Vec<&[u8]> = if payload.is_empty() { vec![&[]] } else { payload.chunks(frag).collect() };
+            for (i, piece) in pieces.iter().enumerate() {
+                let op = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+                wire.extend(client_frame(op, i + 1 == pieces.len(), piece));
+                if i == ping_after {
+                    wire.extend(client_frame(OpCode::Ping, true, b"p"));
+                }
+            }
+            wire.extend(client_frame(OpCode::Binary, true, &payload));
+            let buffered = run(server(), &wire, step);
+            let direct = run_direct(server(), &wire, step, min);
+            prop_assert_eq!(direct, buffered);
         }
     }
 }
