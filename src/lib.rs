@@ -56,6 +56,7 @@ mod net;
 mod pending;
 pub mod protocol;
 mod request;
+mod scratch;
 mod server;
 mod time;
 pub mod tls;

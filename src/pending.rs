@@ -127,7 +127,6 @@ async fn hold(
     let mut shutdown = core.map(|core| core.shutdown_started.listen());
     let shutting_down = || core.is_some_and(|core| core.shutting_down.load(Ordering::Acquire));
     let mut reading = true;
-    let mut scratch = [0u8; 1024];
     let outcome = poll_fn(|cx| {
         if let Poll::Ready(decision) = decisions.poll_unpin(cx) {
             return Poll::Ready(decision.map_or(Outcome::Dropped, Outcome::Decided));
@@ -145,9 +144,16 @@ async fn hold(
         // Read what the client sends meanwhile; stop at the bound so a
         // client cannot make the server buffer without limit.
         while reading && pipelined.len() < max_pipelined {
-            let room = scratch.len().min(max_pipelined - pipelined.len());
-            match Pin::new(&mut io).poll_read(cx, &mut scratch[..room]) {
-                Poll::Ready(Ok(n)) if n > 0 => pipelined.extend_from_slice(&scratch[..n]),
+            let room = (4 << 10).min(max_pipelined - pipelined.len());
+            let read = crate::scratch::with_scratch(room, |scratch| {
+                let read = Pin::new(&mut io).poll_read(cx, scratch);
+                if let Poll::Ready(Ok(n)) = read {
+                    pipelined.extend_from_slice(&scratch[..n]);
+                }
+                read
+            });
+            match read {
+                Poll::Ready(Ok(n)) if n > 0 => {}
                 Poll::Ready(_) => {
                     reading = false;
                     state.set(&state.disconnected);

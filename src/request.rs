@@ -50,6 +50,14 @@ use crate::server::ServerCore;
 /// # Ok::<(), Box<dyn std::error::Error>>(()) });
 /// ```
 pub struct WebSocketRequest {
+    // Boxed: a request is moved through a channel and into the
+    // application's task, and that task's future keeps room for it for the
+    // connection's whole life. One pointer there instead of ~500 bytes.
+    parts: Box<Parts>,
+}
+
+/// What a request holds.
+struct Parts {
     id: ConnectionId,
     upgrade: UpgradeRequest,
     protocols: Vec<String>,
@@ -88,7 +96,7 @@ impl WebSocketRequest {
     ) -> WebSocketRequest {
         let remote_addr =
             crate::net::client_address(from.peer_addr, &config.trusted_proxies, &upgrade.headers);
-        WebSocketRequest {
+        let parts = Box::new(Parts {
             id: ConnectionId::next(),
             protocols: upgrade
                 .protocols
@@ -107,7 +115,8 @@ impl WebSocketRequest {
             decision: Some(decision),
             state,
             core,
-        }
+        });
+        WebSocketRequest { parts }
     }
 
     /// The id the connection will keep if the request is accepted.
@@ -120,7 +129,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn id(&self) -> ConnectionId {
-        self.id
+        self.parts.id
     }
 
     /// The `Host` header.
@@ -133,7 +142,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn host(&self) -> &str {
-        &self.upgrade.host
+        &self.parts.upgrade.host
     }
 
     /// The requested resource: path and query, e.g. `/chat?nick=ann`.
@@ -146,7 +155,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn resource(&self) -> &str {
-        &self.upgrade.resource
+        &self.parts.upgrade.resource
     }
 
     /// The full URL (`ws://host/path?query`), parsed: use
@@ -164,7 +173,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn resource_url(&self) -> &Url {
-        &self.url
+        &self.parts.url
     }
 
     /// The `Origin` header (for protocol version 8, `Sec-WebSocket-Origin`).
@@ -178,7 +187,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn origin(&self) -> Option<&str> {
-        self.upgrade.origin.as_deref()
+        self.parts.upgrade.origin.as_deref()
     }
 
     /// Whether the `Origin` names this server: same host and port as the
@@ -199,7 +208,11 @@ impl WebSocketRequest {
         let Some(origin) = self.origin() else {
             return false;
         };
-        let scheme = if self.secure { "https://" } else { "http://" };
+        let scheme = if self.parts.secure {
+            "https://"
+        } else {
+            "http://"
+        };
         let Some(authority) = origin
             .get(..scheme.len())
             .filter(|s| s.eq_ignore_ascii_case(scheme))
@@ -207,7 +220,7 @@ impl WebSocketRequest {
         else {
             return false;
         };
-        let default_port = if self.secure { ":443" } else { ":80" };
+        let default_port = if self.parts.secure { ":443" } else { ":80" };
         let strip = |a: &str| -> String {
             let a = a.trim_end_matches('/');
             a.strip_suffix(default_port)
@@ -227,7 +240,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn version(&self) -> u8 {
-        self.upgrade.version
+        self.parts.upgrade.version
     }
 
     /// The subprotocols the client offered, lower-cased, in its order.
@@ -241,7 +254,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn protocols(&self) -> &[String] {
-        &self.protocols
+        &self.parts.protocols
     }
 
     /// The extensions the client offered, parsed, with their parameters.
@@ -256,7 +269,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn extensions(&self) -> &[ExtensionOffer] {
-        &self.upgrade.extensions
+        &self.parts.upgrade.extensions
     }
 
     /// The client's address: the TCP peer, or the address a trusted proxy
@@ -270,7 +283,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn remote_addr(&self) -> SocketAddr {
-        self.remote_addr
+        self.parts.remote_addr
     }
 
     /// The TCP peer's address, whatever proxies say.
@@ -283,7 +296,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer_addr
+        self.parts.peer_addr
     }
 
     /// The server address the request arrived on.
@@ -296,7 +309,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.parts.local_addr
     }
 
     /// Whether the request arrived over TLS (`wss://`).
@@ -309,7 +322,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn is_secure(&self) -> bool {
-        self.secure
+        self.parts.secure
     }
 
     /// The client's verified TLS certificate chain (DER, leaf first), when
@@ -325,7 +338,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn peer_certificates(&self) -> &[Vec<u8>] {
-        &self.peer_certificates
+        &self.parts.peer_certificates
     }
 
     /// Every request header, as sent, in order.
@@ -338,7 +351,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn headers(&self) -> &[(String, String)] {
-        &self.upgrade.headers
+        &self.parts.upgrade.headers
     }
 
     /// The first header called `name` (case-insensitive).
@@ -351,7 +364,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.upgrade.header(name)
+        self.parts.upgrade.header(name)
     }
 
     /// The cookies from every `Cookie` header, as name–value pairs.
@@ -364,7 +377,8 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn cookies(&self) -> Vec<(String, String)> {
-        self.upgrade
+        self.parts
+            .upgrade
             .header_all("cookie")
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| {
@@ -389,7 +403,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn is_connected(&self) -> bool {
-        !self.state.disconnected.load(Ordering::Acquire)
+        !self.parts.state.disconnected.load(Ordering::Acquire)
     }
 
     /// Waits until the client disconnects (or the request expires), e.g. to
@@ -415,7 +429,7 @@ impl WebSocketRequest {
     /// ```
     pub async fn disconnected(&self) {
         loop {
-            let listener = self.state.changed.listen();
+            let listener = self.parts.state.changed.listen();
             if !self.is_connected() {
                 return;
             }
@@ -439,7 +453,8 @@ impl WebSocketRequest {
     /// # Ok(()) }
     /// ```
     pub fn add_response_header(&mut self, name: &str, value: &str) {
-        self.response_headers
+        self.parts
+            .response_headers
             .push((name.to_owned(), value.to_owned()));
     }
 
@@ -463,12 +478,25 @@ impl WebSocketRequest {
     /// let conn = request.accept(Some("chat"), Some("https://example.com")).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn accept(
+    ///
+    /// The handshake's state lives in its own allocation, freed once the
+    /// connection is open, so a task that awaits `accept` and then serves
+    /// the connection stays small for the connection's lifetime.
+    pub fn accept<'a>(
+        self,
+        protocol: Option<&'a str>,
+        origin: Option<&'a str>,
+    ) -> impl Future<Output = Result<Connection, AcceptError>> + Send + 'a {
+        Box::pin(self.accept_inner(protocol, origin))
+    }
+
+    async fn accept_inner(
         mut self,
         protocol: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Connection, AcceptError> {
         if self
+            .parts
             .core
             .as_ref()
             .is_some_and(|core| core.shutting_down.load(Ordering::Acquire))
@@ -480,6 +508,7 @@ impl WebSocketRequest {
             None => None,
             Some(wanted) => {
                 match self
+                    .parts
                     .upgrade
                     .protocols
                     .iter()
@@ -493,7 +522,7 @@ impl WebSocketRequest {
                 }
             }
         };
-        if let (Some(allowed), Some(actual)) = (origin, self.upgrade.origin.as_deref())
+        if let (Some(allowed), Some(actual)) = (origin, self.parts.upgrade.origin.as_deref())
             && !allowed.eq_ignore_ascii_case(actual)
         {
             let error = AcceptError::OriginMismatch {
@@ -506,13 +535,17 @@ impl WebSocketRequest {
         let deflate = self.negotiate_deflate();
         let extensions = deflate.as_ref().map(Negotiated::response_header);
         let response = accept_response(
-            &self.upgrade.key,
+            &self.parts.upgrade.key,
             chosen.as_deref(),
             extensions.as_deref(),
-            &self.response_headers,
+            &self.parts.response_headers,
         );
         let (reply, outcome) = oneshot::channel();
-        let decision = self.decision.take().expect("a request is decided once");
+        let decision = self
+            .parts
+            .decision
+            .take()
+            .expect("a request is decided once");
         if decision.send(Decision::Accept { response, reply }).is_err() {
             return Err(self.gone());
         }
@@ -525,19 +558,23 @@ impl WebSocketRequest {
             extensions: extensions
                 .and_then(|header| parse_extensions(&header).ok())
                 .unwrap_or_default(),
-            remote_addr: self.remote_addr,
-            local_addr: self.local_addr,
-            host: std::mem::take(&mut self.upgrade.host),
-            origin: self.upgrade.origin.take(),
-            resource: std::mem::take(&mut self.upgrade.resource),
-            headers: std::mem::take(&mut self.upgrade.headers),
+            remote_addr: self.parts.remote_addr,
+            local_addr: self.parts.local_addr,
+            host: std::mem::take(&mut self.parts.upgrade.host),
+            origin: self.parts.upgrade.origin.take(),
+            resource: std::mem::take(&mut self.parts.upgrade.resource),
+            headers: std::mem::take(&mut self.parts.upgrade.headers),
         };
-        let observer = self.core.clone().map(|core| core as Arc<dyn Observer>);
+        let observer = self
+            .parts
+            .core
+            .clone()
+            .map(|core| core as Arc<dyn Observer>);
         let conn = Connection::start_observed(
             transport,
             Role::Server,
-            self.config.clone(),
-            self.id,
+            self.parts.config.clone(),
+            self.parts.id,
             info,
             pipelined,
             observer,
@@ -574,11 +611,11 @@ impl WebSocketRequest {
     }
 
     fn decide_error(&mut self, status: u16, reason: &str) {
-        let mut headers = std::mem::take(&mut self.response_headers);
+        let mut headers = std::mem::take(&mut self.parts.response_headers);
         headers.push(("X-WebSocket-Reject-Reason".into(), reason_header(reason)));
         let response = error_response(status, &headers, reason);
-        log::info!("{} rejected with {status}: {reason}", self.id);
-        if let Some(decision) = self.decision.take() {
+        log::info!("{} rejected with {status}: {reason}", self.parts.id);
+        if let Some(decision) = self.parts.decision.take() {
             let _ = decision.send(Decision::Reject { status, response });
         }
     }
@@ -588,11 +625,15 @@ impl WebSocketRequest {
     /// without a server counts against the process-wide one).
     #[cfg(feature = "deflate")]
     fn negotiate_deflate(&self) -> Option<Negotiated> {
-        let budget = match &self.core {
+        let budget = match &self.parts.core {
             Some(core) => core.deflate.clone(),
             None => crate::deflate::DeflateBudget::process(),
         };
-        crate::deflate::negotiate_server(&self.upgrade.extensions, &self.config, &budget)
+        crate::deflate::negotiate_server(
+            &self.parts.upgrade.extensions,
+            &self.parts.config,
+            &budget,
+        )
     }
 
     #[cfg(not(feature = "deflate"))]
@@ -602,7 +643,7 @@ impl WebSocketRequest {
 
     /// The error for a request whose pending task has already finished.
     fn gone(&self) -> AcceptError {
-        if self.state.expired.load(Ordering::Acquire) {
+        if self.parts.state.expired.load(Ordering::Acquire) {
             AcceptError::DecisionTimeout
         } else {
             AcceptError::Disconnected
@@ -613,12 +654,12 @@ impl WebSocketRequest {
 impl std::fmt::Debug for WebSocketRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketRequest")
-            .field("id", &self.id)
+            .field("id", &self.parts.id)
             .field("host", &self.host())
             .field("resource", &self.resource())
             .field("origin", &self.origin())
-            .field("protocols", &self.protocols)
-            .field("remote_addr", &self.remote_addr)
+            .field("protocols", &self.parts.protocols)
+            .field("remote_addr", &self.parts.remote_addr)
             .finish_non_exhaustive()
     }
 }

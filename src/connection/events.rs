@@ -74,12 +74,6 @@ pub struct CloseEvent {
     pub clean: bool,
 }
 
-thread_local! {
-    /// Each thread's read buffer: connections read into it and keep only
-    /// leftovers, so an idle connection costs no buffer.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// The reading half of a connection.
 pub(crate) struct Reader {
     buf: Vec<u8>,
@@ -202,15 +196,8 @@ impl Reader {
         if self.buf.capacity() > 0 {
             self.release_buffer();
         }
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if scratch.len() < self.buffer_size {
-                scratch.resize(self.buffer_size, 0);
-            }
-            let n = match shared
-                .transport
-                .poll_read(cx, &mut scratch[..self.buffer_size])
-            {
+        crate::scratch::with_scratch(self.buffer_size, |scratch| {
+            let n = match shared.transport.poll_read(cx, scratch) {
                 Poll::Ready(Ok(n)) => n,
                 other => return other.map(|r| r.map(|n| (n, None))),
             };

@@ -751,3 +751,19 @@ impl Connection {
             .map(|(_, v)| v.as_str())
     }
 }
+#[cfg(test)]
+mod size_tests {
+    /// Idle memory per connection is a target (benches/RESULTS.md): these
+    /// guard the parts that every connection holds for its lifetime.
+    #[test]
+    fn per_connection_state_stays_small() {
+        let word = std::mem::size_of::<usize>();
+        // Moved into the application's task, whose future keeps room for it.
+        assert_eq!(std::mem::size_of::<crate::WebSocketRequest>(), word);
+        assert_eq!(std::mem::size_of::<crate::Connection>(), word);
+        if word == 8 {
+            assert!(std::mem::size_of::<super::Shared>() <= 768);
+            assert!(std::mem::size_of::<super::events::Reader>() <= 512);
+        }
+    }
+}

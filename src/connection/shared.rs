@@ -126,11 +126,12 @@ pub(crate) struct Shared {
     pub(crate) events_waker: AtomicWaker,
     pub(crate) paused: AtomicBool,
     pub(crate) drain_ready: AtomicBool,
-    pub(super) keys: Option<Mutex<MaskKeys>>,
+    /// Boxed: only clients mask, and the generator is a few hundred bytes.
+    pub(super) keys: Option<Box<Mutex<MaskKeys>>>,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     /// permessage-deflate's send side, when negotiated (see `deflate.rs`).
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    pub(crate) deflate: Option<DeflateState>,
+    pub(crate) deflate: Option<Box<DeflateState>>,
     /// The batch of a write-through (see `write.rs`), reused to avoid an
     /// allocation per message; only the holder of `queue.writing` locks it.
     pub(crate) through: Mutex<Vec<OutFrame>>,
@@ -152,7 +153,7 @@ impl Shared {
         Shared {
             id,
             role,
-            keys: role.masks().then(|| Mutex::new(MaskKeys::new())),
+            keys: role.masks().then(|| Box::new(Mutex::new(MaskKeys::new()))),
             reader: Arc::new(futures::lock::Mutex::new(reader)),
             config,
             info,
@@ -172,7 +173,7 @@ impl Shared {
             paused: AtomicBool::new(false),
             drain_ready: AtomicBool::new(false),
             observer,
-            deflate,
+            deflate: deflate.map(Box::new),
             through: Mutex::new(Vec::new()),
         }
     }
@@ -450,25 +451,30 @@ impl Shared {
     /// Called by the writer when it has stopped: the connection is over.
     pub(crate) fn finished(&self) {
         let code = {
-            let mut queue = self.lock_queue();
-            queue.closing = Closing::Finished;
-            queue.discard();
+            let queue = self.lock_queue();
             queue
                 .received_close
                 .or(queue.sent_close)
                 .unwrap_or(CloseCode::ABNORMAL)
         };
-        self.space.notify(usize::MAX);
-        self.state_changed.notify(usize::MAX);
-        self.events_waker.wake();
         // Give the compression memory back to the server's budget.
         #[cfg(feature = "deflate")]
         if let Some(deflate) = &self.deflate {
             deflate.release();
         }
+        // Leave the registry before anyone can see the connection finished:
+        // a shutdown that waited for it then finds it gone.
         if let Some(observer) = &self.observer {
             observer.finished(self, code);
         }
+        {
+            let mut queue = self.lock_queue();
+            queue.closing = Closing::Finished;
+            queue.discard();
+        }
+        self.space.notify(usize::MAX);
+        self.state_changed.notify(usize::MAX);
+        self.events_waker.wake();
     }
 }
 

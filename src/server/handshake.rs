@@ -4,7 +4,11 @@
 use std::sync::atomic::Ordering;
 
 use futures::SinkExt;
-use futures::io::AsyncReadExt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures::io::AsyncRead;
 use http_types::Url;
 
 use super::Inner;
@@ -146,14 +150,20 @@ pub(crate) async fn read_head(
     if let Some(end) = handshake::find_head_end(&buf, 0) {
         return parse(buf, end, limits);
     }
-    let mut scratch = [0u8; 2048];
     loop {
-        let n = match io.read(&mut scratch).await {
-            Ok(0) | Err(_) => return Err(HeadError::Closed),
-            Ok(n) => n,
-        };
         let scanned = buf.len();
-        buf.extend_from_slice(&scratch[..n]);
+        let read = poll_fn(|cx| {
+            crate::scratch::with_scratch(4 << 10, |scratch| {
+                let read = Pin::new(&mut *io).poll_read(cx, scratch);
+                if let Poll::Ready(Ok(n)) = read {
+                    buf.extend_from_slice(&scratch[..n]);
+                }
+                read
+            })
+        });
+        if let Ok(0) | Err(_) = read.await {
+            return Err(HeadError::Closed);
+        }
         if let Some(end) = handshake::find_head_end(&buf, scanned) {
             return parse(buf, end, limits);
         }
