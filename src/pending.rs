@@ -271,7 +271,18 @@ const LINGER: Duration = Duration::from_secs(1);
 /// the write side and read until the client closes (briefly and bounded), so
 /// that unread request bytes do not turn the close into a reset that could
 /// destroy the response before the client reads it.
-pub(crate) async fn respond(mut io: BoxTransport, response: &[u8], limit: Duration) {
+///
+/// Boxed: final responses are the uncommon path, and a handshake task that
+/// awaits one would otherwise carry this future's buffers in its own state.
+pub(crate) fn respond<'a>(
+    io: BoxTransport,
+    response: &'a [u8],
+    limit: Duration,
+) -> impl Future<Output = ()> + Send + 'a {
+    Box::pin(respond_unboxed(io, response, limit))
+}
+
+async fn respond_unboxed(mut io: BoxTransport, response: &[u8], limit: Duration) {
     let written = async {
         write_all(&mut io, response).await?;
         io.close().await

@@ -73,7 +73,12 @@ pub(super) fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     debug_assert!(is_token(name));
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    out.extend_from_slice(sanitize_header_value(value).as_bytes());
+    // Almost every value is clean already: write it without a copy.
+    if value.chars().any(char::is_control) || value.starts_with(' ') || value.ends_with(' ') {
+        out.extend_from_slice(sanitize_header_value(value).as_bytes());
+    } else {
+        out.extend_from_slice(value.as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -408,6 +413,14 @@ mod tests {
             };
             prop_assert_eq!(&resp[n..], body.as_bytes());
             prop_assert!(parsed.headers.len() <= 4);
+        }
+
+        #[test]
+        fn headers_are_written_sanitized(value in "[ a-z\t\r\n\u{7f}\u{85}é]{0,12}") {
+            let mut out = Vec::new();
+            push_header(&mut out, "x-test", &value);
+            let expected = format!("x-test: {}\r\n", sanitize_header_value(&value));
+            prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 }

@@ -22,6 +22,13 @@ pub(super) async fn accept_loop(
     tls: Option<Arc<dyn TlsAcceptor>>,
     inner: Arc<Inner>,
 ) {
+    // A listener bound to one address gives every connection that local
+    // address: no `getsockname` per connection then.
+    let local = listener
+        .get_ref()
+        .local_addr()
+        .ok()
+        .filter(|addr| !addr.ip().is_unspecified());
     loop {
         let stop = inner.stop.listen();
         if inner.stopped.load(Ordering::Acquire) {
@@ -45,7 +52,7 @@ pub(super) async fn accept_loop(
                 let inner = inner.clone();
                 let tls = tls.clone();
                 async_std::task::spawn(async move {
-                    serve_stream(stream, peer_addr, tls, inner).await;
+                    serve_stream(stream, peer_addr, local, tls, inner).await;
                 });
             }
             // Out of file descriptors or memory, or an aborted connection:
@@ -62,10 +69,11 @@ pub(super) async fn accept_loop(
 async fn serve_stream(
     stream: TcpTransport,
     peer_addr: SocketAddr,
+    local: Option<SocketAddr>,
     tls: Option<Arc<dyn TlsAcceptor>>,
     inner: Arc<Inner>,
 ) {
-    let Ok(local_addr) = stream.local_addr() else {
+    let Some(local_addr) = local.or_else(|| stream.local_addr().ok()) else {
         return;
     };
     let mut peer = Peer {

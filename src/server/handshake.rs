@@ -65,7 +65,8 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
             let scheme = if peer.secure { "https" } else { "http" };
             let host = raw.header("host").unwrap_or("localhost").to_owned();
             let base = format!("{scheme}://{host}/");
-            http::serve(
+            // Boxed: plain HTTP is the uncommon path here.
+            Box::pin(http::serve(
                 io,
                 raw,
                 rest,
@@ -73,7 +74,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
                 inner.handler.as_ref(),
                 config.max_http_body_size,
                 write_limit,
-            )
+            ))
             .await;
             return;
         }
