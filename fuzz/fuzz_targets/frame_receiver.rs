@@ -1,5 +1,8 @@
 //! Arbitrary bytes through the frame receiver, as a peer would send them,
-//! fed in chunks (as they arrive from a socket) under varied settings.
+//! fed in chunks (as they arrive from a socket) under varied settings; with
+//! flag 16, payloads are read straight into the message
+//! (`direct_buffer`/`direct_filled`) whenever nothing is buffered, as the
+//! connection does.
 //!
 //! Asserts: no panic, no endless loop, every item respects the limits, text
 //! is valid UTF-8 (the receiver builds `String`s unchecked), and nothing is
@@ -34,7 +37,31 @@ fuzz_target!(|data: &[u8]| {
     // The message being received as fragments: kind, bytes so far.
     let mut fragments: Option<(DataKind, Vec<u8>)> = None;
     let mut closed = false;
+    let direct = flags & 16 != 0;
+    let direct_min = 1 + usize::from(flags >> 5) * 40;
     while fed < stream.len() {
+        if direct
+            && buf.is_empty()
+            && let Some(space) = rx.direct_buffer(direct_min)
+        {
+            assert!(space.len() <= config.max_message_size, "room beyond the limit");
+            let n = space.len().min(chunk).min(stream.len() - fed);
+            space[..n].copy_from_slice(&stream[fed..fed + n]);
+            fed += n;
+            match rx.direct_filled(n) {
+                Ok(None) => {}
+                Ok(Some(item)) => {
+                    assert!(!closed, "an item after the close: {item:?}");
+                    check(&config, item, &mut fragments, &mut closed);
+                }
+                Err(e) => {
+                    let code = e.close_code().as_u16();
+                    assert!(matches!(code, 1002 | 1007 | 1009), "close code {code} for {e}");
+                    return;
+                }
+            }
+            continue;
+        }
         let end = (fed + chunk).min(stream.len());
         buf.extend_from_slice(&stream[fed..end]);
         fed = end;
