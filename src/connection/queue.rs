@@ -100,6 +100,14 @@ impl OutFrame {
         n - used
     }
 
+    /// Hands a written frame's payload buffer to the thread's pool, for the
+    /// next received message.
+    pub(crate) fn recycle(self) {
+        if let Body::Owned(buffer) = self.body {
+            crate::scratch::give_buffer(buffer);
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.written == self.len()
     }

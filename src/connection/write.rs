@@ -109,7 +109,7 @@ impl Shared {
         let result = poll_write_frames(&self.transport, cx, &mut batch);
         let done = batch.iter().take_while(|f| f.is_done()).count();
         let written: usize = batch[..done].iter().map(OutFrame::len).sum();
-        batch.drain(..done);
+        batch.drain(..done).for_each(OutFrame::recycle);
         let (more, drained) = {
             let mut queue = self.lock_queue();
             queue.put_back(batch.drain(..));

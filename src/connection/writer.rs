@@ -172,7 +172,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             break;
         }
         let close_written = batch.iter().any(OutFrame::is_close);
-        batch.clear();
+        batch.drain(..).for_each(OutFrame::recycle);
         if batch.capacity() > 8 {
             batch.shrink_to(8);
         }

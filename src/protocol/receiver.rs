@@ -353,6 +353,9 @@ impl Receiver {
         }
         let filled = partial.len;
         let want = remaining.min(DIRECT_STEP.max(filled) as u64) as usize;
+        if partial.data.capacity() == 0 {
+            partial.data = crate::scratch::take_buffer(filled + want);
+        }
         if partial.data.len() < filled + want {
             partial.data.resize(filled + want, 0);
         }
@@ -599,6 +602,9 @@ impl Receiver {
             // arrive rather than the length a peer declares.
             partial.data.truncate(partial.len - chunk.len());
             let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
+            if partial.data.capacity() == 0 {
+                partial.data = crate::scratch::take_buffer(want);
+            }
             partial.data.reserve(want);
             partial.data.extend_from_slice(chunk);
         } else {
