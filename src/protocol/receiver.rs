@@ -761,20 +761,32 @@ mod tests {
         let mut items = Vec::new();
         for piece in bytes.chunks(step.max(1)) {
             buffer.extend_from_slice(piece);
-            let mut at = 0;
-            loop {
-                match rx.decode(&mut buffer[at..]) {
-                    Ok((0, None)) => break,
-                    Ok((n, item)) => {
-                        at += n;
-                        items.extend(item);
-                    }
-                    Err(e) => return (items, Some(e)),
-                }
+            if let Err(e) = decode_buffered(&mut rx, &mut buffer, &mut items) {
+                return (items, Some(e));
             }
-            buffer.drain(..at);
         }
         (items, None)
+    }
+
+    /// Decodes everything complete in `buffer` into `items` and drops the
+    /// consumed bytes.
+    fn decode_buffered(
+        rx: &mut Receiver,
+        buffer: &mut Vec<u8>,
+        items: &mut Vec<Incoming>,
+    ) -> Result<(), ProtocolError> {
+        let mut at = 0;
+        loop {
+            match rx.decode(&mut buffer[at..])? {
+                (0, None) => break,
+                (n, item) => {
+                    at += n;
+                    items.extend(item);
+                }
+            }
+        }
+        buffer.drain(..at);
+        Ok(())
     }
 
     /// Like `run`, but reads the way the connection does: into the direct
@@ -807,18 +819,9 @@ mod tests {
             let n = step.max(1).min(source.len());
             buffer.extend_from_slice(&source[..n]);
             source = &source[n..];
-            let mut at = 0;
-            loop {
-                match rx.decode(&mut buffer[at..]) {
-                    Ok((0, None)) => break,
-                    Ok((n, item)) => {
-                        at += n;
-                        items.extend(item);
-                    }
-                    Err(e) => return (items, Some(e)),
-                }
+            if let Err(e) = decode_buffered(&mut rx, &mut buffer, &mut items) {
+                return (items, Some(e));
             }
-            buffer.drain(..at);
         }
         (items, None)
     }
