@@ -129,6 +129,15 @@ pub enum Incoming {
     Close(Option<(CloseCode, String)>),
 }
 
+/// Unmasks the next payload bytes of `header`'s frame in place; returns the
+/// key offset for the bytes after them.
+fn unmask(header: &FrameHeader, chunk: &mut [u8], mask_offset: usize) -> usize {
+    match header.mask {
+        Some(key) => apply_mask(chunk, key, mask_offset),
+        None => mask_offset,
+    }
+}
+
 /// The least room made for a data frame's payload at a time.
 const MIN_RESERVE: usize = 4 << 10;
 
@@ -392,16 +401,23 @@ impl Receiver {
             "direct_filled: more bytes than the direct buffer held"
         );
         let chunk = &mut partial.data[start..start + n];
-        let mask_offset = match header.mask {
-            Some(key) => apply_mask(chunk, key, mask_offset),
-            None => mask_offset,
-        };
+        let mask_offset = unmask(&header, chunk, mask_offset);
         if partial.kind == DataKind::Text {
             let result = self.utf8.feed(chunk);
             result.map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         partial.len += n;
-        let remaining = remaining - n as u64;
+        self.advance(header, remaining - n as u64, mask_offset)
+    }
+
+    /// Moves past payload bytes just taken: `remaining` are left in the
+    /// frame, at key offset `mask_offset`; the frame ends when none are.
+    fn advance(
+        &mut self,
+        header: FrameHeader,
+        remaining: u64,
+        mask_offset: usize,
+    ) -> Result<Option<Incoming>, ProtocolError> {
         self.state = State::Payload {
             header,
             remaining,
@@ -474,21 +490,12 @@ impl Receiver {
                     return Ok((0, None));
                 }
                 let chunk = &mut buf[..take];
-                let mask_offset = match header.mask {
-                    Some(key) => apply_mask(chunk, key, mask_offset),
-                    None => mask_offset,
-                };
+                let mask_offset = unmask(&header, chunk, mask_offset);
                 self.payload(&header, chunk, remaining)?;
-                let remaining = remaining - take as u64;
-                self.state = State::Payload {
-                    header,
-                    remaining,
-                    mask_offset,
-                };
-                if remaining == 0 {
-                    return Ok((take, self.end_frame(&header)?));
-                }
-                Ok((take, None))
+                Ok((
+                    take,
+                    self.advance(header, remaining - take as u64, mask_offset)?,
+                ))
             }
         }
     }
