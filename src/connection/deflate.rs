@@ -38,14 +38,11 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use super::queue::{Body, Closing, OutFrame};
-use super::shared::{Frames, Outgoing, Shared};
+use super::shared::{Outgoing, Shared};
 use crate::config::SendPolicy;
 use crate::deflate::{DeflateState, SendCodec};
 use crate::error::Error;
-use crate::protocol::{
-    CloseCode, CompressorPool, DataFrames, DataKind, FrameHeader, MAX_HEADER_LEN, OpCode,
-    apply_mask,
-};
+use crate::protocol::{CloseCode, CompressorPool, DataFrames, DataKind, MAX_HEADER_LEN, OpCode};
 
 /// RSV1: the first frame of a compressed message (RFC 7692 §6).
 const RSV1: u8 = 0x40;
@@ -163,28 +160,9 @@ impl Shared {
 
     /// The frames of a compressed message: RSV1 on the first, masked when
     /// this end is a client.
-    fn compressed_frames(&self, kind: DataKind, mut payload: Vec<u8>) -> Outgoing {
-        let mut frames: Vec<(FrameHeader, std::ops::Range<usize>)> =
-            DataFrames::new(kind, RSV1, payload.len(), self.config.fragment_size).collect();
-        if let Some(keys) = &self.keys {
-            let mut keys = keys.lock().unwrap_or_else(|p| p.into_inner());
-            for (header, range) in &mut frames {
-                let key = keys.next();
-                apply_mask(&mut payload[range.clone()], key, 0);
-                header.mask = Some(key);
-            }
-        }
-        let frames = if frames.len() == 1 {
-            Frames::One(OutFrame::new(&frames[0].0, Body::Owned(payload)))
-        } else {
-            let payload = Arc::new(payload);
-            frames
-                .into_iter()
-                .map(|(header, range)| OutFrame::new(&header, Body::Shared(payload.clone(), range)))
-                .collect()
-        };
+    fn compressed_frames(&self, kind: DataKind, payload: Vec<u8>) -> Outgoing {
         Outgoing {
-            frames,
+            frames: self.split_frames(kind, RSV1, payload),
             messages: 1,
         }
     }

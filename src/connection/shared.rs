@@ -205,9 +205,18 @@ impl Shared {
                 messages: 1,
             };
         }
-        let mut payload = payload;
+        Outgoing {
+            frames: self.split_frames(kind, 0, payload),
+            messages: 1,
+        }
+    }
+
+    /// The frames of a data message, `rsv` set on the first, split at the
+    /// fragment size and masked when this end is a client: one frame owns
+    /// the payload, several share it.
+    pub(crate) fn split_frames(&self, kind: DataKind, rsv: u8, mut payload: Vec<u8>) -> Frames {
         let mut frames: Vec<(FrameHeader, std::ops::Range<usize>)> =
-            DataFrames::new(kind, 0, payload.len(), self.config.fragment_size).collect();
+            DataFrames::new(kind, rsv, payload.len(), self.config.fragment_size).collect();
         if let Some(keys) = &self.keys {
             let mut keys = keys.lock().unwrap_or_else(|p| p.into_inner());
             for (header, range) in &mut frames {
@@ -216,15 +225,14 @@ impl Shared {
                 header.mask = Some(key);
             }
         }
+        if frames.len() == 1 {
+            return Frames::One(OutFrame::new(&frames[0].0, Body::Owned(payload)));
+        }
         let payload = Arc::new(payload);
-        let frames = frames
+        frames
             .into_iter()
             .map(|(header, range)| OutFrame::new(&header, Body::Shared(payload.clone(), range)))
-            .collect();
-        Outgoing {
-            frames,
-            messages: 1,
-        }
+            .collect()
     }
 
     /// Queues `out` now if the queue is under its high-water mark (and no
