@@ -62,7 +62,11 @@ fn parse_args() -> Result<Args, String> {
             return Err(USAGE.into());
         }
         if flag == "--no-deflate" {
-            args.config.deflate.enabled = false;
+            // Without the `deflate` feature there is nothing to turn off.
+            #[cfg(feature = "deflate")]
+            {
+                args.config.deflate.enabled = false;
+            }
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
