@@ -94,6 +94,8 @@ impl Shared {
         compressor.compress(payload, &mut compressed);
         deflate.record(payload.len(), compressed.len());
         let mut frames = Some(self.compressed_frames(kind, compressed).frames);
+        // Queued even over the high-water mark: room was checked before
+        // compressing, and the compressor's context already holds it.
         loop {
             let listener = {
                 let mut queue = self.lock_queue();
@@ -101,11 +103,8 @@ impl Shared {
                     return Err(Error::Closed);
                 }
                 if !queue.streaming {
-                    for frame in frames.take().into_iter().flatten() {
-                        queue.push(frame);
-                    }
-                    if queue.bytes >= self.config.send_queue_high_water {
-                        queue.wants_drain = true;
+                    if let Some(frames) = frames.take() {
+                        self.enqueue(&mut queue, frames);
                     }
                     drop(queue);
                     own.dirty = false;

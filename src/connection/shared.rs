@@ -259,17 +259,23 @@ impl Shared {
             queue.wants_drain = true;
             return Ok(Offer::Full(out));
         }
-        for frame in out.frames {
-            queue.push(frame);
-        }
-        if queue.bytes >= self.config.send_queue_high_water {
-            queue.wants_drain = true;
-        }
+        self.enqueue(&mut queue, out.frames);
         drop(queue);
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
         Ok(Offer::Queued)
+    }
+
+    /// Appends a message's frames to the queue (room was checked by the
+    /// caller) and notes when the queue is now at its high-water mark.
+    pub(crate) fn enqueue(&self, queue: &mut SendQueue, frames: Frames) {
+        for frame in frames {
+            queue.push(frame);
+        }
+        if queue.bytes >= self.config.send_queue_high_water {
+            queue.wants_drain = true;
+        }
     }
 
     /// Queues `out` under the send-queue policy: waits (the default), fails,
