@@ -101,12 +101,8 @@ if [ "$BUILD" = 1 ]; then
   (cd "$COMPARE" && cargo build --release) >&2
 fi
 LOADGEN="$ROOT/target/release/examples/loadgen"
-declare -A CMD
-CMD[wsgate]="$ROOT/target/release/examples/echo"
-CMD[fastwebsockets]="$COMPARE/target/release/fastwebsockets-echo"
-CMD[tokio-tungstenite]="$COMPARE/target/release/tokio-tungstenite-echo"
-CMD[async-tungstenite]="$COMPARE/target/release/async-tungstenite-echo"
-CMD[node-ws]="node $COMPARE/node/server.js"
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 if [ -n "$BASELINE" ]; then
   CMD[baseline]=$BASELINE
   SERVERS="$SERVERS baseline"

@@ -36,12 +36,8 @@ while [ $# -gt 0 ]; do
 done
 [ ${#SERVERS[@]} -gt 0 ] || SERVERS=(wsgate)
 
-declare -A CMD
-CMD[wsgate]="$ROOT/target/release/examples/echo"
-CMD[fastwebsockets]="$COMPARE/target/release/fastwebsockets-echo"
-CMD[tokio-tungstenite]="$COMPARE/target/release/tokio-tungstenite-echo"
-CMD[async-tungstenite]="$COMPARE/target/release/async-tungstenite-echo"
-CMD[node-ws]="node $COMPARE/node/server.js"
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 LOADGEN="$ROOT/target/release/examples/loadgen"
 
 EVENTS="raw_syscalls:sys_enter,context-switches"
