@@ -239,12 +239,6 @@ async fn application(conn: Connection, tx: Sender<Accepted>, pings: Arc<AtomicUs
     }
 }
 
-fn quiet_config() -> Config {
-    let mut config = Config::default();
-    config.ping_interval = None;
-    config
-}
-
 /// A fresh tungstenite client is served: handshake, echo, clean close.
 async fn assert_healthy(addr: SocketAddr) {
     let client = blocking(move || {
@@ -263,36 +257,6 @@ async fn assert_healthy(addr: SocketAddr) {
         "still serving",
         "the server stopped serving"
     );
-}
-
-async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        async_std::task::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A client socket with small kernel buffers, set before connecting.
-fn connect_with_buffers(addr: SocketAddr, recv: Option<usize>, send: Option<usize>) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    if let Some(size) = recv {
-        socket.set_recv_buffer_size(size).unwrap();
-    }
-    if let Some(size) = send {
-        socket.set_send_buffer_size(size).unwrap();
-    }
-    socket
-        .connect_timeout(&addr.into(), TIMEOUT)
-        .expect("connect");
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
 }
 
 /// Reads an HTTP response head byte by byte; returns its status.

@@ -153,48 +153,9 @@ async fn undecided_server(
     (addr, handle, rx)
 }
 
-fn quiet_config() -> Config {
-    let mut config = Config::default();
-    config.ping_interval = None;
-    config
-}
-
-/// Polls `check` every 10 ms until it holds, failing after `limit`.
-async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        async_std::task::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Raw socket helpers (beyond tests/common)
 // ---------------------------------------------------------------------------
-
-/// A client socket with small kernel buffers (set before connecting, so the
-/// TCP window is small from the start), and the usual timeouts.
-fn connect_with_buffers(addr: SocketAddr, recv: Option<usize>, send: Option<usize>) -> TcpStream {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
-    if let Some(size) = recv {
-        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
-    }
-    if let Some(size) = send {
-        socket.set_send_buffer_size(size).expect("SO_SNDBUF");
-    }
-    socket
-        .connect_timeout(&addr.into(), TIMEOUT)
-        .expect("connect");
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
-}
 
 /// Reads an HTTP response head byte by byte (so nothing after it is
 /// consumed); returns the status and the head.

@@ -709,3 +709,47 @@ pub fn text_of_len(n: usize) -> String {
 pub fn bytes_of_len(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
+
+/// A configuration without keepalive pings, so a test sees only its own traffic.
+pub fn quiet_config() -> Config {
+    let mut config = Config::default();
+    config.ping_interval = None;
+    config
+}
+
+/// Polls `check` every 10 ms until it holds, failing after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        async_std::task::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A client socket with small kernel buffers (set before connecting, so the
+/// TCP window is small from the start), and the usual timeouts.
+pub fn connect_with_buffers(
+    addr: SocketAddr,
+    recv: Option<usize>,
+    send: Option<usize>,
+) -> TcpStream {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
+    if let Some(size) = recv {
+        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+    }
+    if let Some(size) = send {
+        socket.set_send_buffer_size(size).expect("SO_SNDBUF");
+    }
+    socket
+        .connect_timeout(&addr.into(), TIMEOUT)
+        .expect("connect");
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
