@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::{Either, select};
+use futures::future::select;
 use wsgate::{Config, Connection, Event, IpNet, Server};
 
 const USAGE: &str = "usage: echo [options]
@@ -148,7 +148,7 @@ async fn main() -> std::io::Result<()> {
         }
     };
     let builder = Server::builder().config(args.config);
-    let (mut server, scheme) = match (&args.tls_cert, &args.tls_key) {
+    let (server, scheme) = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match tls_acceptor(cert, key) {
             Ok(acceptor) => (builder.bind_tls(&args.addr, acceptor).await?, "wss"),
             Err(message) => {
@@ -163,15 +163,14 @@ async fn main() -> std::io::Result<()> {
         server.local_addr()
     );
     let handle = server.handle();
-    let mut signal = shutdown_signal();
-    // Until the server stops or a signal arrives.
-    while let Either::Left((Some(request), _)) = select(server.next(), &mut signal).await {
-        async_std::task::spawn(async move {
-            if let Ok(conn) = request.accept(None, None).await {
-                echo(conn).await;
-            }
-        });
-    }
+    // Each request on a task of its own, with the request loop on the
+    // executor too (not on this thread): until a signal arrives.
+    let serving = server.serve(|request| async move {
+        if let Ok(conn) = request.accept(None, None).await {
+            echo(conn).await;
+        }
+    });
+    let _ = select(serving, shutdown_signal()).await;
     let report = handle.shutdown(args.shutdown_timeout).await;
     println!(
         "shut down: {} connections closed cleanly, {} dropped",

@@ -74,7 +74,7 @@ pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use request::WebSocketRequest;
 pub use server::{
-    BroadcastReport, MetricsSnapshot, Server, ServerBuilder, ServerHandle, ShutdownReport,
+    BroadcastReport, MetricsSnapshot, Serve, Server, ServerBuilder, ServerHandle, ShutdownReport,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

@@ -53,22 +53,26 @@ pub fn builder(room: Arc<Room>) -> ServerBuilder {
 // ANCHOR: serve
 /// Decides every WebSocket request and runs a session for each accepted one,
 /// until the server stops.
-pub async fn serve(mut server: Server, room: Arc<Room>) {
+pub async fn serve(server: Server, room: Arc<Room>) {
     room.attach(server.handle());
-    while let Some(request) = server.next().await {
-        let room = room.clone();
-        async_std::task::spawn(async move {
-            match admit(&room, &request).await {
-                Ok(nick) => {
-                    // Only fails if the client is already gone.
-                    if let Ok(conn) = request.accept(Some(PROTOCOL), None).await {
-                        session(&room, &nick, conn).await;
+    // One task per request (Server::serve spawns them, from a loop that
+    // runs on the executor as well).
+    server
+        .serve(move |request| {
+            let room = room.clone();
+            async move {
+                match admit(&room, &request).await {
+                    Ok(nick) => {
+                        // Only fails if the client is already gone.
+                        if let Ok(conn) = request.accept(Some(PROTOCOL), None).await {
+                            session(&room, &nick, conn).await;
+                        }
                     }
+                    Err(refusal) => request.reject(refusal.status, &refusal.reason),
                 }
-                Err(refusal) => request.reject(refusal.status, &refusal.reason),
             }
-        });
-    }
+        })
+        .await;
 }
 // ANCHOR_END: serve
 

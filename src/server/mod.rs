@@ -6,11 +6,13 @@ mod handle;
 mod handshake;
 mod mount;
 mod registry;
+mod serve;
 mod tcp;
 
 pub use self::handle::{BroadcastReport, ServerHandle, ShutdownReport};
 pub use self::registry::MetricsSnapshot;
 pub(crate) use self::registry::ServerCore;
+pub use self::serve::Serve;
 
 use std::future::Future;
 use std::io;
