@@ -7,7 +7,8 @@
 #   benches/compare.sh --quick    # 1 round, 1 s per cell, 2 000 idle connections (~3 min)
 #
 # Options: --rounds N, --duration SECS, --idle-connections N, --window W,
-#          --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
+#          --sizes "16 1024 ..." (message sizes), --conns "1 64" (connection
+#          counts), --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
 #          --no-build, --baseline BINARY (an earlier build of wsgate's echo
 #          example, shown as the column "baseline": for A/B of a change).
 #
@@ -59,6 +60,7 @@ while [ $# -gt 0 ]; do
     --window) WINDOW=$2; shift ;;
     --servers) SERVERS=$2; shift ;;
     --sizes) SIZES=$2; shift ;;
+    --conns) CONNS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --no-build) BUILD=0 ;;
     --baseline) BASELINE=$2; shift ;;
