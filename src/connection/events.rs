@@ -215,7 +215,7 @@ impl Reader {
                 }
             };
             if at < n {
-                self.buf.extend_from_slice(&scratch[at..n]);
+                crate::protocol::copy::append(&mut self.buf, &scratch[at..n]);
                 self.start = 0;
                 self.end = n - at;
             }

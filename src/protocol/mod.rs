@@ -16,6 +16,7 @@
 //! | permessage-deflate (feature `deflate`) | `Compressor`, `Decompressor`, `CompressorPool` |
 
 mod close;
+pub(crate) mod copy;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod error;

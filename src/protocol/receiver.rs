@@ -613,9 +613,9 @@ impl Receiver {
                 partial.data = crate::scratch::take_buffer(want);
             }
             partial.data.reserve(want);
-            partial.data.extend_from_slice(chunk);
+            super::copy::append(&mut partial.data, chunk);
         } else {
-            self.frame.extend_from_slice(chunk);
+            super::copy::append(&mut self.frame, chunk);
         }
         Ok(())
     }
