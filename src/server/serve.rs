@@ -22,9 +22,9 @@ impl Server {
     /// a request then reaches its handler on the executor's threads. The
     /// same loop awaited directly in `main` (`#[async_std::main]` or
     /// `block_on`) runs on the main thread instead, and every request
-    /// crosses threads twice on its way to the handler, which costs about a
-    /// third more server CPU per handshake (see the guide's Performance
-    /// chapter).
+    /// crosses threads twice on its way to the handler, which costs about
+    /// half as much server CPU again per handshake (see the guide's
+    /// Performance chapter).
     ///
     /// The server stops when [`ServerHandle::shutdown`] or
     /// [`ServerHandle::stop_listening`] is called, or when the returned
