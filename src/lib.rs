@@ -11,15 +11,17 @@
 //! use wsgate::{Event, Server};
 //!
 //! # async_std::task::block_on(async {
-//! let mut server = Server::bind("127.0.0.1:9001").await?;
-//! while let Some(request) = server.next().await {
-//!     // Inspect the request: host, resource, origin, protocols, headers...
-//!     if request.resource() != "/echo" {
-//!         request.reject(http_types::StatusCode::NotFound, "try /echo");
-//!         continue;
-//!     }
-//!     let Ok(conn) = request.accept(None, None).await else { continue };
-//!     async_std::task::spawn(async move {
+//! let server = Server::bind("127.0.0.1:9001").await?;
+//! // A task per request; `server.next()` gives the requests one by one
+//! // to an application that wants its own loop.
+//! server
+//!     .serve(|request| async move {
+//!         // Inspect the request: host, resource, origin, protocols, headers...
+//!         if request.resource() != "/echo" {
+//!             request.reject(http_types::StatusCode::NotFound, "try /echo");
+//!             return;
+//!         }
+//!         let Ok(conn) = request.accept(None, None).await else { return };
 //!         let mut events = conn.events();
 //!         while let Some(event) = events.next().await {
 //!             match event {
@@ -28,8 +30,8 @@
 //!                 _ => {}
 //!             }
 //!         }
-//!     });
-//! }
+//!     })
+//!     .await;
 //! # Ok::<(), Box<dyn std::error::Error>>(()) });
 //! ```
 //!
@@ -38,8 +40,9 @@
 //! - [`protocol`] and [`handshake`]: the sans-IO core. Frames, masking,
 //!   UTF-8, close codes, message assembly; parsing and answering the HTTP
 //!   upgrade. Plain code over byte buffers, no sockets, no async.
-//! - [`Connection`], [`WebSocketRequest`], [`Server`], [`Client`]: the async
-//!   layer over any `futures-io` stream ([`Transport`]).
+//! - [`Connection`], [`WebSocketRequest`], [`Server`] (and [`Server::serve`]),
+//!   [`Client`]: the async layer over any `futures-io` stream
+//!   ([`Transport`]).
 //! - [`Config`]: every limit and timeout, with safe defaults.
 
 #![warn(missing_docs)]
