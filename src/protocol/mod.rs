@@ -10,7 +10,7 @@
 //! | frame headers | [`FrameHeader`], [`OpCode`] |
 //! | masking | [`apply_mask`] |
 //! | UTF-8 checks | [`Utf8Validator`] |
-//! | close codes | [`CloseCode`](crate::CloseCode), [`parse_close_payload`] |
+//! | close codes | [`CloseCode`], [`parse_close_payload`] |
 //! | receiving | [`Receiver`] |
 //! | sending | [`DataFrames`] |
 //! | permessage-deflate (feature `deflate`) | `Compressor`, `Decompressor`, `CompressorPool` |
