@@ -9,8 +9,9 @@
 //! destination is 1 to 15 bytes ahead (and about 1.6 µs up to 63 bytes)
 //! instead of 1.2 µs. A payload copied out of a read buffer lands at such a
 //! distance by chance of the heap's layout, and then stays there message
-//! after message, since the same buffers are reused: it made one 64 KiB
-//! echo cost 60% more CPU than another run of the same code.
+//! after message, since the same buffers are reused: it made 64 KiB echo
+//! over one connection cost about 40% more CPU (63.5 µs per message
+//! against 44.8 µs with this module).
 //!
 //! [`append`] checks the distance and, inside that window, copies in 1 KiB
 //! pieces instead (each below the size where `memcpy` switches to
