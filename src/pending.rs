@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use event_listener::Event as Notify;
 use futures::channel::oneshot;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{Future, FutureExt};
 
 use crate::error::AcceptError;
@@ -145,14 +145,7 @@ async fn hold(
         // client cannot make the server buffer without limit.
         while reading && pipelined.len() < max_pipelined {
             let room = (4 << 10).min(max_pipelined - pipelined.len());
-            let read = crate::scratch::with_scratch(room, |scratch| {
-                let read = Pin::new(&mut io).poll_read(cx, scratch);
-                if let Poll::Ready(Ok(n)) = read {
-                    pipelined.extend_from_slice(&scratch[..n]);
-                }
-                read
-            });
-            match read {
+            match crate::scratch::poll_read_appending(&mut io, cx, &mut pipelined, room) {
                 Poll::Ready(Ok(n)) if n > 0 => {}
                 Poll::Ready(_) => {
                     reading = false;

@@ -10,6 +10,11 @@
 //! allocating.
 
 use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::io::AsyncRead;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -82,6 +87,24 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
         }
         // Only if `f` itself asked for scratch space: give it its own.
         Err(_) => f(&mut vec![0; len]),
+    })
+}
+
+/// Reads at most `room` bytes from `io` through this thread's scratch
+/// buffer and appends what arrived to `buf`: for byte collections that grow
+/// a little at a time (a request head, bytes sent before a decision).
+pub(crate) fn poll_read_appending<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut Vec<u8>,
+    room: usize,
+) -> Poll<io::Result<usize>> {
+    with_scratch(room, |scratch| {
+        let read = Pin::new(io).poll_read(cx, scratch);
+        if let Poll::Ready(Ok(n)) = read {
+            buf.extend_from_slice(&scratch[..n]);
+        }
+        read
     })
 }
 

@@ -57,29 +57,14 @@ impl FromIterator<OutFrame> for Frames {
 
 impl IntoIterator for Frames {
     type Item = OutFrame;
-    type IntoIter = FramesIter;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<OutFrame>, std::vec::IntoIter<OutFrame>>;
 
-    fn into_iter(self) -> FramesIter {
-        match self {
-            Frames::One(frame) => FramesIter::One(Some(frame)),
-            Frames::Many(frames) => FramesIter::Many(frames.into_iter()),
-        }
-    }
-}
-
-pub(crate) enum FramesIter {
-    One(Option<OutFrame>),
-    Many(std::vec::IntoIter<OutFrame>),
-}
-
-impl Iterator for FramesIter {
-    type Item = OutFrame;
-
-    fn next(&mut self) -> Option<OutFrame> {
-        match self {
-            FramesIter::One(frame) => frame.take(),
-            FramesIter::Many(frames) => frames.next(),
-        }
+    fn into_iter(self) -> Self::IntoIter {
+        let (one, many) = match self {
+            Frames::One(frame) => (Some(frame), Vec::new()),
+            Frames::Many(frames) => (None, frames),
+        };
+        one.into_iter().chain(many)
     }
 }
 

@@ -5,10 +5,7 @@ use std::sync::atomic::Ordering;
 
 use futures::SinkExt;
 use std::future::poll_fn;
-use std::pin::Pin;
-use std::task::Poll;
 
-use futures::io::AsyncRead;
 use http_types::Url;
 
 use super::Inner;
@@ -153,15 +150,7 @@ pub(crate) async fn read_head(
     }
     loop {
         let scanned = buf.len();
-        let read = poll_fn(|cx| {
-            crate::scratch::with_scratch(4 << 10, |scratch| {
-                let read = Pin::new(&mut *io).poll_read(cx, scratch);
-                if let Poll::Ready(Ok(n)) = read {
-                    buf.extend_from_slice(&scratch[..n]);
-                }
-                read
-            })
-        });
+        let read = poll_fn(|cx| crate::scratch::poll_read_appending(io, cx, &mut buf, 4 << 10));
         if let Ok(0) | Err(_) = read.await {
             return Err(HeadError::Closed);
         }
