@@ -342,6 +342,49 @@ mod tests {
         drop(writer.join().unwrap());
     }
 
+    /// A task woken for another reason while the transport waits for
+    /// readiness stays pending, and the readiness event still arrives,
+    /// whether the wait began after a read that would block or after a
+    /// short read.
+    #[test]
+    fn spurious_wakeups_wait_on() {
+        struct Flag(std::sync::atomic::AtomicBool);
+        impl futures::task::ArcWake for Flag {
+            fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+                arc_self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let (mut server, mut client) = pair();
+        let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let waker = futures::task::waker(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 64];
+        let mut poll = |server: &mut TcpTransport| Pin::new(server).poll_read(&mut cx, &mut buf);
+        // Nothing sent yet: wait (after one read that would block).
+        assert!(poll(&mut server).is_pending());
+        // Spurious polls wait on.
+        assert!(poll(&mut server).is_pending());
+        assert!(poll(&mut server).is_pending());
+        client.write_all(b"abc").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // Something must run the reactor: async-io's driver thread does.
+        while !flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "no readiness event");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let got = poll(&mut server);
+        assert!(matches!(got, Poll::Ready(Ok(3))), "{got:?}");
+        // Drained: the next poll waits without losing later bytes.
+        assert!(poll(&mut server).is_pending());
+        client.write_all(b"defg").unwrap();
+        let got = async_std::task::block_on(async_std::future::timeout(
+            Duration::from_secs(10),
+            server.read(&mut buf),
+        ));
+        assert_eq!(got.unwrap().unwrap(), 4);
+        assert_eq!(&buf[..4], b"defg");
+    }
+
     #[test]
     fn close_sends_end_of_stream() {
         let (mut server, mut client) = pair();

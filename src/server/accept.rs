@@ -34,7 +34,7 @@ pub(super) async fn accept_loop(
         if inner.stopped.load(Ordering::Acquire) {
             return;
         }
-        let accepted = match select(pin!(listener.accept()), stop).await {
+        let accepted = match select(pin!(super::tcp::accept(&listener)), stop).await {
             Either::Left((accepted, _)) => accepted,
             Either::Right(_) => return,
         };

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use async_io::Async;
 use async_std::net::{TcpListener, ToSocketAddrs};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use std::net::TcpStream;
@@ -36,6 +37,37 @@ fn bind_one(addr: SocketAddr, options: &TcpOptions) -> io::Result<TcpListener> {
     socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
+/// Accepts one connection, non-blocking and registered with the reactor.
+///
+/// On Linux and Android `accept4` makes the socket non-blocking in the same
+/// system call; `accept` followed by async-io's `Async::new` takes an
+/// `ioctl` more per connection for it.
+pub(crate) async fn accept(
+    listener: &Async<std::net::TcpListener>,
+) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let (socket, addr) = listener
+            .read_with(|listener| {
+                let listener = SockRef::from(listener);
+                loop {
+                    match listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        accepted => return accepted,
+                    }
+                }
+            })
+            .await?;
+        // A TCP listener's peers have IP addresses.
+        let addr = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+        Ok((Async::new_nonblocking(TcpStream::from(socket))?, addr))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    listener.accept().await
 }
 
 /// Applies the per-connection options to an accepted stream.
