@@ -16,6 +16,12 @@
 //! [`append`] checks the distance and, inside that window, copies in 1 KiB
 //! pieces instead (each below the size where `memcpy` switches to
 //! `rep movsb`): 1.2 µs for 64 KiB at every distance on the same machine.
+//!
+//! A masked payload (every frame a server receives) is copied by
+//! `mask::extend_unmasked` instead, which unmasks on the way with vector
+//! stores and never uses `rep movsb`: 1.4–2.4 µs for 64 KiB at every
+//! distance. `append` serves unmasked payloads (a client's) and bytes left
+//! over in a read buffer.
 
 use std::hint::black_box;
 

@@ -1,9 +1,10 @@
 //! The receiving state machine: bytes in, messages and control frames out.
 //!
 //! [`Receiver::decode`] takes whatever bytes have arrived, consumes what it
-//! can, and reports at most one [`Incoming`] item per call. Payloads are
-//! unmasked in place in the caller's buffer and copied once, into the message
-//! being assembled. Limits are checked against each frame's declared length
+//! can, and reports at most one [`Incoming`] item per call. A data payload
+//! is unmasked as it is copied, once, from the caller's buffer into the
+//! message being assembled (one pass over the bytes); control frames and
+//! compressed payloads are unmasked in place first. Limits are checked against each frame's declared length
 //! before anything is stored, and the message buffer grows only with bytes that
 //! actually arrived.
 //!
@@ -489,9 +490,8 @@ impl Receiver {
                 if take == 0 {
                     return Ok((0, None));
                 }
-                let chunk = &mut buf[..take];
-                let mask_offset = unmask(&header, chunk, mask_offset);
-                self.payload(&header, chunk, remaining)?;
+                let mask_offset =
+                    self.payload(&header, &mut buf[..take], remaining, mask_offset)?;
                 Ok((
                     take,
                     self.advance(header, remaining - take as u64, mask_offset)?,
@@ -572,17 +572,21 @@ impl Receiver {
         Ok(())
     }
 
-    /// Takes one unmasked chunk of the current frame's payload; `remaining`
-    /// is what the frame still had to deliver, this chunk included.
+    /// Takes one chunk of the current frame's payload, as it arrived (still
+    /// masked, at key offset `mask_offset`); `remaining` is what the frame
+    /// still had to deliver, this chunk included. Returns the key offset for
+    /// the bytes after the chunk.
     fn payload(
         &mut self,
         header: &FrameHeader,
-        chunk: &[u8],
+        chunk: &mut [u8],
         remaining: u64,
-    ) -> Result<(), ProtocolError> {
+        mask_offset: usize,
+    ) -> Result<usize, ProtocolError> {
         if header.opcode.is_control() {
+            let next = unmask(header, chunk, mask_offset);
             self.frame.extend_from_slice(chunk);
-            return Ok(());
+            return Ok(next);
         }
         let partial = self
             .message
@@ -592,32 +596,44 @@ impl Receiver {
         // and stored are the message's own, inflated.
         #[cfg(feature = "deflate")]
         if partial.compressed {
+            let next = unmask(header, chunk, mask_offset);
             partial.wire += chunk.len();
-            return self.inflate(chunk, false);
+            self.inflate(chunk, false)?;
+            return Ok(next);
         }
-        if partial.kind == DataKind::Text {
-            self.utf8
-                .feed(chunk)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        partial.len += chunk.len();
-        if self.config.assemble_messages {
+        let dst = if self.config.assemble_messages {
             // Drop a zeroed tail left by `direct_buffer`, then make room:
             // the whole frame when that is at most twice this chunk (no
             // regrowth for a message that arrives in one or two reads),
             // otherwise twice the chunk, so memory follows the bytes that
             // arrive rather than the length a peer declares.
-            partial.data.truncate(partial.len - chunk.len());
+            partial.data.truncate(partial.len);
             let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
             if partial.data.capacity() == 0 {
                 partial.data = crate::scratch::take_buffer(want);
             }
             partial.data.reserve(want);
-            super::copy::append(&mut partial.data, chunk);
+            &mut partial.data
         } else {
-            super::copy::append(&mut self.frame, chunk);
+            &mut self.frame
+        };
+        let at = dst.len();
+        // Unmasked on the way out of the read buffer: one pass over the
+        // bytes instead of two.
+        let next = match header.mask {
+            Some(key) => super::mask::extend_unmasked(dst, chunk, key, mask_offset),
+            None => {
+                super::copy::append(dst, chunk);
+                mask_offset
+            }
+        };
+        if partial.kind == DataKind::Text {
+            self.utf8
+                .feed(&dst[at..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        Ok(())
+        partial.len += chunk.len();
+        Ok(next)
     }
 
     /// Inflates one chunk of a compressed message (or, with `finish`, its
