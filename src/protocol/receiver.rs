@@ -4,9 +4,9 @@
 //! can, and reports at most one [`Incoming`] item per call. A data payload
 //! is unmasked as it is copied, once, from the caller's buffer into the
 //! message being assembled (one pass over the bytes); control frames and
-//! compressed payloads are unmasked in place first. Limits are checked against each frame's declared length
-//! before anything is stored, and the message buffer grows only with bytes that
-//! actually arrived.
+//! compressed payloads are unmasked in place first. Limits are checked
+//! against each frame's declared length before anything is stored, and the
+//! message buffer grows only with bytes that actually arrived.
 //!
 //! With permessage-deflate negotiated ([`Receiver::with_decompressor`],
 //! feature `deflate`), a message whose first frame has RSV1 set is inflated
