@@ -1,12 +1,13 @@
 //! The receiving state machine: bytes in, messages and control frames out.
 //!
 //! [`Receiver::decode`] takes whatever bytes have arrived, consumes what it
-//! can, and reports at most one [`Incoming`] item per call. A data payload
-//! is unmasked as it is copied, once, from the caller's buffer into the
-//! message being assembled (one pass over the bytes); control frames and
-//! compressed payloads are unmasked in place first. Limits are checked
-//! against each frame's declared length before anything is stored, and the
-//! message buffer grows only with bytes that actually arrived.
+//! can, and reports at most one [`Incoming`] item per call. Payloads are
+//! unmasked as they are copied, once, from the caller's buffer into the
+//! message being assembled (or a control frame's own buffer): one pass over
+//! the bytes. Compressed payloads are unmasked in place, then inflated.
+//! Limits are checked against each frame's declared length before anything
+//! is stored, and the message buffer grows only with bytes that actually
+//! arrived.
 //!
 //! With permessage-deflate negotiated ([`Receiver::with_decompressor`],
 //! feature `deflate`), a message whose first frame has RSV1 set is inflated
@@ -583,39 +584,42 @@ impl Receiver {
         remaining: u64,
         mask_offset: usize,
     ) -> Result<usize, ProtocolError> {
-        if header.opcode.is_control() {
-            let next = unmask(header, chunk, mask_offset);
-            self.frame.extend_from_slice(chunk);
-            return Ok(next);
-        }
-        let partial = self
-            .message
-            .as_mut()
-            .expect("a data frame always has a message in progress");
-        // permessage-deflate: the chunk is what arrived; the bytes checked
-        // and stored are the message's own, inflated.
-        #[cfg(feature = "deflate")]
-        if partial.compressed {
-            let next = unmask(header, chunk, mask_offset);
-            partial.wire += chunk.len();
-            self.inflate(chunk, false)?;
-            return Ok(next);
-        }
-        let dst = if self.config.assemble_messages {
-            // Drop a zeroed tail left by `direct_buffer`, then make room:
-            // the whole frame when that is at most twice this chunk (no
-            // regrowth for a message that arrives in one or two reads),
-            // otherwise twice the chunk, so memory follows the bytes that
-            // arrive rather than the length a peer declares.
-            partial.data.truncate(partial.len);
-            let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
-            if partial.data.capacity() == 0 {
-                partial.data = crate::scratch::take_buffer(want);
-            }
-            partial.data.reserve(want);
-            &mut partial.data
+        // Where the bytes go, and whether they must be UTF-8.
+        let (dst, text) = if header.opcode.is_control() {
+            (&mut self.frame, false)
         } else {
-            &mut self.frame
+            let partial = self
+                .message
+                .as_mut()
+                .expect("a data frame always has a message in progress");
+            // permessage-deflate: the chunk is what arrived; the bytes
+            // checked and stored are the message's own, inflated.
+            #[cfg(feature = "deflate")]
+            if partial.compressed {
+                let next = unmask(header, chunk, mask_offset);
+                partial.wire += chunk.len();
+                self.inflate(chunk, false)?;
+                return Ok(next);
+            }
+            let dst = if self.config.assemble_messages {
+                // Drop a zeroed tail left by `direct_buffer`, then make
+                // room: the whole frame when that is at most twice this
+                // chunk (no regrowth for a message that arrives in one or
+                // two reads), otherwise twice the chunk, so memory follows
+                // the bytes that arrive rather than the length a peer
+                // declares.
+                partial.data.truncate(partial.len);
+                let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
+                if partial.data.capacity() == 0 {
+                    partial.data = crate::scratch::take_buffer(want);
+                }
+                partial.data.reserve(want);
+                &mut partial.data
+            } else {
+                &mut self.frame
+            };
+            partial.len += chunk.len();
+            (dst, partial.kind == DataKind::Text)
         };
         let at = dst.len();
         // Unmasked on the way out of the read buffer: one pass over the
@@ -627,12 +631,11 @@ impl Receiver {
                 mask_offset
             }
         };
-        if partial.kind == DataKind::Text {
+        if text {
             self.utf8
                 .feed(&dst[at..])
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        partial.len += chunk.len();
         Ok(next)
     }
 
