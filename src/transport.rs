@@ -1,7 +1,9 @@
 //! The byte stream under a connection: any `futures-io` stream (TCP, TLS, an
 //! in-memory pipe), shared by the reading and the writing side.
 
+use std::any::Any;
 use std::io::{self, IoSlice, Read};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -20,9 +22,9 @@ use futures::io::{AsyncRead, AsyncWrite};
 /// fn takes_transport<T: wsgate::Transport>(_: T) {}
 /// # fn check(s: async_std::net::TcpStream) { takes_transport(s) }
 /// ```
-pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + Any {}
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + Any> Transport for T {}
 
 /// A boxed transport, so that one `Connection` type serves every stream.
 pub(crate) type BoxTransport = Box<dyn Transport>;
@@ -35,6 +37,9 @@ pub(crate) type BoxTransport = Box<dyn Transport>;
 /// end-of-stream, the writer an error.
 pub(crate) struct SharedTransport {
     slot: Mutex<Slot>,
+    /// The stream is a [`TcpTransport`], which can read into uninitialised
+    /// memory ([`poll_read_spare`](Self::poll_read_spare)).
+    spare: bool,
 }
 
 struct Slot {
@@ -45,7 +50,9 @@ struct Slot {
 
 impl SharedTransport {
     pub(crate) fn new(io: BoxTransport) -> SharedTransport {
+        let any: &dyn Any = &*io;
         SharedTransport {
+            spare: any.is::<TcpTransport>(),
             slot: Mutex::new(Slot {
                 io: Some(io),
                 reader: None,
@@ -63,12 +70,43 @@ impl SharedTransport {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        self.read_with(cx, |io, cx| Pin::new(io).poll_read(cx, buf))
+    }
+
+    /// Whether [`poll_read_spare`](Self::poll_read_spare) may be used.
+    pub(crate) fn reads_spare(&self) -> bool {
+        self.spare
+    }
+
+    /// Reads into uninitialised memory; on `Ok(n)` the first `n` bytes of
+    /// `buf` are initialised. Only for a stream that
+    /// [`reads_spare`](Self::reads_spare); any other panics.
+    pub(crate) fn poll_read_spare(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        self.read_with(cx, |io, cx| {
+            let any: &mut dyn Any = &mut **io;
+            let tcp = any.downcast_mut::<TcpTransport>();
+            tcp.expect("poll_read_spare on a TcpTransport")
+                .poll_read_spare(cx, buf)
+        })
+    }
+
+    /// Runs one read on the stream (end-of-stream once it is gone) and
+    /// remembers the reader's waker while it waits.
+    fn read_with(
+        &self,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut BoxTransport, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         let mut slot = self.lock();
         let Slot { io, reader, .. } = &mut *slot;
         let Some(io) = io else {
             return Poll::Ready(Ok(0));
         };
-        let poll = Pin::new(io).poll_read(cx, buf);
+        let poll = read(io, cx);
         if poll.is_pending() && !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *reader = Some(cx.waker().clone());
         }
@@ -129,6 +167,11 @@ impl SharedTransport {
 ///   for the reactor's readiness event first instead of trying a read that
 ///   would fail with `WouldBlock`. A small echoed message then costs one
 ///   `recvfrom`, not three.
+/// - **No zeroing before a large read.** The rest of a large payload is
+///   read straight into its message's spare capacity with `recv`, which
+///   needs no initialised buffer, so a 1 MiB message costs no 1 MiB
+///   `memset` (any other stream gets a zeroed buffer, as `AsyncRead`
+///   requires).
 /// - **`close` sends FIN.** [`poll_close`](AsyncWrite::poll_close) shuts
 ///   down the write side, so a final HTTP response or close frame is
 ///   followed by end-of-stream at once, not when the socket is dropped.
@@ -233,36 +276,61 @@ impl std::fmt::Debug for TcpTransport {
     }
 }
 
+impl TcpTransport {
+    /// [`poll_read`](AsyncRead::poll_read) into uninitialised memory: on
+    /// `Ok(n)` the first `n` bytes of `buf` are initialised.
+    pub(crate) fn poll_read_spare(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        self.poll_read_with(cx, len, |stream| socket2::SockRef::from(stream).recv(buf))
+    }
+
+    /// One read of at most `len` bytes with `read`, after waiting for
+    /// readiness when the last read drained the socket.
+    fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut read: impl FnMut(&std::net::TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        if std::mem::take(&mut self.drained) {
+            // The readiness event behind the last read is spent (the first
+            // poll consumes it); the second registers for the next one.
+            // Either may find a newer event, and then the read goes ahead.
+            for _ in 0..2 {
+                if futures::ready!(self.io.poll_readable(cx)).is_err() {
+                    break; // let the read report the error
+                }
+            }
+        }
+        loop {
+            match read(self.io.get_ref()) {
+                Ok(n) => {
+                    self.drained = n > 0 && n < len;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    futures::ready!(self.io.poll_readable(cx))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
 impl AsyncRead for TcpTransport {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if std::mem::take(&mut this.drained) {
-            // The readiness event behind the last read is spent (the first
-            // poll consumes it); the second registers for the next one.
-            // Either may find a newer event, and then the read goes ahead.
-            for _ in 0..2 {
-                if futures::ready!(this.io.poll_readable(cx)).is_err() {
-                    break; // let the read report the error
-                }
-            }
-        }
-        loop {
-            match (&mut this.io.get_ref()).read(buf) {
-                Ok(n) => {
-                    this.drained = n > 0 && n < buf.len();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    futures::ready!(this.io.poll_readable(cx))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let len = buf.len();
+        self.get_mut()
+            .poll_read_with(cx, len, |mut stream| stream.read(buf))
     }
 }
 
@@ -308,6 +376,39 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         (TcpTransport::new(accepted).unwrap(), client)
+    }
+
+    /// A TCP transport reads into uninitialised memory through the shared
+    /// transport, with the same waiting as `poll_read`; any other stream
+    /// does not offer it.
+    #[test]
+    fn tcp_reads_into_spare_room() {
+        let (server, mut client) = pair();
+        let shared = SharedTransport::new(Box::new(server));
+        assert!(shared.reads_spare());
+        let cursor = SharedTransport::new(Box::new(futures::io::Cursor::new(Vec::<u8>::new())));
+        assert!(!cursor.reads_spare());
+        client.write_all(b"hello").unwrap();
+        let mut room = [MaybeUninit::<u8>::uninit(); 64];
+        let n = async_std::task::block_on(async_std::future::timeout(
+            Duration::from_secs(10),
+            futures::future::poll_fn(|cx| shared.poll_read_spare(cx, &mut room)),
+        ))
+        .expect("the bytes arrive")
+        .unwrap();
+        assert!((1..=5).contains(&n));
+        // SAFETY: `poll_read_spare` initialised the first `n` bytes.
+        let got: Vec<u8> = room[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        assert_eq!(got, &b"hello"[..n]);
+        // Gone: end of stream, as for `poll_read`.
+        shared.kill();
+        let end = async_std::task::block_on(futures::future::poll_fn(|cx| {
+            shared.poll_read_spare(cx, &mut room)
+        }));
+        assert_eq!(end.unwrap(), 0);
     }
 
     /// After a short read the transport waits for readiness instead of

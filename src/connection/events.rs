@@ -74,6 +74,9 @@ pub struct CloseEvent {
     pub clean: bool,
 }
 
+/// One read: how many bytes arrived and what they completed, if anything.
+type ReadResult = Poll<std::io::Result<(usize, Option<Result<Incoming, ProtocolError>>)>>;
+
 /// The reading half of a connection.
 pub(crate) struct Reader {
     buf: Vec<u8>,
@@ -129,15 +132,9 @@ impl Reader {
                 }
             }
             let read = if self.start == self.end {
-                match self.receiver.direct_buffer(self.buffer_size / 4) {
-                    // A large payload goes straight into its message.
-                    Some(buf) => match shared.transport.poll_read(cx, buf) {
-                        Poll::Ready(Ok(n)) if n > 0 => {
-                            shared.received(n);
-                            Poll::Ready(Ok((n, self.receiver.direct_filled(n).transpose())))
-                        }
-                        other => other.map(|r| r.map(|n| (n, None))),
-                    },
+                // A large payload goes straight into its message.
+                match self.read_direct(shared, cx) {
+                    Some(read) => read,
                     None => self.read_scratch(shared, cx),
                 }
             } else {
@@ -188,11 +185,34 @@ impl Reader {
     /// the first complete item (or a partial header) are kept in the
     /// connection's own buffer. Returns the bytes read and the first item.
     #[allow(clippy::type_complexity)]
-    fn read_scratch(
-        &mut self,
-        shared: &Shared,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<(usize, Option<Result<Incoming, ProtocolError>>)>> {
+    /// Reads the rest of a large payload straight into its message, or
+    /// `None` when the receiver is not inside one. Over TCP the message's
+    /// spare capacity is read into as it is, without zeroing it first.
+    fn read_direct(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Option<ReadResult> {
+        let min = self.buffer_size / 4;
+        let read = if shared.transport.reads_spare() {
+            let buf = self.receiver.direct_spare(min)?;
+            match shared.transport.poll_read_spare(cx, buf) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    // SAFETY: `poll_read_spare` initialised the first `n`
+                    // bytes of the room `direct_spare` gave.
+                    (n, unsafe { self.receiver.direct_assume_filled(n) })
+                }
+                other => return Some(other.map(|r| r.map(|n| (n, None)))),
+            }
+        } else {
+            let buf = self.receiver.direct_buffer(min)?;
+            match shared.transport.poll_read(cx, buf) {
+                Poll::Ready(Ok(n)) if n > 0 => (n, self.receiver.direct_filled(n)),
+                other => return Some(other.map(|r| r.map(|n| (n, None)))),
+            }
+        };
+        let (n, item) = read;
+        shared.received(n);
+        Some(Poll::Ready(Ok((n, item.transpose()))))
+    }
+
+    fn read_scratch(&mut self, shared: &Shared, cx: &mut Context<'_>) -> ReadResult {
         if self.buf.capacity() > 0 {
             self.release_buffer();
         }

@@ -25,6 +25,7 @@ use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{DataKind, Fragment, Message};
 use super::utf8::Utf8Validator;
+use std::mem::MaybeUninit;
 
 /// RSV1, the bit permessage-deflate sets on the first frame of a compressed
 /// message (RFC 7692 §6).
@@ -349,6 +350,62 @@ impl Receiver {
     /// assert_eq!(item, Some(Incoming::Message(Message::Binary(b"hello".to_vec()))));
     /// ```
     pub fn direct_buffer(&mut self, min: usize) -> Option<&mut [u8]> {
+        let (partial, want) = self.direct_room(min)?;
+        let filled = partial.len;
+        if partial.data.len() < filled + want {
+            partial.data.resize(filled + want, 0);
+        }
+        Some(&mut partial.data[filled..filled + want])
+    }
+
+    /// [`direct_buffer`](Self::direct_buffer) without the zeroing: the same
+    /// room, handed out uninitialised, for a reader that fills uninitialised
+    /// memory itself (a socket's `recv`). A large message then costs no
+    /// `memset` before its bytes arrive. Report what arrived with
+    /// [`direct_assume_filled`](Self::direct_assume_filled).
+    pub(crate) fn direct_spare(&mut self, min: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        let (partial, want) = self.direct_room(min)?;
+        // Any zeroed tail from `direct_buffer` goes: the room is spare
+        // capacity from the message's end.
+        partial.data.truncate(partial.len);
+        Some(&mut partial.data.spare_capacity_mut()[..want])
+    }
+
+    /// [`direct_filled`](Self::direct_filled) for the room from
+    /// [`direct_spare`](Self::direct_spare).
+    ///
+    /// # Safety
+    ///
+    /// The first `n` bytes of the slice the last `direct_spare` call
+    /// returned must have been initialised since, and the receiver not
+    /// used in between.
+    ///
+    /// # Panics
+    ///
+    /// When `n` is larger than that slice could have been.
+    pub(crate) unsafe fn direct_assume_filled(
+        &mut self,
+        n: usize,
+    ) -> Result<Option<Incoming>, ProtocolError> {
+        let partial = self
+            .message
+            .as_mut()
+            .expect("direct_assume_filled without direct_spare");
+        let end = partial.len + n;
+        assert!(
+            partial.data.len() == partial.len && end <= partial.data.capacity(),
+            "direct_assume_filled: more bytes than direct_spare gave room for"
+        );
+        // SAFETY: within capacity (checked above), and the caller promises
+        // these bytes were initialised.
+        unsafe { partial.data.set_len(end) };
+        self.direct_filled(n)
+    }
+
+    /// The message a direct read goes into and how many bytes to read
+    /// (see [`direct_buffer`](Self::direct_buffer)), with at least that
+    /// much capacity past the bytes it holds.
+    fn direct_room(&mut self, min: usize) -> Option<(&mut Partial, usize)> {
         let State::Payload {
             header, remaining, ..
         } = self.state
@@ -367,10 +424,11 @@ impl Receiver {
         if partial.data.capacity() == 0 {
             partial.data = crate::scratch::take_buffer(filled + want);
         }
-        if partial.data.len() < filled + want {
-            partial.data.resize(filled + want, 0);
-        }
-        Some(&mut partial.data[filled..filled + want])
+        // `reserve` counts from `len`, which may hold a zeroed tail.
+        partial
+            .data
+            .reserve((filled + want).saturating_sub(partial.data.len()));
+        Some((partial, want))
     }
 
     /// Takes `n` payload bytes just read into the slice from
@@ -819,20 +877,41 @@ mod tests {
     /// buffer whenever nothing is buffered and the receiver offers one
     /// (for payloads with at least `min` bytes left), otherwise into a read
     /// buffer; each read takes at most `step` bytes from `bytes`.
+    ///
+    /// Direct reads alternate between the zeroed room (`direct_buffer`) and
+    /// the uninitialised one (`direct_spare`) as `spare` says, by read.
     fn run_direct(
         config: ReceiverConfig,
         bytes: &[u8],
         step: usize,
         min: usize,
+        spare: impl Fn(usize) -> bool,
     ) -> (Vec<Incoming>, Option<ProtocolError>) {
         let mut rx = Receiver::new(config);
         let mut source = bytes;
         let mut buffer: Vec<u8> = Vec::new();
         let mut items = Vec::new();
+        let mut reads = 0;
         while !source.is_empty() {
-            if buffer.is_empty()
+            if buffer.is_empty() && spare(reads) {
+                if let Some(room) = rx.direct_spare(min) {
+                    reads += 1;
+                    let n = room.len().min(step.max(1)).min(source.len());
+                    for (slot, &byte) in room.iter_mut().zip(&source[..n]) {
+                        slot.write(byte);
+                    }
+                    source = &source[n..];
+                    // SAFETY: the loop above wrote the first `n` bytes.
+                    match unsafe { rx.direct_assume_filled(n) } {
+                        Ok(item) => items.extend(item),
+                        Err(e) => return (items, Some(e)),
+                    }
+                    continue;
+                }
+            } else if buffer.is_empty()
                 && let Some(direct) = rx.direct_buffer(min)
             {
+                reads += 1;
                 let n = direct.len().min(step.max(1)).min(source.len());
                 direct[..n].copy_from_slice(&source[..n]);
                 source = &source[n..];
@@ -883,8 +962,49 @@ mod tests {
     #[test]
     fn direct_reads_check_utf8() {
         let wire = client_frame(OpCode::Text, true, b"ok \xff not utf-8, and long enough");
-        let (_, err) = run_direct(server(), &wire, 5, 1);
-        assert_eq!(err, Some(ProtocolError::InvalidUtf8));
+        for spare in [false, true] {
+            let (_, err) = run_direct(server(), &wire, 5, 1, |_| spare);
+            assert_eq!(err, Some(ProtocolError::InvalidUtf8));
+        }
+    }
+
+    #[test]
+    fn spare_room_is_the_same_room_uninitialised() {
+        let mut rx = Receiver::new(server());
+        // A binary frame declaring 16 MiB: 64 KiB of room, nothing zeroed.
+        let mut head = frame(OpCode::Binary, true, &[], Some([0; 4]));
+        head.truncate(2);
+        head[1] = 0x80 | 127;
+        head.extend((16u64 << 20).to_be_bytes());
+        head.extend([0; 4]);
+        assert_eq!(rx.decode(&mut head).unwrap(), (head.len(), None));
+        assert_eq!(rx.direct_spare(1).unwrap().len(), 64 << 10);
+        // A zeroed room, partly filled, then a spare one: the zeroed tail
+        // is dropped and the spare room starts right after the bytes held.
+        rx.direct_buffer(1).unwrap()[..3].copy_from_slice(b"abc");
+        assert_eq!(rx.direct_filled(3).unwrap(), None);
+        let room = rx.direct_spare(1).unwrap();
+        assert_eq!(room.len(), 64 << 10);
+        for (slot, &byte) in room.iter_mut().zip(b"de") {
+            slot.write(byte);
+        }
+        // SAFETY: two bytes written just above.
+        assert_eq!(unsafe { rx.direct_assume_filled(2) }.unwrap(), None);
+        let held = rx.message.as_ref().unwrap();
+        assert_eq!((held.len, &held.data[..]), (5, &b"abcde"[..]));
+    }
+
+    #[test]
+    #[should_panic(expected = "more bytes than direct_spare gave room for")]
+    fn spare_room_cannot_be_overfilled() {
+        let mut rx = Receiver::new(server());
+        let mut wire = client_frame(OpCode::Binary, true, &[7; 100]);
+        assert_eq!(rx.decode(&mut wire[..6]).unwrap(), (6, None));
+        let capacity = rx.direct_spare(1).map(|room| room.len()).unwrap();
+        let held = rx.message.as_ref().unwrap().data.capacity();
+        // SAFETY: never reached: the claim is past the capacity, so the
+        // receiver refuses it before touching the bytes.
+        let _ = unsafe { rx.direct_assume_filled(held + capacity + 1) };
     }
 
     fn server() -> ReceiverConfig {
@@ -1453,8 +1573,12 @@ mod tests {
             }
             wire.extend(client_frame(OpCode::Binary, true, &payload));
             let buffered = run(server(), &wire, step);
-            let direct = run_direct(server(), &wire, step, min);
-            prop_assert_eq!(direct, buffered);
+            let zeroed = run_direct(server(), &wire, step, min, |_| false);
+            prop_assert_eq!(&zeroed, &buffered);
+            let spare = run_direct(server(), &wire, step, min, |_| true);
+            prop_assert_eq!(&spare, &buffered);
+            let mixed = run_direct(server(), &wire, step, min, |read| read % 2 == 1);
+            prop_assert_eq!(mixed, buffered);
         }
     }
 }
