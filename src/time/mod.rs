@@ -1,26 +1,29 @@
-//! Deadlines, on `async-io` timers so they work on any futures runtime.
+//! Deadlines that work on any futures runtime: one shared thread wakes
+//! tasks whose deadlines passed ([`Deadline`]), and [`timeout`] bounds a
+//! future with one.
+
+mod deadline;
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use async_io::Timer;
+pub(crate) use deadline::Deadline;
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.
 ///
-/// The timer is only created if the future does not finish on its first
-/// poll: registering a timer wakes the reactor, and most handshake steps
-/// complete at once.
+/// The deadline is only registered if the future does not finish on its
+/// first poll: most handshake steps complete at once.
 pub(crate) async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
     let mut future = pin!(future);
-    let mut timer: Option<Timer> = None;
+    let mut deadline: Option<Deadline> = None;
     poll_fn(|cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        let timer = timer.get_or_insert_with(|| Timer::after(limit));
-        match Pin::new(timer).poll(cx) {
+        let deadline = deadline.get_or_insert_with(|| Deadline::after(limit));
+        match Pin::new(deadline).poll(cx) {
             Poll::Ready(_) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
