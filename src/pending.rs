@@ -122,7 +122,7 @@ async fn hold(
         }
     };
     let mut decisions = decisions;
-    let mut timer = crate::time::Deadline::after(deadline);
+    let mut timer = async_io::Timer::after(deadline);
     // A server shutting down answers undecided requests with 503.
     let mut shutdown = core.map(|core| core.shutdown_started.listen());
     let shutting_down = || core.is_some_and(|core| core.shutting_down.load(Ordering::Acquire));

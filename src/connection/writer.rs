@@ -7,12 +7,15 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use super::Shared;
 use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
 use super::write::{BATCH, poll_write_frames};
 use crate::protocol::CloseCode;
-use crate::time::{Deadline, timeout};
+use crate::time::timeout;
 
 /// What the writer does next.
 enum Work {
@@ -25,12 +28,12 @@ enum Work {
 }
 
 /// The writer's deadlines: keepalive and idle timeouts, and the close
-/// deadline while a write is blocked. One deadline, moved only to an
-/// earlier instant (a deadline that moved later is found when the armed
-/// one passes), so busy connections touch no shared state.
+/// deadline while a write is blocked. One timer, re-armed only for an
+/// earlier deadline (a deadline that moved later is found when the armed
+/// timer fires), so busy connections touch no timer.
 struct Deadlines {
     keepalive: Keepalive,
-    timer: Deadline,
+    timer: async_io::Timer,
     armed: Option<Instant>,
 }
 
@@ -63,7 +66,7 @@ impl Deadlines {
                 self.armed = Some(at);
                 self.timer.set_at(at);
             }
-            if self.armed.is_none() || self.timer.poll_at(cx, now).is_pending() {
+            if self.armed.is_none() || Pin::new(&mut self.timer).poll(cx).is_pending() {
                 return Poll::Pending;
             }
             self.armed = None;
@@ -80,7 +83,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             config.ping_timeout,
             config.idle_timeout,
         ),
-        timer: Deadline::never(),
+        timer: async_io::Timer::never(),
         armed: None,
     };
     loop {

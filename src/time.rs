@@ -1,29 +1,26 @@
-//! Deadlines that work on any futures runtime: one shared thread wakes
-//! tasks whose deadlines passed ([`Deadline`]), and [`timeout`] bounds a
-//! future with one.
-
-mod deadline;
+//! Deadlines, on `async-io` timers so they work on any futures runtime.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-pub(crate) use deadline::Deadline;
+use async_io::Timer;
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.
 ///
-/// The deadline is only registered if the future does not finish on its
-/// first poll: most handshake steps complete at once.
+/// The timer is only created if the future does not finish on its first
+/// poll: registering a timer wakes the reactor, and most handshake steps
+/// complete at once.
 pub(crate) async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
     let mut future = pin!(future);
-    let mut deadline: Option<Deadline> = None;
+    let mut timer: Option<Timer> = None;
     poll_fn(|cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        let deadline = deadline.get_or_insert_with(|| Deadline::after(limit));
-        match Pin::new(deadline).poll(cx) {
+        let timer = timer.get_or_insert_with(|| Timer::after(limit));
+        match Pin::new(timer).poll(cx) {
             Poll::Ready(_) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
