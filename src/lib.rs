@@ -59,6 +59,7 @@ mod net;
 mod pending;
 pub mod protocol;
 mod request;
+mod request_url;
 mod scratch;
 mod server;
 mod time;

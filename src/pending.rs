@@ -20,7 +20,7 @@ use futures::{Future, FutureExt};
 use crate::error::AcceptError;
 use std::sync::Arc;
 
-use http_types::Url;
+use crate::request_url::RequestUrl;
 
 use crate::config::Config;
 use crate::handshake::{UpgradeRequest, error_response};
@@ -69,7 +69,7 @@ pub(crate) fn pending_request(
     io: BoxTransport,
     pipelined: Vec<u8>,
     upgrade: UpgradeRequest,
-    url: Url,
+    url: RequestUrl,
     peer: Peer,
     config: Arc<Config>,
     core: Option<Arc<ServerCore>>,

@@ -16,6 +16,7 @@ use crate::handshake::{
 };
 use crate::pending::{Decision, PendingState, reason_header};
 use crate::protocol::Role;
+use crate::request_url::RequestUrl;
 use crate::server::ServerCore;
 
 /// A WebSocket opening handshake waiting for the application's decision.
@@ -61,7 +62,7 @@ struct Parts {
     id: ConnectionId,
     upgrade: UpgradeRequest,
     protocols: Vec<String>,
-    url: Url,
+    url: RequestUrl,
     remote_addr: SocketAddr,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
@@ -87,7 +88,7 @@ impl WebSocketRequest {
     /// (see [`crate::pending`]).
     pub(crate) fn new(
         upgrade: UpgradeRequest,
-        url: Url,
+        url: RequestUrl,
         from: Peer,
         config: Arc<Config>,
         decision: oneshot::Sender<Decision>,
@@ -173,7 +174,7 @@ impl WebSocketRequest {
     /// # }
     /// ```
     pub fn resource_url(&self) -> &Url {
-        &self.parts.url
+        self.parts.url.get()
     }
 
     /// The `Origin` header (for protocol version 8, `Sec-WebSocket-Origin`).

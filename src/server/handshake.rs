@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use futures::SinkExt;
 use std::future::poll_fn;
 
-use http_types::Url;
+use crate::request_url::RequestUrl;
 
 use super::Inner;
 use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
@@ -99,7 +99,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         return;
     }
     let scheme = if peer.secure { "wss" } else { "ws" };
-    let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource)) else {
+    let Some(url) = RequestUrl::new(scheme, &upgrade.host, &upgrade.resource) else {
         core.pending_ended(false);
         respond(
             io,

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http_types::Url;
+use crate::request_url::RequestUrl;
 
 use super::handshake::{HeadError, read_head};
 use crate::config::Config;
@@ -77,8 +77,7 @@ impl WebSocketRequest {
             }
         };
         let scheme = if secure { "wss" } else { "ws" };
-        let Ok(url) = Url::parse(&format!("{scheme}://{}{}", upgrade.host, upgrade.resource))
-        else {
+        let Some(url) = RequestUrl::new(scheme, &upgrade.host, &upgrade.resource) else {
             respond(io, &reject_response(400, "invalid Host"), limit).await;
             return Err(HandshakeError::InvalidTarget);
         };
