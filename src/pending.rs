@@ -20,11 +20,10 @@ use futures::{Future, FutureExt};
 use crate::error::AcceptError;
 use std::sync::Arc;
 
-use crate::request_url::RequestUrl;
-
 use crate::config::Config;
 use crate::handshake::{UpgradeRequest, error_response};
 use crate::request::{Peer, WebSocketRequest};
+use crate::request_url::RequestUrl;
 use crate::server::ServerCore;
 use crate::time::timeout;
 use crate::transport::BoxTransport;

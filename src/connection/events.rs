@@ -180,11 +180,6 @@ impl Reader {
         Event::Error(Error::Protocol(e))
     }
 
-    /// Reads into the thread's scratch buffer and decodes from it, so an
-    /// idle connection holds no read buffer of its own. Bytes left after
-    /// the first complete item (or a partial header) are kept in the
-    /// connection's own buffer. Returns the bytes read and the first item.
-    #[allow(clippy::type_complexity)]
     /// Reads the rest of a large payload straight into its message, or
     /// `None` when the receiver is not inside one. Over TCP the message's
     /// spare capacity is read into as it is, without zeroing it first.
@@ -212,6 +207,10 @@ impl Reader {
         Some(Poll::Ready(Ok((n, item.transpose()))))
     }
 
+    /// Reads into the thread's scratch buffer and decodes from it, so an
+    /// idle connection holds no read buffer of its own. Bytes left after
+    /// the first complete item (or a partial header) are kept in the
+    /// connection's own buffer. Returns the bytes read and the first item.
     fn read_scratch(&mut self, shared: &Shared, cx: &mut Context<'_>) -> ReadResult {
         if self.buf.capacity() > 0 {
             self.release_buffer();

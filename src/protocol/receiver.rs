@@ -16,6 +16,8 @@
 //! limit), UTF-8 is checked on the inflated text, and the compressed bytes
 //! of one message are capped too ([`ReceiverConfig::max_compressed_size`]).
 
+use std::mem::MaybeUninit;
+
 use super::Role;
 use super::close::{CloseCode, parse_close_payload};
 #[cfg(feature = "deflate")]
@@ -25,7 +27,6 @@ use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{DataKind, Fragment, Message};
 use super::utf8::Utf8Validator;
-use std::mem::MaybeUninit;
 
 /// RSV1, the bit permessage-deflate sets on the first frame of a compressed
 /// message (RFC 7692 §6).

@@ -6,13 +6,12 @@ use std::sync::atomic::Ordering;
 use futures::SinkExt;
 use std::future::poll_fn;
 
-use crate::request_url::RequestUrl;
-
 use super::Inner;
 use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
 use crate::http;
 use crate::pending::{self, reject_response, reject_response_with, respond};
 use crate::request::Peer;
+use crate::request_url::RequestUrl;
 use crate::time::timeout;
 use crate::transport::BoxTransport;
 
