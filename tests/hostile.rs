@@ -352,6 +352,47 @@ async fn slowloris_gets_408_at_the_handshake_timeout_while_others_are_served() {
     assert_healthy(addr).await;
 }
 
+/// With `TcpOptions::defer_accept` (on by default, Linux) a connection
+/// that sends nothing does not reach the server, and its first byte hands it
+/// over at once; without it the server has the connection straight away.
+/// Seen through the allow-list, which disconnects 127.0.0.1 the moment the
+/// server has the connection, and counts it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[async_std::test]
+async fn silent_connections_reach_the_server_only_once_they_speak() {
+    let _shared = GATE.read().await;
+    for defer in [true, false] {
+        let mut config = quiet_config();
+        config.allow = vec!["10.0.0.0/8".parse().unwrap()];
+        if !defer {
+            config.tcp.defer_accept = None;
+        }
+        let server = target(config).await;
+        let addr = server.addr;
+        let mut client = blocking(move || tcp(addr)).await;
+        let refused = || server.handle.metrics().refused;
+        if defer {
+            // The kernel holds it for 1 s; well inside that, nothing yet.
+            async_std::task::sleep(Duration::from_millis(400)).await;
+            assert_eq!(refused(), 0, "handed over before it sent anything");
+            client.write_all(b"G").unwrap();
+            eventually("the refusal", Duration::from_millis(500), || refused() == 1).await;
+        } else {
+            eventually("the refusal", Duration::from_secs(5), || refused() == 1).await;
+        }
+        // Disconnected without an answer.
+        let end = blocking(move || {
+            let mut buf = [0u8; 16];
+            client.read(&mut buf).map_err(|e| e.kind())
+        });
+        let end = within("the disconnect", end).await;
+        assert!(
+            matches!(end, Ok(0) | Err(io::ErrorKind::ConnectionReset)),
+            "defer {defer}: {end:?}"
+        );
+    }
+}
+
 #[async_std::test]
 async fn a_head_trickled_byte_by_byte_is_parsed_in_linear_time() {
     let _shared = GATE.read().await;

@@ -33,10 +33,40 @@ fn bind_one(addr: SocketAddr, options: &TcpOptions) -> io::Result<TcpListener> {
         socket.set_only_v6(only_v6)?;
     }
     socket.set_reuse_address(options.reuse_address)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(after) = options.defer_accept.filter(|d| !d.is_zero()) {
+        defer_accept(&socket, after)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
+/// Sets `TCP_DEFER_ACCEPT` (which socket2 does not expose): connections
+/// reach `accept` once data has arrived, or after `after` (rounded up to
+/// whole seconds) without any.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn defer_accept(socket: &Socket, after: std::time::Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let secs = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor belongs to `socket`, and the option value is a
+    // `c_int` passed with its own size, as TCP_DEFER_ACCEPT takes.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const secs).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Accepts one connection, non-blocking and registered with the reactor.
@@ -99,4 +129,39 @@ pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<
         socket.set_send_buffer_size(size)?;
     }
     Ok(())
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn defer_accept_of(listener: &TcpListener) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a live descriptor, and a `c_int` out-parameter with its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                listener.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn listeners_defer_accept_unless_told_not_to() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut options = TcpOptions::default();
+        let deferred = bind_one(addr, &options).unwrap();
+        assert!(defer_accept_of(&deferred) >= 1);
+        options.defer_accept = Some(std::time::Duration::ZERO);
+        assert_eq!(defer_accept_of(&bind_one(addr, &options).unwrap()), 0);
+        options.defer_accept = None;
+        assert_eq!(defer_accept_of(&bind_one(addr, &options).unwrap()), 0);
+    }
 }
