@@ -103,18 +103,7 @@ pub(crate) async fn accept(
 /// Applies the per-connection options to an accepted stream.
 pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<()> {
     stream.set_nodelay(options.nodelay)?;
-    #[cfg(unix)]
-    // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
-    let fd =
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(stream)) };
-    #[cfg(windows)]
-    // SAFETY: the socket belongs to `stream`, which outlives this borrow.
-    let fd = unsafe {
-        std::os::windows::io::BorrowedSocket::borrow_raw(
-            std::os::windows::io::AsRawSocket::as_raw_socket(stream),
-        )
-    };
-    let socket = SockRef::from(&fd);
+    let socket = SockRef::from(stream);
     if let Some(keepalive) = options.keepalive {
         let params = TcpKeepalive::new()
             .with_time(keepalive.time)
