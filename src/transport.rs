@@ -113,17 +113,31 @@ impl SharedTransport {
         poll
     }
 
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.write_with(cx, |io, cx| Pin::new(io).poll_write(cx, buf))
+    }
+
     pub(crate) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.write_with(cx, |io, cx| Pin::new(io).poll_write_vectored(cx, bufs))
+    }
+
+    /// Runs one write on the stream (an error once it is gone) and
+    /// remembers the writer's waker while it waits.
+    fn write_with(
+        &self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut BoxTransport, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         let mut slot = self.lock();
         let Slot { io, writer, .. } = &mut *slot;
         let Some(io) = io else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
-        let poll = Pin::new(io).poll_write_vectored(cx, bufs);
+        let poll = write(io, cx);
         if poll.is_pending() && !writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *writer = Some(cx.waker().clone());
         }

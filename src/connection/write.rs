@@ -2,6 +2,7 @@
 //! writer task or, when the socket takes them at once, straight from the
 //! sender's task (write-through), which saves a task wake-up per message.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -15,6 +16,17 @@ pub(super) const BATCH: usize = 64;
 
 /// Frames a write-through takes at most; more is left to the writer task.
 const THROUGH: usize = 8;
+
+/// Parts adding up to at most this many bytes are copied into one buffer
+/// and written with one `send`, not a `writev` of the parts: on Linux the
+/// vectored call's extra work (importing the `iovec` array, checking each
+/// part) costs more than copying a few KiB.
+const GATHER_MAX: usize = 4096;
+
+thread_local! {
+    /// The buffer small writes are gathered into, one per thread.
+    static GATHER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Writes `batch` until every frame is done (`Ready(Ok)`), the transport
 /// would block (`Pending`, progress kept in the frames), or it fails.
@@ -33,13 +45,29 @@ pub(super) fn poll_write_frames(
         }
         let mut slices = [IoSlice::new(&[]); 2 * BATCH];
         let mut count = 0;
+        let mut total = 0;
         for part in batch[first..].iter().flat_map(OutFrame::unwritten) {
             if !part.is_empty() && count < slices.len() {
                 slices[count] = IoSlice::new(part);
                 count += 1;
+                total += part.len();
             }
         }
-        let mut n = match transport.poll_write_vectored(cx, &slices[..count]) {
+        let poll = if count == 1 {
+            transport.poll_write(cx, &slices[0])
+        } else if total <= GATHER_MAX {
+            GATHER.with(|gather| {
+                let mut gather = gather.borrow_mut();
+                gather.clear();
+                slices[..count]
+                    .iter()
+                    .for_each(|part| gather.extend_from_slice(part));
+                transport.poll_write(cx, &gather)
+            })
+        } else {
+            transport.poll_write_vectored(cx, &slices[..count])
+        };
+        let mut n = match poll {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -126,6 +154,172 @@ impl Shared {
         self.announce_written(written, drained);
         if more {
             self.writer_wake.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{FrameHeader, OpCode};
+    use crate::transport::SharedTransport;
+    use futures::io::{AsyncRead, AsyncWrite};
+    use futures::task::noop_waker;
+    use proptest::prelude::*;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+
+    use super::super::queue::Body;
+
+    /// What the stream saw: every byte, and each call as (vectored, parts, bytes taken).
+    #[derive(Default)]
+    struct Log {
+        bytes: Vec<u8>,
+        calls: Vec<(bool, usize, usize)>,
+    }
+
+    /// A stream that takes at most `limits[i]` bytes on its i-th write (0:
+    /// would block), cycling through `limits`.
+    struct Choppy {
+        limits: Vec<usize>,
+        next: usize,
+        log: Arc<Mutex<Log>>,
+    }
+
+    impl Choppy {
+        fn take(&mut self, parts: &[&[u8]], vectored: bool) -> Poll<io::Result<usize>> {
+            let limit = self.limits[self.next % self.limits.len()];
+            self.next += 1;
+            if limit == 0 {
+                return Poll::Pending;
+            }
+            let mut log = self.log.lock().unwrap();
+            let mut taken = 0;
+            for part in parts {
+                let n = part.len().min(limit - taken);
+                log.bytes.extend_from_slice(&part[..n]);
+                taken += n;
+            }
+            log.calls.push((vectored, parts.len(), taken));
+            Poll::Ready(Ok(taken))
+        }
+    }
+
+    impl AsyncRead for Choppy {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Choppy {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.take(&[buf], false)
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let parts: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+            self.take(&parts, true)
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn frame(len: usize, seed: u8) -> OutFrame {
+        let payload: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
+        OutFrame::new(
+            &FrameHeader::new(OpCode::Binary, true, len as u64),
+            Body::Owned(payload),
+        )
+    }
+
+    /// Writes `lens` as frames through a stream with `limits`; returns the
+    /// log and the bytes the frames should have produced.
+    fn write_all(lens: &[usize], limits: Vec<usize>) -> (Log, Vec<u8>) {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let transport = SharedTransport::new(Box::new(Choppy {
+            limits,
+            next: 0,
+            log: log.clone(),
+        }));
+        let mut batch: Vec<OutFrame> = (0..lens.len()).map(|i| frame(lens[i], i as u8)).collect();
+        let mut expected = Vec::new();
+        for f in &batch {
+            f.unwritten()
+                .iter()
+                .for_each(|p| expected.extend_from_slice(p));
+        }
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..100_000 {
+            match poll_write_frames(&transport, &mut cx, &mut batch) {
+                Poll::Ready(result) => {
+                    result.unwrap();
+                    let log = std::mem::take(&mut *log.lock().unwrap());
+                    return (log, expected);
+                }
+                Poll::Pending => continue,
+            }
+        }
+        panic!("frames not written after 100,000 polls");
+    }
+
+    #[test]
+    fn small_batches_go_out_in_one_send() {
+        let (log, expected) = write_all(&[16, 1000, 0, 30], vec![usize::MAX]);
+        assert_eq!(log.bytes, expected);
+        assert_eq!(log.calls, vec![(false, 1, expected.len())]);
+    }
+
+    #[test]
+    fn large_batches_are_written_vectored() {
+        let (log, expected) = write_all(&[GATHER_MAX, 5], vec![usize::MAX]);
+        assert_eq!(log.bytes, expected);
+        assert_eq!(log.calls, vec![(true, 4, expected.len())]);
+    }
+
+    #[test]
+    fn a_lone_part_is_written_as_it_is() {
+        // The first write takes the 10-byte header only; the payload is
+        // then one part, written without a copy, large as it is.
+        let (log, expected) = write_all(&[100_000], vec![10, usize::MAX]);
+        assert_eq!(log.bytes, expected);
+        assert_eq!(log.calls, vec![(true, 2, 10), (false, 1, 100_000)]);
+    }
+
+    proptest! {
+        /// Whatever the sizes and however the stream chops its writes, the
+        /// bytes come out whole and in order, and only writes of several
+        /// parts are vectored.
+        #[test]
+        fn frames_come_out_whole(
+            lens in proptest::collection::vec(
+                prop_oneof![0usize..200, 200usize..5000, 5000usize..70_000], 1..12),
+            limits in proptest::collection::vec(
+                prop_oneof![Just(0usize), 1usize..10, 10usize..9000, Just(usize::MAX)], 1..6),
+        ) {
+            let mut limits = limits;
+            limits.push(usize::MAX);
+            let (log, expected) = write_all(&lens, limits);
+            prop_assert_eq!(log.bytes.len(), expected.len());
+            prop_assert!(log.bytes == expected);
+            for &(vectored, parts, _) in &log.calls {
+                prop_assert!(vectored == (parts > 1));
+            }
         }
     }
 }
