@@ -14,6 +14,9 @@ use crate::transport::SharedTransport;
 /// Frames taken from the queue per write.
 pub(super) const BATCH: usize = 64;
 
+/// Parts (headers and payloads) in one vectored write at most.
+const MAX_PARTS: usize = 2 * BATCH;
+
 /// Frames a write-through takes at most; more is left to the writer task.
 const THROUGH: usize = 8;
 
@@ -43,28 +46,30 @@ pub(super) fn poll_write_frames(
         if first == batch.len() {
             return transport.poll_flush(cx);
         }
-        let mut slices = [IoSlice::new(&[]); 2 * BATCH];
-        let mut count = 0;
-        let mut total = 0;
-        for part in batch[first..].iter().flat_map(OutFrame::unwritten) {
-            if !part.is_empty() && count < slices.len() {
-                slices[count] = IoSlice::new(part);
-                count += 1;
-                total += part.len();
-            }
-        }
+        // Parts in this write, at most MAX_PARTS; counted first, so that a
+        // small batch never builds the slice array.
+        let parts = || {
+            batch[first..]
+                .iter()
+                .flat_map(OutFrame::unwritten)
+                .filter(|part| !part.is_empty())
+                .take(MAX_PARTS)
+        };
+        let (count, total) = parts().fold((0, 0), |(n, bytes), part| (n + 1, bytes + part.len()));
         let poll = if count == 1 {
-            transport.poll_write(cx, &slices[0])
+            transport.poll_write(cx, parts().next().unwrap_or_default())
         } else if total <= GATHER_MAX {
             GATHER.with(|gather| {
                 let mut gather = gather.borrow_mut();
                 gather.clear();
-                slices[..count]
-                    .iter()
-                    .for_each(|part| gather.extend_from_slice(part));
+                parts().for_each(|part| gather.extend_from_slice(part));
                 transport.poll_write(cx, &gather)
             })
         } else {
+            let mut slices = [IoSlice::new(&[]); MAX_PARTS];
+            for (slice, part) in slices.iter_mut().zip(parts()) {
+                *slice = IoSlice::new(part);
+            }
             transport.poll_write_vectored(cx, &slices[..count])
         };
         let mut n = match poll {
@@ -299,6 +304,15 @@ mod tests {
         let (log, expected) = write_all(&[100_000], vec![10, usize::MAX]);
         assert_eq!(log.bytes, expected);
         assert_eq!(log.calls, vec![(true, 2, 10), (false, 1, 100_000)]);
+    }
+
+    #[test]
+    fn a_write_takes_at_most_max_parts() {
+        // 100 frames of 2 + 100 bytes: 64 frames (128 parts, 6,528 bytes)
+        // in a vectored write, then the other 36 (3,672 bytes) gathered.
+        let (log, expected) = write_all(&[100; 100], vec![usize::MAX]);
+        assert_eq!(log.bytes, expected);
+        assert_eq!(log.calls, vec![(true, MAX_PARTS, 6528), (false, 1, 3672)]);
     }
 
     proptest! {
