@@ -11,6 +11,10 @@
 #          counts), --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
 #          --no-build, --baseline BINARY (an earlier build of wsgate's echo
 #          example, shown as the column "baseline": for A/B of a change).
+#          --servers may also name wsgate-tokio (not run by default): the
+#          same echo with wsgate's connection layer over tokio sockets
+#          (benches/compare/src/bin/wsgate-tokio-echo.rs), to tell what
+#          wsgate costs from what its runtime (async-io) costs.
 #
 # Method
 # - Every server is pinned to CPU 1 and the load generator
@@ -64,7 +68,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --no-build) BUILD=0 ;;
     --baseline) BASELINE=$2; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -286,7 +290,8 @@ def fmt(kind, v):
     return f"{v:.2f} µs" if v < 10 else f"{v:.1f} µs"
 
 names = {"wsgate": "wsgate", "fastwebsockets": "fastwebsockets", "tokio-tungstenite": "tokio-tungstenite",
-         "async-tungstenite": "async-tungstenite (async-std)", "node-ws": "Node ws"}
+         "async-tungstenite": "async-tungstenite (async-std)", "node-ws": "Node ws",
+         "wsgate-tokio": "wsgate on tokio's I/O"}
 out = []
 out.append("| work | connections | " + " | ".join(names.get(s, s) for s in servers) + " |")
 out.append("|---|---|" + "---|" * len(servers))
