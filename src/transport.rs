@@ -37,9 +37,10 @@ pub(crate) type BoxTransport = Box<dyn Transport>;
 /// end-of-stream, the writer an error.
 pub(crate) struct SharedTransport {
     slot: Mutex<Slot>,
-    /// The stream is a [`TcpTransport`], which can read into uninitialised
-    /// memory ([`poll_read_spare`](Self::poll_read_spare)).
-    spare: bool,
+    /// The stream is a [`TcpTransport`]: it can read into uninitialised
+    /// memory ([`poll_read_spare`](Self::poll_read_spare)), and dropping it
+    /// is all its close needs ([`poll_close`](Self::poll_close)).
+    tcp: bool,
 }
 
 struct Slot {
@@ -52,7 +53,7 @@ impl SharedTransport {
     pub(crate) fn new(io: BoxTransport) -> SharedTransport {
         let any: &dyn Any = &*io;
         SharedTransport {
-            spare: any.is::<TcpTransport>(),
+            tcp: any.is::<TcpTransport>(),
             slot: Mutex::new(Slot {
                 io: Some(io),
                 reader: None,
@@ -75,7 +76,7 @@ impl SharedTransport {
 
     /// Whether [`poll_read_spare`](Self::poll_read_spare) may be used.
     pub(crate) fn reads_spare(&self) -> bool {
-        self.spare
+        self.tcp
     }
 
     /// Reads into uninitialised memory; on `Ok(n)` the first `n` bytes of
@@ -151,7 +152,15 @@ impl SharedTransport {
         }
     }
 
+    /// Ends the writing side before the stream is dropped with
+    /// [`kill`](Self::kill): a TLS stream sends its `close_notify` and shuts
+    /// its socket down. Plain TCP needs nothing: it buffers nothing, and
+    /// closing the socket sends the FIN, so a `shutdown` first would be one
+    /// more system call per connection for the same packets.
     pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.tcp {
+            return Poll::Ready(Ok(()));
+        }
         match &mut self.lock().io {
             Some(io) => Pin::new(io).poll_close(cx),
             None => Poll::Ready(Ok(())),
@@ -423,6 +432,42 @@ mod tests {
             shared.poll_read_spare(cx, &mut room)
         }));
         assert_eq!(end.unwrap(), 0);
+    }
+
+    /// Closing a TCP connection is dropping its socket: `poll_close` makes
+    /// no system call and leaves the socket open (the peer can still send);
+    /// `kill` then ends it, and the peer reads what was written, then EOF.
+    #[test]
+    fn tcp_close_is_the_drop() {
+        let (server, mut client) = pair();
+        let shared = SharedTransport::new(Box::new(server));
+        let written =
+            async_std::task::block_on(futures::future::poll_fn(|cx| shared.poll_write(cx, b"bye")));
+        assert_eq!(written.unwrap(), 3);
+        let closed =
+            async_std::task::block_on(futures::future::poll_fn(|cx| shared.poll_close(cx)));
+        closed.unwrap();
+        // Not shut down: the peer's bytes are still taken.
+        client.write_all(b"more").unwrap();
+        let mut room = [0u8; 4];
+        let mut n = 0;
+        while n < 4 {
+            n += async_std::task::block_on(async_std::future::timeout(
+                Duration::from_secs(10),
+                futures::future::poll_fn(|cx| shared.poll_read(cx, &mut room[n..])),
+            ))
+            .expect("the bytes arrive")
+            .unwrap();
+        }
+        assert_eq!(&room, b"more");
+        // Nothing left unread, so the drop sends FIN, not RST.
+        shared.kill();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut client, &mut got).unwrap();
+        assert_eq!(got, b"bye");
     }
 
     /// After a short read the transport waits for readiness instead of
