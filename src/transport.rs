@@ -153,8 +153,9 @@ impl SharedTransport {
     }
 
     /// Ends the writing side before the stream is dropped with
-    /// [`kill`](Self::kill): a TLS stream sends its `close_notify` and shuts
-    /// its socket down. Plain TCP needs nothing: it buffers nothing, and
+    /// [`kill`](Self::kill): any stream but our own TCP one gets its
+    /// `poll_close` (a TLS stream sends its `close_notify`, then shuts its
+    /// socket down). Plain TCP needs nothing: it buffers nothing, and
     /// closing the socket sends the FIN, so a `shutdown` first would be one
     /// more system call per connection for the same packets.
     pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
