@@ -185,7 +185,7 @@ impl Reader {
     /// spare capacity is read into as it is, without zeroing it first.
     fn read_direct(&mut self, shared: &Shared, cx: &mut Context<'_>) -> Option<ReadResult> {
         let min = self.buffer_size / 4;
-        let read = if shared.transport.reads_spare() {
+        let (n, item) = if shared.transport.reads_spare() {
             let buf = self.receiver.direct_spare(min)?;
             match shared.transport.poll_read_spare(cx, buf) {
                 Poll::Ready(Ok(n)) if n > 0 => {
@@ -202,7 +202,6 @@ impl Reader {
                 other => return Some(other.map(|r| r.map(|n| (n, None)))),
             }
         };
-        let (n, item) = read;
         shared.received(n);
         Some(Poll::Ready(Ok((n, item.transpose()))))
     }
