@@ -47,8 +47,14 @@ pub(super) async fn accept_loop(
                     log::debug!("refused {peer_addr}: not in the allow-list");
                     continue;
                 }
-                let _ = super::tcp::configure(stream.get_ref(), &inner.config.tcp);
-                let stream = TcpTransport::from_async(stream);
+                let _ = super::tcp::configure(&stream, &inner.config.tcp);
+                let stream = match TcpTransport::from_nonblocking(stream) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        log::warn!("cannot register {peer_addr} for readiness events: {e}");
+                        continue;
+                    }
+                };
                 let inner = inner.clone();
                 let tls = tls.clone();
                 async_std::task::spawn(async move {

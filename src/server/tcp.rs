@@ -69,14 +69,15 @@ fn defer_accept(socket: &Socket, after: std::time::Duration) -> io::Result<()> {
     }
 }
 
-/// Accepts one connection, non-blocking and registered with the reactor.
+/// Accepts one connection, in non-blocking mode (not yet registered for
+/// readiness: [`TcpTransport`](crate::TcpTransport) does that, once the
+/// connection is allowed).
 ///
 /// On Linux and Android `accept4` makes the socket non-blocking in the same
-/// system call; `accept` followed by async-io's `Async::new` takes an
-/// `ioctl` more per connection for it.
+/// system call; elsewhere that takes an `ioctl` more.
 pub(crate) async fn accept(
     listener: &Async<std::net::TcpListener>,
-) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+) -> io::Result<(TcpStream, SocketAddr)> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let (socket, addr) = listener
@@ -94,10 +95,14 @@ pub(crate) async fn accept(
         let addr = addr
             .as_socket()
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-        Ok((Async::new_nonblocking(TcpStream::from(socket))?, addr))
+        Ok((TcpStream::from(socket), addr))
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    listener.accept().await
+    {
+        let (stream, addr) = listener.read_with(|listener| listener.accept()).await?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, addr))
+    }
 }
 
 /// Applies the per-connection options to an accepted stream.
