@@ -66,38 +66,48 @@ pub(crate) fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offse
     let len = dst.len();
     dst.reserve(src.len());
     let spare = &mut dst.spare_capacity_mut()[..src.len()];
-    let wide = block_key(key);
-    let mut from = src.chunks_exact(BLOCK);
-    let mut to = spare.chunks_exact_mut(BLOCK);
-    for (to, from) in (&mut to).zip(&mut from) {
-        // Fixed-size arrays: the compiler turns this into vector XORs.
-        let from: &[u8; BLOCK] = from.try_into().expect("a whole block");
-        let mut block = [0u8; BLOCK];
-        for ((out, byte), key) in block.iter_mut().zip(from).zip(&wide) {
-            *out = byte ^ key;
+    // Whole blocks first; a payload shorter than a block (most messages)
+    // skips straight to the words.
+    let (mut from, mut to) = (src, spare);
+    if from.len() >= BLOCK {
+        let wide = block_key(key);
+        let mut blocks = from.chunks_exact(BLOCK);
+        let mut outs = to.chunks_exact_mut(BLOCK);
+        for (to, from) in (&mut outs).zip(&mut blocks) {
+            // Fixed-size arrays: the compiler turns this into vector XORs.
+            let from: &[u8; BLOCK] = from.try_into().expect("a whole block");
+            let mut block = [0u8; BLOCK];
+            for ((out, byte), key) in block.iter_mut().zip(from).zip(&wide) {
+                *out = byte ^ key;
+            }
+            // SAFETY: `to` is `BLOCK` bytes of spare capacity (a chunk of
+            // exactly `BLOCK`), and an unaligned write needs no alignment.
+            // (Writing the bytes one by one through `MaybeUninit::write` is
+            // not merged into wide stores by the compiler: ten times slower.)
+            unsafe { std::ptr::write_unaligned(to.as_mut_ptr().cast::<[u8; BLOCK]>(), block) };
         }
-        // SAFETY: `to` is `BLOCK` bytes of spare capacity (a chunk of
-        // exactly `BLOCK`), and an unaligned write needs no alignment.
-        // (Writing the bytes one by one through `MaybeUninit::write` is not
-        // merged into wide stores by the compiler: ten times slower.)
-        unsafe { std::ptr::write_unaligned(to.as_mut_ptr().cast::<[u8; BLOCK]>(), block) };
+        (from, to) = (blocks.remainder(), outs.into_remainder());
     }
-    // The blocks are a multiple of 4 bytes: the tail starts at key index 0.
-    // It goes through one block on the stack, so that small payloads are
-    // masked with the same vector XORs.
-    let rest = from.remainder();
-    if !rest.is_empty() {
-        let mut block = [0u8; BLOCK];
-        block[..rest.len()].copy_from_slice(rest);
-        for (byte, key) in block.iter_mut().zip(&wide) {
-            *byte ^= key;
-        }
-        let to = to.into_remainder();
-        // SAFETY: `to` is the last `rest.len()` bytes of spare capacity, and
-        // `block` (on the stack) cannot overlap it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(block.as_ptr(), to.as_mut_ptr().cast::<u8>(), rest.len())
-        };
+    // Blocks and words are multiples of 4 bytes: the words, then the last
+    // bytes, start at key index 0.
+    let word_key = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut words = from.chunks_exact(8);
+    let mut outs = to.chunks_exact_mut(8);
+    for (to, from) in (&mut outs).zip(&mut words) {
+        let word = u64::from_ne_bytes(from.try_into().expect("a whole word")) ^ word_key;
+        // SAFETY: `to` is 8 bytes of spare capacity; an unaligned write
+        // needs no alignment.
+        unsafe { std::ptr::write_unaligned(to.as_mut_ptr().cast::<[u8; 8]>(), word.to_ne_bytes()) };
+    }
+    for ((to, from), key) in outs
+        .into_remainder()
+        .iter_mut()
+        .zip(words.remainder())
+        .zip(key.iter().cycle())
+    {
+        to.write(from ^ key);
     }
     // SAFETY: every one of the `src.len()` bytes after `len` was written
     // above, and `reserve` made room for them.
