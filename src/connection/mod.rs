@@ -10,6 +10,7 @@ mod keys;
 mod options;
 mod queue;
 mod shared;
+mod space;
 mod stats;
 mod streaming;
 mod write;

@@ -12,6 +12,7 @@ use futures::task::AtomicWaker;
 use super::events::{CloseEvent, Reader};
 use super::keys::MaskKeys;
 use super::queue::{Body, Closing, OutFrame, SendQueue};
+use super::space::Space;
 use super::stats::{Counters, Observer};
 use super::{ConnectionId, Role};
 use crate::config::{Config, SendPolicy};
@@ -91,7 +92,7 @@ pub(crate) struct Shared {
     /// Frames were queued, or the connection is finishing.
     pub(crate) writer_wake: AtomicWaker,
     /// The queue shrank, a streamed message ended, or the connection finished.
-    pub(crate) space: Notify,
+    pub(crate) space: Space,
     /// The peer's close arrived, the stream ended, or the writer finished.
     pub(crate) state_changed: Notify,
     pub(crate) peer_closed: AtomicBool,
@@ -145,7 +146,7 @@ impl Shared {
             transport,
             queue: Mutex::new(SendQueue::new()),
             writer_wake: AtomicWaker::new(),
-            space: Notify::new(),
+            space: Space::new(),
             state_changed: Notify::new(),
             peer_closed: AtomicBool::new(false),
             started: Instant::now(),
@@ -369,7 +370,7 @@ impl Shared {
         }
         drop(queue);
         self.writer_wake.wake();
-        self.space.notify(usize::MAX);
+        self.space.notify();
         true
     }
 
@@ -471,7 +472,7 @@ impl Shared {
             queue.closing = Closing::Finished;
             queue.discard();
         }
-        self.space.notify(usize::MAX);
+        self.space.notify();
         self.state_changed.notify(usize::MAX);
         self.events_waker.wake();
     }

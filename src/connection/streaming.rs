@@ -18,7 +18,7 @@ struct StreamGuard<'a>(&'a Shared);
 impl Drop for StreamGuard<'_> {
     fn drop(&mut self) {
         self.0.lock_queue().streaming = false;
-        self.0.space.notify(usize::MAX);
+        self.0.space.notify();
     }
 }
 

@@ -113,7 +113,7 @@ impl Shared {
         self.counters
             .bytes_out
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.space.notify(usize::MAX);
+        self.space.notify();
         if drained {
             self.drain_ready.store(true, Ordering::Release);
             self.events_waker.wake();
