@@ -534,3 +534,59 @@ async fn flush_fails_when_the_connection_dies_with_data_queued() {
     let result = within("flush", flushing).await;
     assert!(matches!(result, Err(Error::Closed)), "{result:?}");
 }
+
+/// Eight tasks send on clones of one connection at once, with a send queue
+/// small enough that they write through, queue behind each other, fill it
+/// and wait: tungstenite reads every message, each sender's in its order.
+#[async_std::test]
+async fn concurrent_senders_on_one_connection_lose_nothing() {
+    const SENDERS: u8 = 8;
+    const EACH: u32 = 500;
+    let mut config = Config::default();
+    config.send_queue_high_water = 8 << 10;
+    config.send_queue_low_water = 2 << 10;
+    let server = request_server(config).await;
+    let addr = server.addr;
+    let client = blocking(move || {
+        let mut ws = ws_connect(addr, "/");
+        let mut next = [0u32; SENDERS as usize];
+        for _ in 0..u32::from(SENDERS) * EACH {
+            let WsMessage::Binary(data) = ws_read_data(&mut ws) else {
+                panic!("expected binary");
+            };
+            let sender = usize::from(data[0]);
+            let seq = u32::from_be_bytes(data[1..5].try_into().unwrap());
+            assert_eq!(seq, next[sender], "sender {sender} out of order");
+            // Sizes vary (5 B to 2 KiB) so that batches mix small and large.
+            assert_eq!(data.len(), 5 + (seq as usize * 37) % 2048);
+            next[sender] += 1;
+        }
+        next
+    });
+    let conn = within("accept", server.next().await.accept(None, None))
+        .await
+        .unwrap();
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let conn = conn.clone();
+            async_std::task::spawn(async move {
+                for seq in 0..EACH {
+                    let mut data = vec![sender];
+                    data.extend_from_slice(&seq.to_be_bytes());
+                    data.resize(5 + (seq as usize * 37) % 2048, 0xa5);
+                    conn.send_binary(data).await.unwrap();
+                    if seq % 64 == 0 {
+                        async_std::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        within("a sender", sender).await;
+    }
+    let next = within("client", client).await;
+    assert_eq!(next, [EACH; SENDERS as usize]);
+    within("flush", conn.flush()).await.unwrap();
+    assert_eq!(conn.buffered_amount(), 0);
+}

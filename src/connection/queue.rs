@@ -215,7 +215,16 @@ impl SendQueue {
         self.frames.is_empty()
     }
 
-    /// Moves up to `max` frames into `batch` for writing.
+    /// Puts `frame` straight into `batch` for writing, counted as if it had
+    /// been [`push`](Self::push)ed and then [`take_batch`](Self::take_batch)ed
+    /// (nothing is queued: the queue is empty).
+    pub(crate) fn claim(&mut self, frame: OutFrame, batch: &mut Vec<OutFrame>) {
+        debug_assert!(self.frames.is_empty());
+        self.bytes += frame.len();
+        self.front_seq += 1;
+        batch.push(frame);
+    }
+
     /// Returns frames taken by [`take_batch`](Self::take_batch) and not
     /// (fully) written to the front of the queue, in order.
     pub(crate) fn put_back(&mut self, frames: impl DoubleEndedIterator<Item = OutFrame>) {
@@ -225,6 +234,7 @@ impl SendQueue {
         }
     }
 
+    /// Moves up to `max` frames into `batch` for writing.
     pub(crate) fn take_batch(&mut self, batch: &mut Vec<OutFrame>, max: usize) {
         let n = self.frames.len().min(max);
         batch.extend(self.frames.drain(..n));

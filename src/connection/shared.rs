@@ -80,6 +80,15 @@ pub(crate) enum Offer {
     Busy(Outgoing),
 }
 
+/// What [`Shared::admit`] decided.
+pub(super) enum Admission {
+    Admitted,
+    /// Behind a message being streamed.
+    Busy,
+    /// Over the high-water mark.
+    Full,
+}
+
 /// State shared by every handle of a connection, its event stream and its
 /// writer task.
 pub(crate) struct Shared {
@@ -235,15 +244,10 @@ impl Shared {
     /// through itself.
     fn push(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
         let mut queue = self.lock_queue();
-        if queue.closing != Closing::Open {
-            return Err(Error::Closed);
-        }
-        if queue.streaming && !streaming {
-            return Ok(Offer::Busy(out));
-        }
-        if queue.bytes >= self.config.send_queue_high_water {
-            queue.wants_drain = true;
-            return Ok(Offer::Full(out));
+        match self.admit(&mut queue, streaming)? {
+            Admission::Admitted => {}
+            Admission::Busy => return Ok(Offer::Busy(out)),
+            Admission::Full => return Ok(Offer::Full(out)),
         }
         self.enqueue(&mut queue, out.frames);
         drop(queue);
@@ -251,6 +255,21 @@ impl Shared {
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
         Ok(Offer::Queued)
+    }
+
+    /// Whether a message may be queued now, with the queue locked.
+    pub(super) fn admit(&self, queue: &mut SendQueue, streaming: bool) -> Result<Admission, Error> {
+        if queue.closing != Closing::Open {
+            return Err(Error::Closed);
+        }
+        if queue.streaming && !streaming {
+            return Ok(Admission::Busy);
+        }
+        if queue.bytes >= self.config.send_queue_high_water {
+            queue.wants_drain = true;
+            return Ok(Admission::Full);
+        }
+        Ok(Admission::Admitted)
     }
 
     /// Appends a message's frames to the queue (room was checked by the
@@ -268,15 +287,14 @@ impl Shared {
     /// or closes the connection with 1008 when the queue is full.
     pub(crate) async fn send(&self, mut out: Outgoing, streaming: bool) -> Result<(), Error> {
         loop {
-            out = match self.push(out, streaming)? {
-                Offer::Queued => {
-                    std::future::poll_fn(|cx| {
-                        self.write_through(cx);
-                        std::task::Poll::Ready(())
-                    })
-                    .await;
-                    return Ok(());
-                }
+            let mut offered = Some(out);
+            let offer = std::future::poll_fn(|cx| {
+                let out = offered.take().expect("polled once: always ready");
+                std::task::Poll::Ready(self.push_through(out, streaming, cx))
+            })
+            .await;
+            out = match offer? {
+                Offer::Queued => return Ok(()),
                 Offer::Busy(out) => out,
                 Offer::Full(out) => match self.config.send_queue_policy {
                     SendPolicy::Wait => out,

@@ -4,11 +4,13 @@
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
+use std::sync::TryLockError;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::queue::{Closing, OutFrame, SendQueue};
-use super::shared::Shared;
+use super::shared::{Admission, Frames, Offer, Outgoing, Shared};
+use crate::error::Error;
 use crate::transport::SharedTransport;
 
 /// Frames taken from the queue per write.
@@ -120,6 +122,59 @@ impl Shared {
         }
     }
 
+    /// Queues `out` and writes it from the caller's task, as
+    /// [`push`](Shared::offer) and then [`write_through`](Self::write_through)
+    /// would, with one lock of the queue: a lone frame offered to an empty
+    /// queue nobody is writing goes straight into the batch.
+    pub(super) fn push_through(
+        &self,
+        out: Outgoing,
+        streaming: bool,
+        cx: &mut Context<'_>,
+    ) -> Result<Offer, Error> {
+        let mut batch = match self.through.try_lock() {
+            Ok(batch) => batch,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Another sender is writing through: queue, and wake the writer
+            // task in case that sender has already looked at the queue.
+            Err(TryLockError::WouldBlock) => return self.offer(out, streaming),
+        };
+        let messages = out.messages;
+        {
+            let mut queue = self.lock_queue();
+            match self.admit(&mut queue, streaming)? {
+                Admission::Admitted => {}
+                Admission::Busy => return Ok(Offer::Busy(out)),
+                Admission::Full => return Ok(Offer::Full(out)),
+            }
+            if queue.writing {
+                // The writer task takes these next.
+                self.enqueue(&mut queue, out.frames);
+            } else {
+                queue.writing = true;
+                match out.frames {
+                    Frames::One(frame) if queue.is_empty() => {
+                        queue.claim(frame, &mut batch);
+                        if queue.bytes >= self.config.send_queue_high_water {
+                            queue.wants_drain = true;
+                        }
+                    }
+                    frames => {
+                        self.enqueue(&mut queue, frames);
+                        queue.take_batch(&mut batch, THROUGH);
+                    }
+                }
+            }
+        }
+        self.counters
+            .messages_out
+            .fetch_add(messages, Ordering::Relaxed);
+        if !batch.is_empty() {
+            self.write_batch(cx, &mut batch);
+        }
+        Ok(Offer::Queued)
+    }
+
     /// Writes what is queued from the caller's task, if nobody else is
     /// writing and the connection is open. What the socket does not take at
     /// once goes back to the front of the queue for the writer task.
@@ -139,7 +194,13 @@ impl Shared {
             queue.writing = true;
             queue.take_batch(&mut batch, THROUGH);
         }
-        let result = poll_write_frames(&self.transport, cx, &mut batch);
+        self.write_batch(cx, &mut batch);
+    }
+
+    /// Writes a batch taken from the queue (the write slot is ours), puts
+    /// back what the socket did not take, and releases the slot.
+    fn write_batch(&self, cx: &mut Context<'_>, batch: &mut Vec<OutFrame>) {
+        let result = poll_write_frames(&self.transport, cx, batch);
         let done = batch.iter().take_while(|f| f.is_done()).count();
         let written: usize = batch[..done].iter().map(OutFrame::len).sum();
         batch.drain(..done).for_each(OutFrame::recycle);
@@ -155,7 +216,6 @@ impl Shared {
         if batch.capacity() > THROUGH {
             batch.shrink_to(THROUGH);
         }
-        drop(batch);
         self.announce_written(written, drained);
         if more {
             self.writer_wake.wake();

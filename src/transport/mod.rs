@@ -41,8 +41,9 @@ pub(crate) type BoxTransport = Box<dyn Transport>;
 pub(crate) struct SharedTransport {
     slot: Mutex<Slot>,
     /// The stream is a [`TcpTransport`]: it can read into uninitialised
-    /// memory ([`poll_read_spare`](Self::poll_read_spare)), and dropping it
-    /// is all its close needs ([`poll_close`](Self::poll_close)).
+    /// memory ([`poll_read_spare`](Self::poll_read_spare)), it has nothing
+    /// to flush, and dropping it is all its close needs
+    /// ([`poll_close`](Self::poll_close)).
     tcp: bool,
 }
 
@@ -149,6 +150,10 @@ impl SharedTransport {
     }
 
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.tcp {
+            // Our TCP stream buffers nothing: every write is a system call.
+            return Poll::Ready(Ok(()));
+        }
         match &mut self.lock().io {
             Some(io) => Pin::new(io).poll_flush(cx),
             None => Poll::Ready(Ok(())),
