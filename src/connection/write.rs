@@ -48,31 +48,24 @@ pub(super) fn poll_write_frames(
         if first == batch.len() {
             return transport.poll_flush(cx);
         }
-        // Parts in this write, at most MAX_PARTS; counted first, so that a
-        // small batch never builds the slice array.
-        let parts = || {
-            batch[first..]
-                .iter()
-                .flat_map(OutFrame::unwritten)
-                .filter(|part| !part.is_empty())
-                .take(MAX_PARTS)
-        };
-        let (count, total) = parts().fold((0, 0), |(n, bytes), part| (n + 1, bytes + part.len()));
-        let poll = if count == 1 {
-            transport.poll_write(cx, parts().next().unwrap_or_default())
-        } else if total <= GATHER_MAX {
-            GATHER.with(|gather| {
-                let mut gather = gather.borrow_mut();
-                gather.clear();
-                parts().for_each(|part| gather.extend_from_slice(part));
-                transport.poll_write(cx, &gather)
-            })
-        } else {
-            let mut slices = [IoSlice::new(&[]); MAX_PARTS];
-            for (slice, part) in slices.iter_mut().zip(parts()) {
-                *slice = IoSlice::new(part);
+        let poll = if first + 1 == batch.len() {
+            // One frame (the usual case): its header and payload, without
+            // going through the parts iterator.
+            match batch[first].unwritten() {
+                [part, []] | [[], part] => transport.poll_write(cx, part),
+                [head, body] if head.len() + body.len() <= GATHER_MAX => GATHER.with(|gather| {
+                    let mut gather = gather.borrow_mut();
+                    gather.clear();
+                    gather.extend_from_slice(head);
+                    gather.extend_from_slice(body);
+                    transport.poll_write(cx, &gather)
+                }),
+                [head, body] => {
+                    transport.poll_write_vectored(cx, &[IoSlice::new(head), IoSlice::new(body)])
+                }
             }
-            transport.poll_write_vectored(cx, &slices[..count])
+        } else {
+            poll_write_parts(transport, cx, &batch[first..])
         };
         let mut n = match poll {
             Poll::Pending => return Poll::Pending,
@@ -86,6 +79,40 @@ pub(super) fn poll_write_frames(
                 break;
             }
         }
+    }
+}
+
+/// One write of the unwritten parts of several frames.
+fn poll_write_parts(
+    transport: &SharedTransport,
+    cx: &mut Context<'_>,
+    frames: &[OutFrame],
+) -> Poll<io::Result<usize>> {
+    // Parts in this write, at most MAX_PARTS; counted first, so that a
+    // small batch never builds the slice array.
+    let parts = || {
+        frames
+            .iter()
+            .flat_map(OutFrame::unwritten)
+            .filter(|part| !part.is_empty())
+            .take(MAX_PARTS)
+    };
+    let (count, total) = parts().fold((0, 0), |(n, bytes), part| (n + 1, bytes + part.len()));
+    if count == 1 {
+        transport.poll_write(cx, parts().next().unwrap_or_default())
+    } else if total <= GATHER_MAX {
+        GATHER.with(|gather| {
+            let mut gather = gather.borrow_mut();
+            gather.clear();
+            parts().for_each(|part| gather.extend_from_slice(part));
+            transport.poll_write(cx, &gather)
+        })
+    } else {
+        let mut slices = [IoSlice::new(&[]); MAX_PARTS];
+        for (slice, part) in slices.iter_mut().zip(parts()) {
+            *slice = IoSlice::new(part);
+        }
+        transport.poll_write_vectored(cx, &slices[..count])
     }
 }
 
