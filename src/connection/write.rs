@@ -149,10 +149,11 @@ impl Shared {
         }
     }
 
-    /// Queues `out` and writes it from the caller's task, as
-    /// [`push`](Shared::offer) and then [`write_through`](Self::write_through)
-    /// would, with one lock of the queue: a lone frame offered to an empty
-    /// queue nobody is writing goes straight into the batch.
+    /// Queues `out` and writes it from the caller's task, as queuing it
+    /// ([`offer`](Shared::offer), without the wake-up) and then
+    /// [`write_through`](Self::write_through) would, with one lock of the
+    /// queue: a lone frame offered to an empty queue nobody is writing goes
+    /// straight into the batch.
     pub(super) fn push_through(
         &self,
         out: Outgoing,
