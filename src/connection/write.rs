@@ -53,13 +53,9 @@ pub(super) fn poll_write_frames(
             // going through the parts iterator.
             match batch[first].unwritten() {
                 [part, []] | [[], part] => transport.poll_write(cx, part),
-                [head, body] if head.len() + body.len() <= GATHER_MAX => GATHER.with(|gather| {
-                    let mut gather = gather.borrow_mut();
-                    gather.clear();
-                    gather.extend_from_slice(head);
-                    gather.extend_from_slice(body);
-                    transport.poll_write(cx, &gather)
-                }),
+                [head, body] if head.len() + body.len() <= GATHER_MAX => {
+                    poll_write_gathered(transport, cx, [head, body])
+                }
                 [head, body] => {
                     transport.poll_write_vectored(cx, &[IoSlice::new(head), IoSlice::new(body)])
                 }
@@ -101,12 +97,7 @@ fn poll_write_parts(
     if count == 1 {
         transport.poll_write(cx, parts().next().unwrap_or_default())
     } else if total <= GATHER_MAX {
-        GATHER.with(|gather| {
-            let mut gather = gather.borrow_mut();
-            gather.clear();
-            parts().for_each(|part| gather.extend_from_slice(part));
-            transport.poll_write(cx, &gather)
-        })
+        poll_write_gathered(transport, cx, parts())
     } else {
         let mut slices = [IoSlice::new(&[]); MAX_PARTS];
         for (slice, part) in slices.iter_mut().zip(parts()) {
@@ -114,6 +105,23 @@ fn poll_write_parts(
         }
         transport.poll_write_vectored(cx, &slices[..count])
     }
+}
+
+/// One `send` of `parts` (at most [`GATHER_MAX`] bytes in all), copied
+/// into the thread's gather buffer.
+fn poll_write_gathered<'a>(
+    transport: &SharedTransport,
+    cx: &mut Context<'_>,
+    parts: impl IntoIterator<Item = &'a [u8]>,
+) -> Poll<io::Result<usize>> {
+    GATHER.with(|gather| {
+        let mut gather = gather.borrow_mut();
+        gather.clear();
+        for part in parts {
+            gather.extend_from_slice(part);
+        }
+        transport.poll_write(cx, &gather)
+    })
 }
 
 impl Shared {
