@@ -278,6 +278,12 @@ impl Shared {
         for frame in frames {
             queue.push(frame);
         }
+        self.note_high_water(queue);
+    }
+
+    /// After frames were added: a queue at its high-water mark announces
+    /// when it drains.
+    pub(super) fn note_high_water(&self, queue: &mut SendQueue) {
         if queue.bytes >= self.config.send_queue_high_water {
             queue.wants_drain = true;
         }

@@ -191,9 +191,7 @@ impl Shared {
                 match out.frames {
                     Frames::One(frame) if queue.is_empty() => {
                         queue.claim(frame, &mut batch);
-                        if queue.bytes >= self.config.send_queue_high_water {
-                            queue.wants_drain = true;
-                        }
+                        self.note_high_water(&mut queue);
                     }
                     frames => {
                         self.enqueue(&mut queue, frames);

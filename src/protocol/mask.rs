@@ -35,23 +35,14 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
     let (head, words, tail) = unsafe { buf.align_to_mut::<u64>() };
     let head_len = head.len();
     mask_bytes(head, key, 0);
-    let word_key = rotate(key, head_len & 3);
-    let word_key = u64::from_ne_bytes([
-        word_key[0],
-        word_key[1],
-        word_key[2],
-        word_key[3],
-        word_key[0],
-        word_key[1],
-        word_key[2],
-        word_key[3],
-    ]);
+    let key = rotate(key, head_len & 3);
+    let wide = word_key(key);
     for word in words.iter_mut() {
-        *word ^= word_key;
+        *word ^= wide;
     }
     // Words are a multiple of 4 bytes, so the tail starts at the same key
     // phase as the words did.
-    mask_bytes(tail, rotate(key, head_len & 3), 0);
+    mask_bytes(tail, key, 0);
     (offset + head_len + words.len() * 8 + tail.len()) & 3
 }
 
@@ -90,9 +81,7 @@ pub(crate) fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offse
     }
     // Blocks and words are multiples of 4 bytes: the words, then the last
     // bytes, start at key index 0.
-    let word_key = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let word_key = word_key(key);
     let mut words = from.chunks_exact(8);
     let mut outs = to.chunks_exact_mut(8);
     for (to, from) in (&mut outs).zip(&mut words) {
@@ -125,6 +114,13 @@ fn block_key(key: [u8; 4]) -> [u8; BLOCK] {
         *byte = key[i & 3];
     }
     wide
+}
+
+/// `key` repeated over a word.
+fn word_key(key: [u8; 4]) -> u64 {
+    u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ])
 }
 
 fn rotate(key: [u8; 4], by: usize) -> [u8; 4] {
