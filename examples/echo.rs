@@ -59,7 +59,8 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
+            println!("{USAGE}");
+            std::process::exit(0);
         }
         if flag == "--no-deflate" {
             // Without the `deflate` feature there is nothing to turn off.

@@ -130,7 +130,10 @@ fn parse_args() -> Result<Args, String> {
             "echo" => mode = Some(Mode::Echo),
             "handshake" => mode = Some(Mode::Handshake),
             "idle" => mode = Some(Mode::Idle),
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }

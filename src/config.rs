@@ -266,11 +266,11 @@ pub struct Config {
     /// at the handshake and gives it back when it ends:
     /// - while the state in use stays within half the budget, a connection
     ///   gets its own compressor and decompressor (about 418 KiB with the
-    ///   default 15-bit window: 371 KiB + 47 KiB), and the compression
+    ///   default 15-bit window: 371 KiB + 46 KiB), and the compression
     ///   context carries over from message to message;
     /// - beyond that, the server answers with `server_no_context_takeover`
     ///   and `client_no_context_takeover`, the connection reserves only its
-    ///   decompressor (47 KiB) and compresses with a small pool of
+    ///   decompressor (46 KiB) and compresses with a small pool of
     ///   compressors shared by the whole server (counted once, when first
     ///   needed); a message finding every pooled compressor busy goes
     ///   uncompressed;
@@ -278,7 +278,7 @@ pub struct Config {
     ///
     /// The half kept back is what lets the cheap tier exist at all: filled
     /// greedily with 418 KiB connections, a budget would leave no room for
-    /// 47 KiB ones. With the defaults, about 310 connections get their own
+    /// 46 KiB ones. With the defaults, about 310 connections get their own
     /// compressor and about 2 800 more compress from the pool: enough for a
     /// busy server, a bounded fraction of its memory whatever the load
     /// (Node's `ws` has no bound and users report gigabytes). Raise it on a

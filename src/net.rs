@@ -28,10 +28,14 @@ pub struct IpNet {
 /// # Examples
 ///
 /// ```
-/// assert!("10.0.0.0/33".parse::<wsgate::IpNet>().is_err());
+/// let error = "10.0.0.0/33".parse::<wsgate::IpNet>().unwrap_err();
+/// assert_eq!(error.0, "10.0.0.0/33");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidIpNet(pub String);
+pub struct InvalidIpNet(
+    /// The string that failed to parse.
+    pub String,
+);
 
 impl std::fmt::Display for InvalidIpNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -441,9 +441,13 @@ impl WebSocketRequest {
     /// Adds a header to the response, the 101 if the request is accepted or
     /// the error if it is rejected (e.g. `Set-Cookie`, `WWW-Authenticate`).
     ///
-    /// Values are sanitized: control characters cannot inject headers.
-    /// Headers that the handshake itself sets (`Upgrade`, `Connection`,
-    /// `Sec-WebSocket-*`, `Content-Length`) are ignored.
+    /// Values are sanitized: control characters cannot inject headers. A
+    /// name that is not a valid header name is ignored, and so are the
+    /// headers the response sets itself: on the 101, `Upgrade`,
+    /// `Connection`, `Content-Length`, `Transfer-Encoding` and any
+    /// `Sec-WebSocket-*`; on a rejection, `Connection`, `Content-Length` and
+    /// `Transfer-Encoding` (an `Upgrade` header, which a 426 needs, is sent,
+    /// and makes the rejection's `Connection` `upgrade, close`).
     ///
     /// # Examples
     ///

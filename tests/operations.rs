@@ -2069,7 +2069,8 @@ async fn ipv6_loopback_binding_with_only_v6() {
 
 /// Builds the echo example (with the test profile and features, as `cargo
 /// test` does, so this is a no-op after a full `cargo test` build) and
-/// returns its path.
+/// returns its path. `None` without the `rustls` feature, which the example
+/// requires.
 fn echo_example() -> Option<PathBuf> {
     // The features this test was built with, so that the build matches.
     let features: Vec<&str> = [
@@ -2306,5 +2307,9 @@ fn echo_example_flags_and_graceful_sigterm() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // --help is no error: the usage text on stdout, exit 0.
+    let out = Command::new(&exe).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: echo"));
     let _ = s.shutdown(Shutdown::Both);
 }

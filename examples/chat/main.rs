@@ -50,7 +50,10 @@ fn parse_args() -> Result<Args, String> {
             "--addr" => addr = value()?,
             "--tls-cert" => cert = Some(value()?),
             "--tls-key" => key = Some(value()?),
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }

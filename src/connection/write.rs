@@ -8,7 +8,9 @@ use std::sync::TryLockError;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::queue::{Closing, OutFrame, SendQueue};
+#[cfg(feature = "deflate")]
+use super::queue::Closing;
+use super::queue::{OutFrame, SendQueue};
 use super::shared::{Admission, Frames, Offer, Outgoing, Shared};
 use crate::error::Error;
 use crate::transport::SharedTransport;
@@ -212,6 +214,11 @@ impl Shared {
     /// Writes what is queued from the caller's task, if nobody else is
     /// writing and the connection is open. What the socket does not take at
     /// once goes back to the front of the queue for the writer task.
+    ///
+    /// Only the compressing send path (`connection/deflate.rs`) queues
+    /// first and writes after; every other path uses
+    /// [`push_through`](Self::push_through).
+    #[cfg(feature = "deflate")]
     pub(super) fn write_through(&self, cx: &mut Context<'_>) {
         let mut batch = self.through.lock().unwrap_or_else(|p| p.into_inner());
         {

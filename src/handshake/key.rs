@@ -23,6 +23,19 @@ pub fn accept_key(key: &[u8]) -> String {
 
 /// Whether `key` is a valid `Sec-WebSocket-Key`: padded standard base64
 /// that decodes to exactly 16 bytes.
+///
+/// That is what RFC 6455 §4.1 requires of a client's nonce; a server
+/// refuses any other key ([`HandshakeError::InvalidKey`](super::HandshakeError::InvalidKey)).
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::is_valid_key;
+///
+/// assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+/// assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ")); // unpadded
+/// assert!(!is_valid_key(b"c2l4dGVlbiBieXRlcyBhbmQgbW9yZQ==")); // 22 bytes
+/// ```
 pub fn is_valid_key(key: &[u8]) -> bool {
     // 16 bytes always encode to 24 characters, so check that first and
     // never decode long hostile input.
@@ -32,6 +45,23 @@ pub fn is_valid_key(key: &[u8]) -> bool {
 
 /// A `Sec-WebSocket-Key` from 16 random bytes the caller supplies (this
 /// module has no source of randomness).
+///
+/// The bytes must be fresh and random for each connection (RFC 6455
+/// §4.1), from the operating system's source, for instance; the
+/// [`Client`](crate::Client) does that for you. The result is their
+/// base64 encoding, which is always a valid key.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{accept_key, generate_key, is_valid_key};
+///
+/// // RFC 6455's sample nonce; use 16 random bytes instead.
+/// let key = generate_key(*b"the sample nonce");
+/// assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
+/// assert!(is_valid_key(key.as_bytes()));
+/// assert_eq!(accept_key(key.as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
 pub fn generate_key(random: [u8; 16]) -> String {
     STANDARD.encode(random)
 }

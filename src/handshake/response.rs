@@ -3,14 +3,13 @@
 use super::key::accept_key;
 use super::tokens::is_token;
 
-/// Headers `accept_response` writes itself; extra headers with these names
-/// are dropped.
+/// Headers that belong to the 101 `accept_response` writes; extra headers
+/// with these names are dropped. A trailing `*` matches any suffix: every
+/// `Sec-WebSocket-*` header is the handshake's own.
 const ACCEPT_RESERVED: &[&str] = &[
     "Upgrade",
     "Connection",
-    "Sec-WebSocket-Accept",
-    "Sec-WebSocket-Protocol",
-    "Sec-WebSocket-Extensions",
+    "Sec-WebSocket-*",
     "Content-Length",
     "Transfer-Encoding",
 ];
@@ -28,6 +27,7 @@ const ERROR_RESERVED: &[&str] = &["Content-Length", "Transfer-Encoding", "Connec
 /// ```
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
@@ -35,6 +35,9 @@ pub fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -83,10 +86,19 @@ pub(super) fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// Writes the caller's headers, dropping those whose name is not a token or
-/// is in `reserved` (ASCII case-insensitive).
+/// is in `reserved` (ASCII case-insensitive; an entry ending in `*` is a
+/// prefix).
 pub(super) fn push_extra_headers(out: &mut Vec<u8>, extra: &[(String, String)], reserved: &[&str]) {
+    let is_reserved = |name: &str| {
+        reserved.iter().any(|r| match r.strip_suffix('*') {
+            Some(prefix) => name
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+            None => r.eq_ignore_ascii_case(name),
+        })
+    };
     for (name, value) in extra {
-        if is_token(name) && !reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if is_token(name) && !is_reserved(name) {
             push_header(out, name, value);
         }
     }
@@ -103,8 +115,9 @@ pub(super) fn push_optional(out: &mut Vec<u8>, name: &str, value: Option<&str>) 
 ///
 /// `key` is the client's `Sec-WebSocket-Key`; `protocol` and `extensions`
 /// are the selected subprotocol and the `Sec-WebSocket-Extensions` value
-/// (omitted when `None` or empty). Extra headers whose name is not a token or
-/// collides with a header written here are dropped; values are sanitized.
+/// (omitted when `None` or empty). Extra headers whose name is not a token,
+/// or is `Upgrade`, `Connection`, `Content-Length`, `Transfer-Encoding` or
+/// any `Sec-WebSocket-*`, are dropped; values are sanitized.
 ///
 /// ```
 /// use wsgate::handshake::accept_response;
@@ -275,6 +288,9 @@ mod tests {
             &[
                 h("connection", "close"),
                 h("Sec-WebSocket-Accept", "forged"),
+                h("sec-websocket-version", "8"),
+                h("Sec-WebSocket-Anything", "forged"),
+                h("Sec-WebSocket", "kept"),
                 h("content-length", "5"),
                 h("Bad Name", "x"),
                 h("X-Evil\r\nSet-Cookie", "x"),
@@ -284,6 +300,8 @@ mod tests {
         ));
         assert_eq!(resp.matches("Connection").count(), 1);
         assert!(!resp.contains("forged"));
+        assert!(!resp.to_ascii_lowercase().contains("version"));
+        assert!(resp.contains("\r\nSec-WebSocket: kept\r\n"));
         assert!(!resp.contains("Content-Length"));
         assert!(!resp.contains("Bad Name"));
         assert!(!resp.contains("Set-Cookie"));

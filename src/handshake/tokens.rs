@@ -7,8 +7,25 @@
 
 use std::fmt;
 
-/// Why a header value could not be parsed. Offsets are byte offsets into the
-/// value.
+/// Why a header value could not be parsed.
+///
+/// Returned by [`parse_token_list`] and [`parse_extensions`] for the first
+/// byte that breaks the grammar. Offsets are byte offsets into the value.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{TokenError, parse_extensions, parse_token_list};
+///
+/// assert_eq!(parse_token_list("chat superchat"), Err(TokenError::UnexpectedChar { at: 5 }));
+/// assert_eq!(parse_extensions("permessage-deflate;"), Err(TokenError::UnexpectedEnd));
+/// assert_eq!(parse_extensions("x; a=\"b"), Err(TokenError::UnterminatedQuote { at: 5 }));
+/// assert_eq!(parse_extensions("x; a=\"\""), Err(TokenError::QuotedValueNotToken { at: 5 }));
+/// assert_eq!(
+///     TokenError::UnexpectedChar { at: 5 }.to_string(),
+///     "unexpected character at byte 5",
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
     /// A byte that may not appear at this position.
@@ -70,6 +87,22 @@ pub(super) const fn is_tchar(b: u8) -> bool {
 }
 
 /// Whether `s` is a non-empty RFC 7230 token (e.g. a valid header name).
+///
+/// A token is one or more visible ASCII characters other than the
+/// delimiters `"(),/:;<=>?@[\]{}`: what header names, subprotocol names
+/// and extension names must be.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::is_token;
+///
+/// assert!(is_token("permessage-deflate"));
+/// assert!(is_token("chat.v2"));
+/// assert!(!is_token(""));
+/// assert!(!is_token("two words"));
+/// assert!(!is_token("a/b"));
+/// ```
 pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_tchar)
 }
@@ -199,8 +232,29 @@ pub fn list_contains_token(value: &str, token: &str) -> bool {
         .any(|item| item.trim_matches([' ', '\t']).eq_ignore_ascii_case(token))
 }
 
-/// One extension from `Sec-WebSocket-Extensions` (RFC 6455 §9.1), with
-/// quoted parameter values already unescaped.
+/// One extension from `Sec-WebSocket-Extensions` (RFC 6455 §9.1).
+///
+/// [`parse_extensions`] makes these from a header value, with quoted
+/// parameter values already unescaped; [`Display`](fmt::Display) writes
+/// one back in header syntax, quoting values that are not tokens.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::ExtensionOffer;
+///
+/// let offer = ExtensionOffer {
+///     name: "permessage-deflate".to_owned(),
+///     params: vec![
+///         ("client_max_window_bits".to_owned(), None),
+///         ("server_max_window_bits".to_owned(), Some("10".to_owned())),
+///     ],
+/// };
+/// assert_eq!(
+///     offer.to_string(),
+///     "permessage-deflate; client_max_window_bits; server_max_window_bits=10",
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtensionOffer {
     /// Extension token, e.g. `permessage-deflate`.
@@ -238,6 +292,22 @@ impl fmt::Display for ExtensionOffer {
 
 /// Joins extensions into one `Sec-WebSocket-Extensions` value
 /// (`a; x=1, b`).
+///
+/// The inverse of [`parse_extensions`]: each extension is written as its
+/// [`Display`](fmt::Display) does, and they are separated by `, `.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{format_extensions, parse_extensions};
+///
+/// let offers = parse_extensions("permessage-deflate;client_no_context_takeover,x-foo").unwrap();
+/// assert_eq!(
+///     format_extensions(&offers),
+///     "permessage-deflate; client_no_context_takeover, x-foo",
+/// );
+/// assert_eq!(format_extensions(&[]), "");
+/// ```
 pub fn format_extensions(extensions: &[ExtensionOffer]) -> String {
     extensions
         .iter()

@@ -13,8 +13,23 @@ use super::utf8::Utf8Validator;
 /// use wsgate::CloseCode;
 ///
 /// assert_eq!(CloseCode::NORMAL.as_u16(), 1000);
+/// assert_eq!(CloseCode::from(1008), CloseCode::POLICY_VIOLATION);
 /// assert!(CloseCode::from(4001).is_sendable());
-/// assert!(!CloseCode::ABNORMAL.is_sendable());
+///
+/// // The codes an endpoint sends when it closes on its own account.
+/// for code in [
+///     CloseCode::GOING_AWAY,       // server shutdown
+///     CloseCode::PROTOCOL_ERROR,   // the peer broke RFC 6455
+///     CloseCode::INVALID_PAYLOAD,  // text that is not UTF-8
+///     CloseCode::MESSAGE_TOO_BIG,  // over the size limit
+///     CloseCode::TRY_AGAIN_LATER,  // overloaded
+/// ] {
+///     assert!(code.is_sendable());
+/// }
+/// // The codes that only report what happened, never sent in a close frame.
+/// for code in [CloseCode::NO_STATUS, CloseCode::ABNORMAL, CloseCode::TLS_HANDSHAKE] {
+///     assert!(!code.is_sendable());
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CloseCode(u16);

@@ -12,6 +12,21 @@
 //! ```
 
 /// The largest possible header: 2 bytes, 8 of extended length, 4 of mask.
+///
+/// The size of the buffer [`FrameHeader::encode`] writes into: any header
+/// fits.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode};
+///
+/// let mut header = FrameHeader::new(OpCode::Binary, true, u64::from(u32::MAX) + 1);
+/// header.mask = Some([1, 2, 3, 4]);
+/// let mut buf = [0u8; MAX_HEADER_LEN];
+/// assert_eq!(header.encode(&mut buf), MAX_HEADER_LEN);
+/// assert_eq!(header.encoded_len(), MAX_HEADER_LEN);
+/// ```
 pub const MAX_HEADER_LEN: usize = 14;
 
 /// A frame opcode.

@@ -14,6 +14,34 @@
 //! | receiving | [`Receiver`] |
 //! | sending | [`DataFrames`] |
 //! | permessage-deflate (feature `deflate`) | `Compressor`, `Decompressor`, `CompressorPool` |
+//!
+//! # Examples
+//!
+//! A client's masked text frame, built with [`FrameHeader`] and
+//! [`apply_mask`], then decoded by a server's [`Receiver`]:
+//!
+//! ```
+//! use wsgate::Message;
+//! use wsgate::protocol::{
+//!     FrameHeader, Incoming, MAX_HEADER_LEN, OpCode, Receiver, ReceiverConfig, Role, apply_mask,
+//! };
+//!
+//! let key = [0x37, 0xfa, 0x21, 0x3d];
+//! let mut header = FrameHeader::new(OpCode::Text, true, 5);
+//! header.mask = Some(key);
+//! let mut head = [0u8; MAX_HEADER_LEN];
+//! let len = header.encode(&mut head);
+//! let mut payload = *b"Hello";
+//! apply_mask(&mut payload, key, 0);
+//! let mut wire = [&head[..len], &payload].concat();
+//!
+//! let mut rx = Receiver::new(ReceiverConfig::new(Role::Server));
+//! let (used, item) = rx.decode(&mut wire)?; // the header
+//! assert_eq!(item, None);
+//! let (_, item) = rx.decode(&mut wire[used..])?; // the payload
+//! assert_eq!(item, Some(Incoming::Message(Message::Text("Hello".into()))));
+//! # Ok::<(), wsgate::ProtocolError>(())
+//! ```
 
 mod close;
 pub(crate) mod copy;

@@ -436,13 +436,51 @@ impl Receiver {
     /// [`direct_buffer`](Self::direct_buffer): unmasks and checks them in
     /// place and returns the message when they complete it.
     ///
+    /// The bytes count exactly as if [`decode`](Self::decode) had consumed
+    /// them: they are unmasked with the frame's key, a text message's bytes
+    /// are checked for UTF-8 as they arrive, and the frame ends with its
+    /// last byte. `Ok(None)` means the message is not complete yet: call
+    /// `direct_buffer` again for the rest of the frame, or `decode` once it
+    /// returns `None` (the next frame's header). A short read is fine: `n`
+    /// may be less than the slice's length, and the next `direct_buffer`
+    /// starts where these bytes end.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::InvalidUtf8`] (close code 1007) when the bytes are
+    /// not valid UTF-8 in a text message, or end it inside a character. As
+    /// after any error from `decode`, the connection must be failed.
+    ///
     /// # Panics
     ///
     /// When there was no direct buffer, or `n` is larger than it was.
     ///
     /// # Examples
     ///
-    /// See [`direct_buffer`](Self::direct_buffer).
+    /// A masked text frame from a client, its payload read in two parts:
+    ///
+    /// ```
+    /// use wsgate::Message;
+    /// use wsgate::protocol::{Incoming, Receiver, ReceiverConfig, Role, apply_mask};
+    ///
+    /// let key = [1, 2, 3, 4];
+    /// let mut payload = *b"Hello";
+    /// apply_mask(&mut payload, key, 0); // what the client sends
+    ///
+    /// let mut rx = Receiver::new(ReceiverConfig::new(Role::Server));
+    /// let mut header = [0x81, 0x85, key[0], key[1], key[2], key[3]];
+    /// assert_eq!(rx.decode(&mut header)?, (6, None));
+    ///
+    /// let buf = rx.direct_buffer(1).expect("inside the payload");
+    /// buf[..3].copy_from_slice(&payload[..3]); // a short read
+    /// assert_eq!(rx.direct_filled(3)?, None);
+    ///
+    /// let buf = rx.direct_buffer(1).expect("two bytes left");
+    /// assert_eq!(buf.len(), 2);
+    /// buf.copy_from_slice(&payload[3..]);
+    /// assert_eq!(rx.direct_filled(2)?, Some(Incoming::Message(Message::Text("Hello".into()))));
+    /// # Ok::<(), wsgate::ProtocolError>(())
+    /// ```
     pub fn direct_filled(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
         let State::Payload {
             header,

@@ -92,6 +92,8 @@ type Handler = Arc<dyn Fn(&TlsFailure) + Send + Sync>;
 /// # Examples
 ///
 /// ```no_run
+/// # #[cfg(feature = "rustls")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use wsgate::Server;
 /// use wsgate::tls::{ReportFailures, RustlsAcceptor};
 ///
@@ -101,7 +103,10 @@ type Handler = Arc<dyn Fn(&TlsFailure) + Send + Sync>;
 ///     |failure| eprintln!("{failure}"),
 /// );
 /// let server = Server::builder().bind_tls("0.0.0.0:443", acceptor).await?;
-/// # Ok::<(), Box<dyn std::error::Error>>(()) });
+/// # Ok(()) })
+/// # }
+/// # #[cfg(not(feature = "rustls"))]
+/// # fn main() {}
 /// ```
 pub struct ReportFailures<A> {
     acceptor: A,
@@ -116,9 +121,10 @@ impl<A: TlsAcceptor> ReportFailures<A> {
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use wsgate::tls::{ReportFailures, RustlsAcceptor};
+    /// # #[cfg(feature = "rustls")]
+    /// # fn f(acceptor: wsgate::tls::RustlsAcceptor) {
+    /// use wsgate::tls::ReportFailures;
     ///
-    /// # fn f(acceptor: RustlsAcceptor) {
     /// let failures = Arc::new(AtomicUsize::new(0));
     /// let counter = failures.clone();
     /// let acceptor = ReportFailures::new(acceptor, move |_| {
@@ -138,6 +144,7 @@ impl<A: TlsAcceptor> ReportFailures<A> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "rustls")]
     /// # fn f(acceptor: wsgate::tls::ReportFailures<wsgate::tls::RustlsAcceptor>) {
     /// let config = acceptor.inner().config();
     /// # }

@@ -46,6 +46,8 @@
 //! One server for `ws://` and `wss://`:
 //!
 //! ```no_run
+//! # #[cfg(feature = "rustls")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use futures::StreamExt;
 //! use wsgate::Server;
 //! use wsgate::tls::RustlsAcceptor;
@@ -59,7 +61,10 @@
 //!     println!("{} (secure: {})", request.resource_url(), request.is_secure());
 //!     # break;
 //! }
-//! # Ok::<(), Box<dyn std::error::Error>>(()) });
+//! # Ok(()) })
+//! # }
+//! # #[cfg(not(feature = "rustls"))]
+//! # fn main() {}
 //! ```
 
 use std::future::Future;
@@ -159,6 +164,48 @@ impl std::fmt::Debug for TlsAccepted {
 /// ```
 pub trait TlsAcceptor: Send + Sync + 'static {
     /// Runs the handshake over `stream`.
+    ///
+    /// The server calls this once for each TCP connection accepted on a TLS
+    /// listener, on that connection's task and under
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout). The
+    /// stream it returns carries the WebSocket handshake and then the
+    /// connection; an error closes this one connection and nothing else.
+    ///
+    /// # Examples
+    ///
+    /// Calling an acceptor by hand, here a pass-through one (no TLS at
+    /// all): what the client writes comes out of the accepted stream.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::{future::Future, io, pin::Pin};
+    /// use futures::AsyncReadExt;
+    /// use wsgate::{TcpTransport, TlsAccepted, TlsAcceptor};
+    ///
+    /// struct Plain;
+    ///
+    /// impl TlsAcceptor for Plain {
+    ///     fn accept(
+    ///         &self,
+    ///         stream: TcpTransport,
+    ///     ) -> Pin<Box<dyn Future<Output = io::Result<TlsAccepted>> + Send>> {
+    ///         Box::pin(async move { Ok(TlsAccepted { stream: Box::new(stream), peer_certificates: Vec::new() }) })
+    ///     }
+    /// }
+    ///
+    /// # async_std::task::block_on(async {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let stream = TcpTransport::new(listener.accept()?.0)?;
+    ///
+    /// let mut accepted = Plain.accept(stream).await?;
+    /// assert!(accepted.peer_certificates.is_empty());
+    /// client.write_all(b"GET /")?;
+    /// let mut buf = [0; 5];
+    /// accepted.stream.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"GET /");
+    /// # Ok::<(), io::Error>(()) });
+    /// ```
     fn accept(
         &self,
         stream: TcpTransport,
