@@ -8,11 +8,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use futures::io::AsyncReadExt;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Method, Request, Response, Url};
 
-use crate::handshake::{RawRequest, is_token, reason_phrase, sanitize_header_value};
+use crate::handshake::{RawRequest, check_host, is_token, reason_phrase, sanitize_header_value};
 use crate::pending::{reject_response, reject_response_with, respond};
 use crate::transport::BoxTransport;
 
@@ -33,11 +33,17 @@ where
 /// Answers a plain (non-upgrade) request: through the handler if there is
 /// one, else with 426 Upgrade Required. The connection is closed after the
 /// response.
+///
+/// Before the handler sees it, the request is checked as RFC 9112 asks of a
+/// server: one valid `Host` (HTTP/1.1), an absolute-form target's
+/// authority in its place, one `Content-Length` of digits only,
+/// `Expect: 100-continue` answered before the body is read; an unknown
+/// method is 501 and a body that does not arrive in time 408.
 pub(crate) async fn serve(
     mut io: BoxTransport,
     raw: RawRequest,
     mut body: Vec<u8>,
-    url_base: &str,
+    secure: bool,
     handler: Option<&HttpHandler>,
     max_body: usize,
     limit: std::time::Duration,
@@ -52,41 +58,39 @@ pub(crate) async fn serve(
         respond(io, &response, limit).await;
         return;
     };
-    if raw.header("transfer-encoding").is_some() {
-        respond(
-            io,
-            &reject_response(501, "chunked request bodies are not supported"),
-            limit,
-        )
-        .await;
-        return;
-    }
-    let length = match raw
-        .header("content-length")
-        .map(|v| v.trim().parse::<usize>())
-    {
-        None => 0,
-        Some(Ok(n)) if n <= max_body => n,
-        Some(Ok(_)) => {
-            respond(io, &reject_response(413, "request body too large"), limit).await;
-            return;
-        }
-        Some(Err(_)) => {
-            respond(io, &reject_response(400, "invalid Content-Length"), limit).await;
+    let checked = check(&raw, secure, max_body);
+    let (url, length) = match checked {
+        Ok(checked) => checked,
+        Err((status, reason)) => {
+            respond(io, &reject_response(status, reason), limit).await;
             return;
         }
     };
     if body.len() < length {
+        if raw
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && crate::time::timeout(limit, io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"))
+                .await
+                .is_none_or(|written| written.is_err())
+        {
+            return;
+        }
         let start = body.len();
         body.resize(length, 0);
-        let read = crate::time::timeout(limit, io.read_exact(&mut body[start..])).await;
-        if !matches!(read, Some(Ok(()))) {
-            return;
+        match crate::time::timeout(limit, io.read_exact(&mut body[start..])).await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return, // closed before the body ended: nobody to answer
+            None => {
+                let response = reject_response(408, "request body timed out");
+                respond(io, &response, limit).await;
+                return;
+            }
         }
     }
     body.truncate(length);
-    let Some(request) = to_request(&raw, body, url_base) else {
-        respond(io, &reject_response(400, "malformed request"), limit).await;
+    let Some(request) = to_request(&raw, body, url) else {
+        respond(io, &reject_response(501, "unknown method"), limit).await;
         return;
     };
     // A panicking handler fails this request only (500), never the server.
@@ -104,9 +108,67 @@ pub(crate) async fn serve(
     respond(io, &bytes, limit).await;
 }
 
-fn to_request(raw: &RawRequest, body: Vec<u8>, url_base: &str) -> Option<Request> {
+/// The request's URL and body length, or the status and reason to refuse
+/// it with.
+fn check(
+    raw: &RawRequest,
+    secure: bool,
+    max_body: usize,
+) -> Result<(Url, usize), (u16, &'static str)> {
+    let mut hosts = raw.header_all("host");
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return Err((400, "more than one Host header")),
+        (Some(host), None) if check_host(host).is_err() => return Err((400, "invalid Host")),
+        (Some(host), None) => Some(host),
+        (None, _) if raw.http_minor >= 1 => return Err((400, "missing Host header")),
+        (None, _) => None,
+    };
+    let scheme = if secure { "https" } else { "http" };
+    let url = if raw.target.starts_with('/') {
+        let host = host.filter(|h| !h.is_empty()).unwrap_or("localhost");
+        // `host` is a valid host[:port] and the target starts with `/`, so
+        // the target can only add a path and a query.
+        Url::parse(&format!("{scheme}://{host}{}", raw.target)).ok()
+    } else if raw.target.contains("://") && !raw.target.contains('\\') {
+        // Absolute-form: its authority replaces Host (RFC 9112 §3.2.2).
+        Url::parse(&raw.target)
+            .ok()
+            .filter(|url| url.has_host() && url.username().is_empty() && url.password().is_none())
+    } else {
+        None
+    };
+    let url = url
+        .filter(|_| !raw.target.contains(['\\', '#']))
+        .ok_or((400, "invalid request-target"))?;
+    if raw.header("transfer-encoding").is_some() {
+        return Err((501, "chunked request bodies are not supported"));
+    }
+    let mut lengths = raw.header_all("content-length");
+    let length = match lengths.next() {
+        None => 0,
+        Some(first) => {
+            if lengths.any(|other| other != first) {
+                return Err((400, "conflicting Content-Length headers"));
+            }
+            if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+                return Err((400, "invalid Content-Length"));
+            }
+            match first.parse::<usize>() {
+                Ok(n) if n <= max_body => n,
+                _ => return Err((413, "request body too large")),
+            }
+        }
+    };
+    if let Some(expect) = raw.header("expect")
+        && !expect.eq_ignore_ascii_case("100-continue")
+    {
+        return Err((417, "unsupported Expect"));
+    }
+    Ok((url, length))
+}
+
+fn to_request(raw: &RawRequest, body: Vec<u8>, url: Url) -> Option<Request> {
     let method = Method::from_str(&raw.method).ok()?;
-    let url = Url::parse(url_base).ok()?.join(&raw.target).ok()?;
     let mut request = Request::new(method, url);
     for (name, value) in &raw.headers {
         let (Ok(name), Ok(value)) = (HeaderName::from_str(name), HeaderValue::from_str(value))

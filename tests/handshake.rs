@@ -1136,3 +1136,196 @@ async fn same_origin_compares_scheme_host_and_port() {
         assert_eq!(within("client", client).await, 403);
     }
 }
+
+/// A plain request is checked as RFC 9112 asks before the handler sees it;
+/// the handler answers with the URL it was given.
+#[async_std::test]
+async fn plain_requests_are_checked_before_the_handler() {
+    let builder = Server::builder().http_handler(|mut request: http_types::Request| async move {
+        let body = request.body_string().await.unwrap_or_default();
+        let mut response = http_types::Response::new(StatusCode::Ok);
+        let url = request.url();
+        let host = url.host_str().unwrap_or_default();
+        response.set_body(format!("{host} {} {body}", url.path()));
+        response
+    });
+    let server = request_server_with(builder).await;
+    let addr = server.addr;
+    let cases: Vec<(&[u8], u16, &str)> = vec![
+        (
+            b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            "localhost /x ",
+        ),
+        (b"GET /x HTTP/1.1\r\n\r\n", 400, ""),
+        (b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, ""),
+        (b"GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, ""),
+        (b"GET /x HTTP/1.1\r\nHost: u@evil.com\r\n\r\n", 400, ""),
+        (b"GET /x HTTP/1.0\r\n\r\n", 200, "localhost /x "),
+        // A network-path-looking target is a path on this host.
+        (
+            b"GET //evil.com/check HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            "localhost //evil.com/check ",
+        ),
+        // An absolute-form target's authority replaces Host.
+        (
+            b"GET http://other.example/p HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            "other.example /p ",
+        ),
+        (
+            b"GET http://u@other.example/p HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+            "",
+        ),
+        (b"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400, ""),
+        (
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy",
+            400,
+            "",
+        ),
+        (
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx",
+            400,
+            "",
+        ),
+        (
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+            200,
+            "a /x ok",
+        ),
+        (b"FOO /x HTTP/1.1\r\nHost: a\r\n\r\n", 501, ""),
+        (
+            b"GET /x HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n",
+            417,
+            "",
+        ),
+        // Bare LF line endings are accepted (RFC 9112 §2.2).
+        (b"GET /lf HTTP/1.1\nHost: a\n\n", 200, "a /lf "),
+    ];
+    for (request, status, body) in cases {
+        let response = within(
+            "the response",
+            blocking(move || raw_exchange(addr, request)),
+        )
+        .await;
+        let shown = String::from_utf8_lossy(request);
+        assert_eq!(response.status, status, "{shown}: {}", response.head);
+        if status == 200 {
+            assert_eq!(response.body_text(), body, "{shown}");
+        } else {
+            assert!(response.header("X-WebSocket-Reject-Reason").is_some());
+        }
+    }
+
+    // `Expect: 100-continue`: the interim response comes before the body is
+    // sent, then the final one.
+    let response = within(
+        "the responses",
+        blocking(move || {
+            let mut raw = RawClient::connect(addr);
+            raw.send(
+                b"POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+            );
+            let interim = raw.read_head();
+            assert_eq!(interim.status, 100, "{}", interim.head);
+            raw.send(b"abc");
+            raw.read_response()
+        }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.body_text(), "a /e abc");
+    server.assert_no_request().await;
+}
+
+/// A body that never arrives is answered with 408 at the handshake timeout.
+#[async_std::test]
+async fn a_plain_request_body_that_stalls_gets_408() {
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_millis(300);
+    let builder = Server::builder()
+        .config(config)
+        .http_handler(|_| async { http_types::Response::new(StatusCode::Ok) });
+    let server = request_server_with(builder).await;
+    let addr = server.addr;
+    let response = within(
+        "the response",
+        blocking(move || {
+            raw_exchange(
+                addr,
+                b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nx",
+            )
+        }),
+    )
+    .await;
+    assert_eq!(response.status, 408, "{}", response.head);
+}
+
+/// Upgrade requests: what could change the request's URL or smuggle bytes
+/// into the frame stream is refused; what RFC 9112 lets a server accept is
+/// accepted.
+#[async_std::test]
+async fn upgrade_requests_hostile_hosts_bodies_and_lenient_syntax() {
+    for (request, status) in [
+        (
+            upgrade_request("/nope", "")
+                .replace("Host: localhost", "Host: localhost/chat?nick=zed&"),
+            400,
+        ),
+        (
+            upgrade_request("/", "").replace("Host: localhost", "Host: u@evil.com"),
+            400,
+        ),
+        (
+            upgrade_request("/", "Content-Length: 14\r\n") + "\u{81}\u{8}smuggled",
+            400,
+        ),
+        (
+            upgrade_request("/", "Transfer-Encoding: chunked\r\n") + "0\r\n\r\n",
+            400,
+        ),
+        (upgrade_request("/public\\..\\chat", ""), 400),
+        (
+            upgrade_request(&format!("/{}", "a".repeat(20_000)), ""),
+            414,
+        ),
+    ] {
+        let response = bad_handshake(request.into_bytes(), status).await;
+        assert_eq!(response.header("Connection"), Some("close"));
+    }
+
+    let server = request_server(Config::default()).await;
+    let latin1 = upgrade_request("/latin1", "");
+    for request in [
+        // Bare LF line endings.
+        upgrade_request("/lf", "")
+            .replace("\r\n", "\n")
+            .into_bytes(),
+        // An ISO-8859-1 byte in a header value.
+        [
+            latin1.trim_end_matches("\r\n").as_bytes(),
+            b"\r\nX-Name: caf\xe9\r\n\r\n",
+        ]
+        .concat(),
+        // The authority of an absolute-form target replaces Host.
+        upgrade_request("ws://other.example:81/abs", "").into_bytes(),
+    ] {
+        let addr = server.addr;
+        let client = blocking(move || {
+            let mut raw = RawClient::connect(addr);
+            raw.send(&request);
+            raw.read_head()
+        });
+        let request = within("a request", server.next()).await;
+        match request.resource() {
+            "/latin1" => assert_eq!(request.header("x-name"), Some("caf\u{e9}")),
+            "/abs" => assert_eq!(request.host(), "other.example:81"),
+            resource => assert_eq!(resource, "/lf"),
+        }
+        let _conn = within("accept", request.accept(None, None)).await.unwrap();
+        let response = within("the 101", client).await;
+        assert_eq!(response.status, 101, "{}", response.head);
+    }
+}

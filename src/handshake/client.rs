@@ -91,6 +91,21 @@ fn push_resource(out: &mut Vec<u8>, resource: &str) {
 }
 
 /// A parsed HTTP/1.x response head.
+///
+/// [`parse_response`] makes one from the bytes a client reads;
+/// [`validate_response`] then checks that it accepts the handshake.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{Limits, parse_response};
+///
+/// let buf = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+/// let (resp, _) = parse_response(buf, &Limits::default())?.unwrap();
+/// assert_eq!((resp.status, resp.reason.as_str(), resp.http_minor), (404, "Not Found", 1));
+/// assert_eq!(resp.headers, [("Content-Length".to_owned(), "0".to_owned())]);
+/// # Ok::<(), wsgate::handshake::HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
     /// Status code, e.g. 101.
@@ -106,11 +121,34 @@ pub struct RawResponse {
 
 impl RawResponse {
     /// The first value of header `name` (ASCII case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Limits, parse_response};
+    ///
+    /// let buf = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n";
+    /// let (resp, _) = parse_response(buf, &Limits::default())?.unwrap();
+    /// assert_eq!(resp.header("retry-after"), Some("5"));
+    /// assert_eq!(resp.header("Upgrade"), None);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_all(name).next()
     }
 
     /// Every value of header `name` (ASCII case-insensitive), in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Limits, parse_response};
+    ///
+    /// let buf = b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n";
+    /// let (resp, _) = parse_response(buf, &Limits::default())?.unwrap();
+    /// assert_eq!(resp.header_all("Set-Cookie").collect::<Vec<_>>(), ["a=1", "b=2"]);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header_all(&self, name: &str) -> impl Iterator<Item = &str> {
         header_values(&self.headers, name)
     }
@@ -139,7 +177,12 @@ pub fn parse_response(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(RawResponse, usize)>, HandshakeError> {
-    let Some(end) = locate_head(buf, limits)? else {
+    // A status line that does not end is a head too large, not a target.
+    let located = locate_head(buf, limits).map_err(|e| match e {
+        HandshakeError::TargetTooLong => HandshakeError::HeadTooLarge,
+        e => e,
+    });
+    let Some(end) = located? else {
         return Ok(None);
     };
     let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
@@ -152,12 +195,31 @@ pub fn parse_response(
         status,
         reason: resp.reason.unwrap_or_default().to_owned(),
         http_minor,
-        headers: convert_headers(resp.headers)?,
+        headers: convert_headers(resp.headers),
     };
     Ok(Some((raw, end)))
 }
 
 /// What the server agreed to in a valid 101 response.
+///
+/// [`validate_response`] returns it once the response passes every check:
+/// the subprotocol and extensions the connection then runs with.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{Limits, parse_response, validate_response};
+///
+/// let buf = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+///     Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n";
+/// let (raw, _) = parse_response(buf, &Limits::default())?.unwrap();
+/// let accepted = validate_response(&raw, "dGhlIHNhbXBsZSBub25jZQ==", &["chat".into()])?;
+/// assert_eq!(accepted.protocol, None); // the server chose no subprotocol
+/// assert_eq!(accepted.extensions[0].name, "permessage-deflate");
+/// assert_eq!(accepted.headers.len(), 4);
+/// # Ok::<(), wsgate::handshake::HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedResponse {
     /// The selected subprotocol, one of those offered.

@@ -56,9 +56,10 @@ pub use self::deflate::{
     DeflateParams, PERMESSAGE_DEFLATE, accept_deflate_response, client_deflate_offer,
     negotiate_deflate, negotiate_deflate_offer,
 };
+pub(crate) use self::head::too_large;
 pub use self::head::{Limits, find_head_end};
 pub use self::key::{accept_key, generate_key, is_valid_key};
-pub use self::request::{Classified, RawRequest, UpgradeRequest, classify, parse_head};
+pub use self::request::{Classified, RawRequest, UpgradeRequest, check_host, classify, parse_head};
 pub use self::response::{accept_response, error_response, reason_phrase, sanitize_header_value};
 pub use self::tokens::{
     ExtensionOffer, TokenError, format_extensions, is_token, list_contains_token, parse_extensions,
@@ -66,6 +67,20 @@ pub use self::tokens::{
 };
 
 /// The WebSocket versions this module accepts, as advertised to clients.
+///
+/// The value of the `Sec-WebSocket-Version` header in the answer to a
+/// request whose version is missing or not supported (RFC 6455 §4.4): 13,
+/// the final RFC, and 8, the last draft, which some old clients still send.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{HandshakeError, SUPPORTED_VERSIONS};
+///
+/// assert_eq!(SUPPORTED_VERSIONS, "13, 8");
+/// let headers = HandshakeError::UnsupportedVersion.extra_headers();
+/// assert!(headers.contains(&("Sec-WebSocket-Version".into(), SUPPORTED_VERSIONS.into())));
+/// ```
 pub const SUPPORTED_VERSIONS: &str = "13, 8";
 
 /// Why an opening handshake failed.
@@ -75,14 +90,35 @@ pub const SUPPORTED_VERSIONS: &str = "13, 8";
 /// with ([`status`](Self::status)). Those marked "client side" only come from
 /// [`validate_response`]; it and [`parse_response`] also reuse the head,
 /// version, `Connection` and header-syntax variants.
+///
+/// # Examples
+///
+/// A server answers a request that fails validation with
+/// [`to_response`](Self::to_response):
+///
+/// ```
+/// use wsgate::handshake::{HandshakeError, Limits, classify, parse_head};
+///
+/// let buf = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+/// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+/// let error = classify(raw).unwrap_err();
+/// assert_eq!(error, HandshakeError::MissingKey);
+/// assert_eq!(error.status(), 400);
+/// assert_eq!(error.to_string(), "missing Sec-WebSocket-Key header");
+/// assert!(error.to_response().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+/// # Ok::<(), HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The head is not valid HTTP/1.x, does not end with CRLF CRLF, or holds
-    /// a target or header value that is not valid UTF-8. (400)
+    /// The head is not valid HTTP/1.x. (400)
     Malformed,
     /// No complete head within [`Limits::max_size`] bytes. (431)
     HeadTooLarge,
+    /// Not even the request line ended within [`Limits::max_size`] bytes:
+    /// the request-target is too long. (414)
+    TargetTooLong,
     /// More header fields than [`Limits::max_headers`]. (431)
     TooManyHeaders,
     /// An upgrade request whose method is not `GET`. (405, `Allow: GET`)
@@ -96,6 +132,14 @@ pub enum HandshakeError {
     MissingHost,
     /// More than one `Host` header. (400)
     DuplicateHost,
+    /// The `Host` header, or the authority of an absolute-form target, is
+    /// not a host with an optional port (RFC 9112 §3.2): it has user
+    /// information, a path, a query or characters a host cannot have. (400)
+    InvalidHost,
+    /// An upgrade request with a body: a `Transfer-Encoding`, or a
+    /// `Content-Length` other than 0. Its bytes would otherwise be read as
+    /// WebSocket frames. (400)
+    UnexpectedBody,
     /// `Connection` lacks the `Upgrade` token. (400)
     MissingConnectionUpgrade,
     /// No `Sec-WebSocket-Version` header. (400, advertises `13, 8`)
@@ -141,9 +185,23 @@ impl HandshakeError {
     ///
     /// Client-side variants (which never produce a response of ours) give
     /// 502 Bad Gateway: the peer's response was unusable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::HandshakeError;
+    ///
+    /// assert_eq!(HandshakeError::MissingKey.status(), 400);
+    /// assert_eq!(HandshakeError::MethodNotAllowed.status(), 405);
+    /// assert_eq!(HandshakeError::TargetTooLong.status(), 414);
+    /// assert_eq!(HandshakeError::UnsupportedVersion.status(), 426);
+    /// assert_eq!(HandshakeError::HeadTooLarge.status(), 431);
+    /// assert_eq!(HandshakeError::AcceptMismatch.status(), 502);
+    /// ```
     pub fn status(&self) -> u16 {
         match self {
             Self::HeadTooLarge | Self::TooManyHeaders => 431,
+            Self::TargetTooLong => 414,
             Self::MethodNotAllowed => 405,
             Self::UnsupportedVersion => 426,
             Self::Malformed
@@ -151,6 +209,8 @@ impl HandshakeError {
             | Self::InvalidTarget
             | Self::MissingHost
             | Self::DuplicateHost
+            | Self::InvalidHost
+            | Self::UnexpectedBody
             | Self::MissingConnectionUpgrade
             | Self::MissingVersion
             | Self::MissingKey
@@ -172,7 +232,21 @@ impl HandshakeError {
     /// Headers the error response must carry besides the usual ones:
     /// `Allow: GET` for 405; `Sec-WebSocket-Version: 13, 8` when the version
     /// is missing or unsupported, plus `Upgrade: websocket` for 426
-    /// (RFC 7231 §6.5.15).
+    /// (RFC 7231 §6.5.15). Other errors need none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::HandshakeError;
+    ///
+    /// let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+    /// assert_eq!(HandshakeError::MethodNotAllowed.extra_headers(), [pair("Allow", "GET")]);
+    /// assert_eq!(
+    ///     HandshakeError::UnsupportedVersion.extra_headers(),
+    ///     [pair("Upgrade", "websocket"), pair("Sec-WebSocket-Version", "13, 8")],
+    /// );
+    /// assert!(HandshakeError::MissingKey.extra_headers().is_empty());
+    /// ```
     pub fn extra_headers(&self) -> Vec<(String, String)> {
         let pair = |n: &str, v: &str| (n.to_owned(), v.to_owned());
         match self {
@@ -208,12 +282,15 @@ impl fmt::Display for HandshakeError {
         match self {
             Self::Malformed => f.write_str("malformed HTTP head"),
             Self::HeadTooLarge => f.write_str("HTTP head too large"),
+            Self::TargetTooLong => f.write_str("request-target too long"),
             Self::TooManyHeaders => f.write_str("too many header fields"),
             Self::MethodNotAllowed => f.write_str("WebSocket upgrade requires GET"),
             Self::BadHttpVersion => f.write_str("WebSocket upgrade requires HTTP/1.1 or later"),
             Self::InvalidTarget => f.write_str("invalid request-target"),
             Self::MissingHost => f.write_str("missing Host header"),
             Self::DuplicateHost => f.write_str("duplicate Host header"),
+            Self::InvalidHost => f.write_str("invalid Host"),
+            Self::UnexpectedBody => f.write_str("a WebSocket upgrade request has no body"),
             Self::MissingConnectionUpgrade => {
                 f.write_str("Connection header lacks the Upgrade token")
             }

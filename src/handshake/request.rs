@@ -9,6 +9,22 @@ use super::tokens::{ExtensionOffer, list_contains_token, parse_extensions, parse
 
 /// A parsed HTTP/1.x request head, not yet validated as a WebSocket
 /// handshake.
+///
+/// [`parse_head`] makes one from the bytes read; [`classify`] then tells a
+/// WebSocket upgrade from a plain HTTP request.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{Limits, parse_head};
+///
+/// let buf = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n";
+/// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+/// assert_eq!((raw.method.as_str(), raw.target.as_str(), raw.http_minor), ("GET", "/chat", 1));
+/// assert_eq!(raw.headers.len(), 3);
+/// assert_eq!(raw.header("cookie"), Some("a=1"));
+/// # Ok::<(), wsgate::handshake::HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRequest {
     /// Request method, e.g. `GET` (case-sensitive).
@@ -24,11 +40,36 @@ pub struct RawRequest {
 
 impl RawRequest {
     /// The first value of header `name` (ASCII case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Limits, parse_head};
+    ///
+    /// let buf = b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Id: 1\r\nx-id: 2\r\n\r\n";
+    /// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+    /// assert_eq!(raw.header("HOST"), Some("example.com"));
+    /// assert_eq!(raw.header("x-id"), Some("1"));
+    /// assert_eq!(raw.header("Origin"), None);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_all(name).next()
     }
 
     /// Every value of header `name` (ASCII case-insensitive), in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Limits, parse_head};
+    ///
+    /// let buf = b"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\ncookie: b=2\r\n\r\n";
+    /// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+    /// assert_eq!(raw.header_all("Cookie").collect::<Vec<_>>(), ["a=1", "b=2"]);
+    /// assert_eq!(raw.header_all("Origin").count(), 0);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header_all(&self, name: &str) -> impl Iterator<Item = &str> {
         header_values(&self.headers, name)
     }
@@ -44,8 +85,9 @@ impl RawRequest {
 ///
 /// The head must end with CRLF CRLF within `limits.max_size` bytes (else
 /// [`HandshakeError::HeadTooLarge`]) and have at most `limits.max_headers`
-/// fields (else [`HandshakeError::TooManyHeaders`]). Header values and the
-/// target must be valid UTF-8, else [`HandshakeError::Malformed`].
+/// fields (else [`HandshakeError::TooManyHeaders`]); a request line longer
+/// than that is [`HandshakeError::TargetTooLong`]. Lines may end with a
+/// bare LF. A header value that is not UTF-8 is read as ISO-8859-1.
 ///
 /// Each call scans `buf` from the start; when bytes trickle in, gate calls
 /// with [`find_head_end`](super::find_head_end) to keep total work linear.
@@ -77,15 +119,41 @@ pub fn parse_head(
         method: method.to_owned(),
         target: target.to_owned(),
         http_minor,
-        headers: convert_headers(req.headers)?,
+        headers: convert_headers(req.headers),
     };
     Ok(Some((raw, end)))
 }
 
 /// A validated WebSocket upgrade request.
+///
+/// What [`classify`] gives for a request that passes every check of
+/// RFC 6455 §4.2.1, with the handshake's headers already parsed: answer it
+/// with [`accept_response`](super::accept_response) and its
+/// [`key`](Self::key).
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{Classified, Limits, classify, parse_head};
+///
+/// let buf = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\n\
+///     Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+/// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+/// let Classified::Upgrade(req) = classify(raw)? else { panic!("not an upgrade") };
+/// assert_eq!((req.host.as_str(), req.resource.as_str()), ("example.com", "/chat"));
+/// assert_eq!(req.version, 13);
+/// assert_eq!(req.origin.as_deref(), Some("https://example.com"));
+/// assert!(req.protocols.is_empty());
+/// assert_eq!(req.extensions[0].name, "permessage-deflate");
+/// # Ok::<(), wsgate::handshake::HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpgradeRequest {
-    /// The `Host` header.
+    /// The host and optional port the request is for: the `Host` header,
+    /// or the authority of an absolute-form target, which RFC 9112 §3.2.2
+    /// says takes its place. Always a valid `host[:port]`.
     pub host: String,
     /// Path and query, always starting with `/` (absolute-form targets are
     /// reduced to this).
@@ -107,17 +175,65 @@ pub struct UpgradeRequest {
 
 impl UpgradeRequest {
     /// The first value of header `name` (ASCII case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Classified, Limits, classify, parse_head};
+    ///
+    /// let buf = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     User-Agent: test\r\n\r\n";
+    /// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+    /// let Classified::Upgrade(req) = classify(raw)? else { panic!("not an upgrade") };
+    /// assert_eq!(req.header("user-agent"), Some("test"));
+    /// assert_eq!(req.header("Cookie"), None);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_all(name).next()
     }
 
     /// Every value of header `name` (ASCII case-insensitive), in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::handshake::{Classified, Limits, classify, parse_head};
+    ///
+    /// let buf = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat\r\n\r\n";
+    /// let (raw, _) = parse_head(buf, &Limits::default())?.unwrap();
+    /// let Classified::Upgrade(req) = classify(raw)? else { panic!("not an upgrade") };
+    /// let lines: Vec<_> = req.header_all("sec-websocket-protocol").collect();
+    /// assert_eq!(lines, ["chat", "superchat"]);
+    /// assert_eq!(req.protocols, ["chat", "superchat"]);
+    /// # Ok::<(), wsgate::handshake::HandshakeError>(())
+    /// ```
     pub fn header_all(&self, name: &str) -> impl Iterator<Item = &str> {
         header_values(&self.headers, name)
     }
 }
 
 /// What a request head turned out to be.
+///
+/// The result of [`classify`]: a WebSocket upgrade, validated, or a plain
+/// HTTP request, left as it was parsed.
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::handshake::{Classified, Limits, classify, parse_head};
+///
+/// let (raw, _) = parse_head(b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n", &Limits::default())?
+///     .unwrap();
+/// match classify(raw)? {
+///     Classified::Plain(raw) => assert_eq!(raw.target, "/index.html"),
+///     Classified::Upgrade(_) => panic!("no Upgrade header, so not an upgrade"),
+/// }
+/// # Ok::<(), wsgate::handshake::HandshakeError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classified {
     /// A valid WebSocket opening handshake.
@@ -136,9 +252,12 @@ pub enum Classified {
 ///
 /// # Errors
 ///
-/// The first failed check, in this order: method `GET` (405); HTTP/1.1 or later; exactly one non-empty `Host`;
-/// `Connection` containing `Upgrade`; a request-target in origin-form or
-/// absolute-form (`ws`, `wss`, `http`, `https`) without fragment;
+/// The first failed check, in this order: method `GET` (405); HTTP/1.1 or
+/// later; exactly one non-empty `Host` that is a valid `host[:port]`;
+/// `Connection` containing `Upgrade`; no body (no `Transfer-Encoding`, no
+/// `Content-Length` but 0); a request-target in origin-form or
+/// absolute-form (`ws`, `wss`, `http`, `https`, with a valid authority and
+/// no user information) without fragment or `\`;
 /// `Sec-WebSocket-Version` present (400) and exactly `13` or `8` (426),
 /// checked before the key so clients of other versions learn what we
 /// support; exactly one valid `Sec-WebSocket-Key`; well-formed
@@ -183,13 +302,20 @@ pub fn classify(raw: RawRequest) -> Result<Classified, HandshakeError> {
     if host.is_empty() {
         return Err(HandshakeError::MissingHost);
     }
+    check_host(host)?;
     if !raw
         .header_all("Connection")
         .any(|v| list_contains_token(v, "upgrade"))
     {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    let resource = resource_from_target(&raw.target)?;
+    if raw.header("Transfer-Encoding").is_some()
+        || raw.header_all("Content-Length").any(|v| v != "0")
+    {
+        return Err(HandshakeError::UnexpectedBody);
+    }
+    let (resource, authority) = resource_from_target(&raw.target)?;
+    let host = authority.unwrap_or(host);
     let version = version(&raw)?;
     let key = single(
         &raw,
@@ -255,13 +381,64 @@ fn version(raw: &RawRequest) -> Result<u8, HandshakeError> {
     }
 }
 
-/// Path and query from an origin-form or absolute-form request-target.
-fn resource_from_target(target: &str) -> Result<String, HandshakeError> {
-    if target.contains('#') {
+/// Checks that `host` is `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986
+/// §3.2.2): a bracketed IPv6 address, or a name of unreserved characters,
+/// percent-escapes and sub-delimiters; then an optional port of digits.
+/// Whatever could change the URL built from it (`/`, `?`, `#`, `@`, `\`,
+/// spaces) is refused.
+///
+/// ```
+/// use wsgate::handshake::{check_host, HandshakeError};
+///
+/// assert!(check_host("example.com:8080").is_ok());
+/// assert!(check_host("[::1]:9001").is_ok());
+/// assert_eq!(check_host("evil.com/chat?x="), Err(HandshakeError::InvalidHost));
+/// assert_eq!(check_host("user@example.com"), Err(HandshakeError::InvalidHost));
+/// ```
+pub fn check_host(host: &str) -> Result<(), HandshakeError> {
+    let (name, port) = if let Some(literal) = host.strip_prefix('[') {
+        let (address, rest) = literal.split_once(']').ok_or(HandshakeError::InvalidHost)?;
+        address
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| HandshakeError::InvalidHost)?;
+        match rest {
+            "" => ("", None),
+            _ => (
+                "",
+                Some(rest.strip_prefix(':').ok_or(HandshakeError::InvalidHost)?),
+            ),
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let bytes = name.as_bytes();
+    let name_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b.is_ascii_alphanumeric()
+            || b"-._~!$&'()*+,;=".contains(&b)
+            || (b == b'%'
+                && bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
+    });
+    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(HandshakeError::InvalidHost)
+    }
+}
+
+/// Path and query from an origin-form or absolute-form request-target, and
+/// for the latter its authority (checked with [`check_host`]).
+fn resource_from_target(target: &str) -> Result<(String, Option<&str>), HandshakeError> {
+    if target.contains(['#', '\\']) {
         return Err(HandshakeError::InvalidTarget);
     }
     if target.starts_with('/') {
-        return Ok(target.to_owned());
+        return Ok((target.to_owned(), None));
     }
     for scheme in ["ws://", "wss://", "http://", "https://"] {
         let n = scheme.len();
@@ -269,15 +446,18 @@ fn resource_from_target(target: &str) -> Result<String, HandshakeError> {
             // The prefix matched ASCII, so `n` is a char boundary.
             let rest = &target[n..];
             let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
-            if path_start == 0 {
+            let authority = &rest[..path_start];
+            if authority.is_empty() || authority.contains('@') {
                 return Err(HandshakeError::InvalidTarget);
             }
+            check_host(authority)?;
             let path = &rest[path_start..];
-            return Ok(match path.as_bytes().first() {
+            let resource = match path.as_bytes().first() {
                 None => "/".to_owned(),
                 Some(b'?') => format!("/{path}"),
                 Some(_) => path.to_owned(),
-            });
+            };
+            return Ok((resource, Some(authority)));
         }
     }
     Err(HandshakeError::InvalidTarget)
@@ -479,6 +659,63 @@ mod tests {
     }
 
     #[test]
+    fn hosts_checked() {
+        for good in [
+            "a",
+            "example.com:8080",
+            "EXAMPLE.com.",
+            "127.0.0.1:9001",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "xn--bcher-kva.example",
+            "my_host~1",
+            "caf%C3%A9.example",
+            "a:",
+        ] {
+            assert_eq!(check_host(good), Ok(()), "{good}");
+            let text = minimal(set("Host", good));
+            assert_eq!(upgrade(&text).host, good);
+        }
+        for bad in [
+            "localhost/chat?nick=zed&",
+            "a/b",
+            "a?b",
+            "a#b",
+            "a\\b",
+            "u@evil.com",
+            "evil.com:80@good",
+            "a:80:81",
+            "a%4",
+            "a%zz",
+            "a:8o",
+            "[::1",
+            "[::1]x",
+            "[not-ip]",
+            "a\u{e9}",
+        ] {
+            assert_eq!(check_host(bad), Err(HandshakeError::InvalidHost), "{bad}");
+        }
+        let e = classify_err(&minimal(set("Host", "localhost/chat?nick=zed&")));
+        assert_eq!((e.clone(), e.status()), (HandshakeError::InvalidHost, 400));
+    }
+
+    #[test]
+    fn bodies_refused() {
+        for line in [
+            "Content-Length: 14",
+            "Transfer-Encoding: chunked",
+            "Content-Length: 00",
+        ] {
+            let e = classify_err(&minimal(with(line)));
+            assert_eq!(
+                (e.clone(), e.status()),
+                (HandshakeError::UnexpectedBody, 400)
+            );
+        }
+        upgrade(&minimal(with("Content-Length: 0")));
+    }
+
+    #[test]
     fn connection_errors() {
         let texts = [
             minimal(without("Connection")),
@@ -590,10 +827,26 @@ mod tests {
             ("WS://example.com", "/"),
             ("wss://example.com:443/x?y", "/x?y"),
             ("http://example.com?q=1", "/?q=1"),
-            ("HTTPS://user@example.com/p", "/p"),
+            ("HTTPS://example.com/p", "/p"),
         ] {
             let text = minimal(|l| l[0] = format!("GET {target} HTTP/1.1"));
             assert_eq!(upgrade(&text).resource, resource, "{target}");
+        }
+        // An absolute-form target's authority takes the place of Host.
+        let text = minimal(|l| l[0] = "GET ws://other.example:81/x HTTP/1.1".into());
+        assert_eq!(upgrade(&text).host, "other.example:81");
+        assert_eq!(upgrade(&minimal(|_| ())).host, "server.example.com");
+        for bad in [
+            "ws://a/b\\c",
+            "/public\\..\\chat",
+            "HTTPS://user@example.com/p",
+        ] {
+            let text = minimal(|l| l[0] = format!("GET {bad} HTTP/1.1"));
+            assert_eq!(classify_err(&text), HandshakeError::InvalidTarget, "{bad}");
+        }
+        for bad in ["ws://a%/", "ws://[::1/", "ws://a:8x/", "ws://a:1:2/"] {
+            let text = minimal(|l| l[0] = format!("GET {bad} HTTP/1.1"));
+            assert_eq!(classify_err(&text), HandshakeError::InvalidHost, "{bad}");
         }
         for bad in [
             "*",
@@ -773,11 +1026,10 @@ mod tests {
             b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
             b"GET  / HTTP/1.1\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX: \xff\xfe\r\n\r\n",
             b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
             b"\r\n\r\n",
-            // Bare-LF blank line before the CRLF CRLF.
-            b"GET / HTTP/1.1\nHost: a\n\nbody\r\n\r\n",
+            // A bare CR is no line ending.
+            b"GET / HTTP/1.1\rHost: a\r\r\n\r\n",
         ] {
             let e = parse_head(bad, &limits).unwrap_err();
             assert_eq!(
@@ -786,6 +1038,31 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn bare_lf_line_endings_accepted() {
+        for head in [
+            &b"GET /x HTTP/1.1\nHost: a\nX: 1\n\nnext"[..],
+            b"GET /x HTTP/1.1\r\nHost: a\nX: 1\r\n\nnext",
+            b"GET /x HTTP/1.1\nHost: a\nX: 1\n\r\nnext",
+        ] {
+            let (raw, used) = parse_head(head, &Limits::default()).unwrap().unwrap();
+            assert_eq!((raw.target.as_str(), raw.header("x")), ("/x", Some("1")));
+            assert_eq!(&head[used..], b"next", "{head:?}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_header_values_read_as_latin1() {
+        let (raw, _) = parse_head(
+            b"GET / HTTP/1.1\r\nCookie: caf\xe9=\xff\xfe\r\nX-Name: h\xc3\xa9\r\n\r\n",
+            &Limits::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(raw.header("cookie"), Some("caf\u{e9}=\u{ff}\u{fe}"));
+        assert_eq!(raw.header("x-name"), Some("h\u{e9}")); // valid UTF-8 stays UTF-8
     }
 
     #[test]
@@ -805,8 +1082,9 @@ mod tests {
         let junk = vec![b','; 1 << 20];
         assert_eq!(
             parse_head(&junk, &limits),
-            Err(HandshakeError::HeadTooLarge)
+            Err(HandshakeError::TargetTooLong)
         );
+        assert_eq!(HandshakeError::TargetTooLong.status(), 414);
         let many = format!(
             "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{}\r\n",

@@ -58,15 +58,12 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
             return;
         }
         Ok(Classified::Plain(raw)) => {
-            let scheme = if peer.secure { "https" } else { "http" };
-            let host = raw.header("host").unwrap_or("localhost").to_owned();
-            let base = format!("{scheme}://{host}/");
             // Boxed: plain HTTP is the uncommon path here.
             Box::pin(http::serve(
                 io,
                 raw,
                 rest,
-                &base,
+                peer.secure,
                 inner.handler.as_ref(),
                 config.max_http_body_size,
                 write_limit,
@@ -157,7 +154,7 @@ pub(crate) async fn read_head(
             return parse(buf, end, limits);
         }
         if buf.len() > limits.max_size {
-            return Err(HeadError::Invalid(HandshakeError::HeadTooLarge));
+            return Err(HeadError::Invalid(handshake::too_large(&buf, limits)));
         }
     }
 }
