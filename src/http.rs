@@ -118,7 +118,11 @@ fn check(
     let mut hosts = raw.header_all("host");
     let host = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err((400, "more than one Host header")),
-        (Some(host), None) if check_host(host).is_err() => return Err((400, "invalid Host")),
+        // An empty Host is what a client sends for a target without an
+        // authority (RFC 9112 §3.2).
+        (Some(host), None) if !host.is_empty() && check_host(host).is_err() => {
+            return Err((400, "invalid Host"));
+        }
         (Some(host), None) => Some(host),
         (None, _) if raw.http_minor >= 1 => return Err((400, "missing Host header")),
         (None, _) => None,

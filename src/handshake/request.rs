@@ -382,8 +382,9 @@ fn version(raw: &RawRequest) -> Result<u8, HandshakeError> {
 }
 
 /// Checks that `host` is `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986
-/// §3.2.2): a bracketed IPv6 address, or a name of unreserved characters,
-/// percent-escapes and sub-delimiters; then an optional port of digits.
+/// §3.2.2): a bracketed IPv6 address, or a non-empty name of unreserved
+/// characters, percent-escapes and sub-delimiters; then an optional port of
+/// digits.
 /// Whatever could change the URL built from it (`/`, `?`, `#`, `@`, `\`,
 /// spaces) is refused.
 ///
@@ -424,7 +425,8 @@ pub fn check_host(host: &str) -> Result<(), HandshakeError> {
                     .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
     });
     let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()));
-    if name_ok && port_ok {
+    let literal = host.starts_with('[');
+    if name_ok && port_ok && (literal || !name.is_empty()) {
         Ok(())
     } else {
         Err(HandshakeError::InvalidHost)
@@ -687,6 +689,8 @@ mod tests {
             "a:80:81",
             "a%4",
             "a%zz",
+            "",
+            ":80",
             "a:8o",
             "[::1",
             "[::1]x",
@@ -1109,6 +1113,24 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever `check_host` accepts cannot change anything but the host
+        /// and port of a URL built by pasting it in front of a path, the way
+        /// the request's URL is built.
+        #[test]
+        fn accepted_hosts_cannot_inject_url_parts(
+            host in "[a-z0-9\\[\\]:@/?#%.\\\\!$&'()*+,;=_~ -]{0,16}",
+        ) {
+            if check_host(&host).is_ok()
+                && let Ok(url) = http_types::Url::parse(&format!("ws://{host}/p?q"))
+            {
+                prop_assert_eq!(url.path(), "/p");
+                prop_assert_eq!(url.query(), Some("q"));
+                prop_assert_eq!(url.username(), "");
+                prop_assert_eq!(url.password(), None);
+                prop_assert_eq!(url.fragment(), None);
+            }
+        }
+
         #[test]
         fn parse_head_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let limits = Limits { max_size: 256, max_headers: 8 };
