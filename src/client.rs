@@ -260,14 +260,18 @@ impl Client {
     /// certificate), and performs the opening handshake, each step within
     /// [`Config::handshake_timeout`].
     ///
-    /// A `wss://` URL without the `rustls` feature is
+    /// A `wss://` URL without the `rustls` feature, or a URL with a
+    /// fragment (`#…`, which RFC 6455 §3 does not allow), is
     /// [`Error::InvalidUrl`]. A TLS failure (untrusted certificate, wrong
     /// name, a server requiring a client certificate) is [`Error::Io`],
     /// wrapping a `rustls::Error` when TLS itself failed.
     ///
     /// A server's rejection is [`Error::Handshake`] with
-    /// [`HandshakeError::Rejected`], carrying the status and the
-    /// `X-WebSocket-Reject-Reason`.
+    /// [`HandshakeError::Rejected`], carrying the status, the
+    /// `X-WebSocket-Reject-Reason` and the response's headers (to follow a
+    /// redirect or answer an authentication challenge). An extension the
+    /// server accepts without our offer is
+    /// [`HandshakeError::UnexpectedExtension`].
     ///
     /// # Examples
     ///
@@ -282,6 +286,11 @@ impl Client {
     /// ```
     pub async fn connect(self, url: &str) -> Result<Connection, Error> {
         let url = Url::parse(url).map_err(|_| Error::InvalidUrl)?;
+        // RFC 6455 §3: a WebSocket URI has no fragment; dropping it silently
+        // would also drop anything meant after the `#`.
+        if url.fragment().is_some() {
+            return Err(Error::InvalidUrl);
+        }
         let (secure, default_port) = match url.scheme() {
             "ws" => (false, 80),
             "wss" if cfg!(feature = "rustls") => (true, 443),
@@ -445,10 +454,9 @@ impl Client {
 
 /// The server must not accept an extension we did not offer.
 fn no_extensions(extensions: &[handshake::ExtensionOffer]) -> Result<Option<Negotiated>, Error> {
-    if extensions.is_empty() {
-        Ok(None)
-    } else {
-        Err(HandshakeError::Malformed.into())
+    match extensions.first() {
+        None => Ok(None),
+        Some(extension) => Err(HandshakeError::UnexpectedExtension(extension.name.clone()).into()),
     }
 }
 

@@ -36,7 +36,8 @@ pub enum Error {
     ControlTooLong,
     /// The operation did not finish in time (client handshake).
     Timeout,
-    /// The URL given to the client is not a `ws://` URL with a host.
+    /// The URL given to the client is not a `ws://` (or `wss://`) URL with
+    /// a host and without a fragment.
     InvalidUrl,
 }
 
@@ -50,7 +51,9 @@ impl std::fmt::Display for Error {
             Error::QueueFull => f.write_str("the send queue is full"),
             Error::ControlTooLong => f.write_str("control frame payload over 125 bytes"),
             Error::Timeout => f.write_str("timed out"),
-            Error::InvalidUrl => f.write_str("not a ws:// URL with a host"),
+            Error::InvalidUrl => {
+                f.write_str("not a ws:// or wss:// URL with a host and no fragment")
+            }
         }
     }
 }

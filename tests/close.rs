@@ -599,3 +599,122 @@ async fn app_keeps_receiving_until_the_peer_answers_its_close() {
         }
     );
 }
+
+/// What the client sent before its end of stream (`Ok`), or the bytes so
+/// far when `wait` passed without one (`Err`).
+fn read_until_eof(stream: &mut std::net::TcpStream, wait: Duration) -> Result<Vec<u8>, Vec<u8>> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(got);
+            }
+            Err(e) => panic!("reading from the client: {e}"),
+        }
+    }
+}
+
+/// wsgate's client, connected to the raw server at `addr`.
+async fn client_of(addr: std::net::SocketAddr) -> wsgate::Connection {
+    let url = format!("ws://{addr}/");
+    within("connect", wsgate::connect(&url)).await.unwrap()
+}
+
+/// The server ends its side of TCP; the client then ends its own.
+fn end_tcp_then_see_the_client_end(stream: &mut std::net::TcpStream) {
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    read_until_eof(stream, TIMEOUT).expect("the client's end of stream");
+}
+
+/// RFC 6455 §7.1.1: after the closing handshake the server ends the TCP
+/// connection first; the client waits for that (so the server, not the
+/// client, holds TIME_WAIT), whichever side started the close.
+#[async_std::test]
+async fn the_client_lets_the_server_end_tcp_first() {
+    // The server starts the close.
+    let (addr, server) = raw_ws_server(switching_protocols, |mut stream| {
+        use std::io::Write;
+        stream
+            .write_all(&[0x88, 0x05, 0x03, 0xe8, b's', b'r', b'v'])
+            .unwrap();
+        // The client's close reply arrives, and no end of stream after it.
+        let early = read_until_eof(&mut stream, Duration::from_millis(300));
+        let reply = early.expect_err("the client ended TCP before the server");
+        assert_eq!(reply.len(), 2 + 4 + 2, "one masked close frame: {reply:?}");
+        assert_eq!(reply[0], 0x88);
+        end_tcp_then_see_the_client_end(&mut stream);
+    });
+    let client = client_of(addr).await;
+    let mut events = client.events();
+    let close = within("the close", futures::StreamExt::next(&mut events))
+        .await
+        .unwrap();
+    assert_eq!(close_event(&close).code, CloseCode::NORMAL);
+    within("the server script", server).await;
+
+    // The client starts the close.
+    let (addr, server) = raw_ws_server(switching_protocols, |mut stream| {
+        use std::io::Write;
+        let early = read_until_eof(&mut stream, Duration::from_millis(300));
+        let close = early.expect_err("the client ended TCP before its close was answered");
+        assert_eq!(close[0], 0x88, "{close:?}");
+        stream.write_all(&[0x88, 0x02, 0x03, 0xe8]).unwrap();
+        let early = read_until_eof(&mut stream, Duration::from_millis(300));
+        assert_eq!(
+            early,
+            Err(Vec::new()),
+            "the client ended TCP before the server"
+        );
+        end_tcp_then_see_the_client_end(&mut stream);
+    });
+    let client = client_of(addr).await;
+    let mut events = client.events();
+    client.close(CloseCode::NORMAL, "").unwrap();
+    let close = within("the close", futures::StreamExt::next(&mut events))
+        .await
+        .unwrap();
+    assert!(close_event(&close).clean, "{close:?}");
+    within("the server script", server).await;
+}
+
+/// A server that answers the close but never ends TCP: the client ends it
+/// after `close_timeout`.
+#[async_std::test]
+async fn the_client_ends_tcp_after_close_timeout_when_the_server_does_not() {
+    let (addr, server) = raw_ws_server(switching_protocols, |mut stream| {
+        use std::io::Write;
+        stream.write_all(&[0x88, 0x02, 0x03, 0xe8]).unwrap();
+        let started = std::time::Instant::now();
+        read_until_eof(&mut stream, TIMEOUT).expect("the client's end of stream");
+        started.elapsed()
+    });
+    let mut config = Config::default();
+    config.close_timeout = Duration::from_millis(400);
+    let client = within(
+        "connect",
+        wsgate::Client::new()
+            .config(config)
+            .connect(&format!("ws://{addr}/")),
+    )
+    .await
+    .unwrap();
+    let mut events = client.events();
+    within("the close", futures::StreamExt::next(&mut events))
+        .await
+        .unwrap();
+    let waited = within("the server script", server).await;
+    assert!(
+        waited >= Duration::from_millis(300),
+        "ended after {waited:?}"
+    );
+}

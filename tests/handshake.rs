@@ -1044,7 +1044,9 @@ async fn wsgate_client_sees_rejections_and_the_chosen_protocol() {
         .await
         .reject(StatusCode::Forbidden, "members only");
     match within("connect", connecting).await {
-        Err(wsgate::Error::Handshake(wsgate::HandshakeError::Rejected { status, reason })) => {
+        Err(wsgate::Error::Handshake(wsgate::HandshakeError::Rejected {
+            status, reason, ..
+        })) => {
             assert_eq!(status, 403);
             assert_eq!(reason.as_deref(), Some("members only"));
         }
@@ -1327,5 +1329,55 @@ async fn upgrade_requests_hostile_hosts_bodies_and_lenient_syntax() {
         let _conn = within("accept", request.accept(None, None)).await.unwrap();
         let response = within("the 101", client).await;
         assert_eq!(response.status, 101, "{}", response.head);
+    }
+}
+
+/// wsgate's client against a raw server: an extension nobody offered, a
+/// redirect's headers, and a URL with a fragment.
+#[async_std::test]
+async fn client_refuses_unoffered_extensions_and_fragments_and_keeps_rejection_headers() {
+    let (addr, server) = raw_ws_server(
+        |head| switching_protocols_with(head, "Sec-WebSocket-Extensions: x-webkit-foo\r\n"),
+        drop,
+    );
+    let result = within("connect", wsgate::connect(&format!("ws://{addr}/"))).await;
+    match result {
+        Err(wsgate::Error::Handshake(wsgate::HandshakeError::UnexpectedExtension(name))) => {
+            assert_eq!(name, "x-webkit-foo");
+        }
+        other => panic!("expected UnexpectedExtension, got {other:?}"),
+    }
+    within("the server", server).await;
+
+    let (addr, server) = raw_ws_server(
+        |_| {
+            "HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:1/new\r\nContent-Length: 0\r\n\r\n"
+                .into()
+        },
+        drop,
+    );
+    match within("connect", wsgate::connect(&format!("ws://{addr}/"))).await {
+        Err(wsgate::Error::Handshake(wsgate::HandshakeError::Rejected {
+            status, headers, ..
+        })) => {
+            assert_eq!(status, 302);
+            let location = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("location"));
+            assert_eq!(
+                location.map(|(_, v)| v.as_str()),
+                Some("ws://127.0.0.1:1/new")
+            );
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    within("the server", server).await;
+
+    // Refused before connecting: nothing listens on port 1.
+    for url in ["ws://127.0.0.1:1/a#b?c", "ws://127.0.0.1:1/a#"] {
+        match within("connect", wsgate::connect(url)).await {
+            Err(wsgate::Error::InvalidUrl) => {}
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
     }
 }

@@ -14,7 +14,7 @@ use super::Shared;
 use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
 use super::write::{BATCH, poll_write_frames};
-use crate::protocol::CloseCode;
+use crate::protocol::{CloseCode, Role};
 use crate::time::timeout;
 
 /// What the writer does next.
@@ -188,6 +188,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// After our close frame is written: wait for the peer's close (unless the
 /// connection is being failed), then shut the transport down.
+///
+/// A client also waits, after the closing handshake, for the server to end
+/// the TCP connection first (RFC 6455 §7.1.1), so that the server, not the
+/// client, holds the `TIME_WAIT` state; it ends the connection itself only
+/// when the server has not done so within `close_timeout`.
 async fn finish_close(shared: &Shared) {
     let fail = shared.lock_queue().closing == (Closing::CloseQueued { fail: true });
     if !fail {
@@ -195,12 +200,31 @@ async fn finish_close(shared: &Shared) {
             loop {
                 let listener = shared.state_changed.listen();
                 if shared.peer_closed.load(Ordering::Acquire) {
-                    return;
+                    return true;
                 }
                 listener.await;
             }
         };
-        timeout(shared.config.close_timeout, peer_closed).await;
+        let closed = timeout(shared.config.close_timeout, peer_closed).await;
+        if closed.is_some() && shared.role == Role::Client {
+            // Nothing may follow the server's close frame: read and drop
+            // until its end of stream.
+            let mut sink = [0u8; 256];
+            let server_ended = poll_fn(|cx| {
+                for _ in 0..16 {
+                    match shared.transport.poll_read(cx, &mut sink) {
+                        Poll::Ready(Ok(n)) if n > 0 => {}
+                        Poll::Ready(_) => return Poll::Ready(()),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                // A server that keeps sending gets no more than its share
+                // of the thread, and the timeout still applies.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            });
+            timeout(shared.config.close_timeout, server_ended).await;
+        }
     }
     let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
     let _ = timeout(shared.config.close_timeout, shutdown).await;

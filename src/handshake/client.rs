@@ -6,7 +6,7 @@ use super::head::{
     Limits, check_complete, convert_headers, header_values, locate_head, map_parse_error,
 };
 use super::key::accept_key;
-use super::response::{push_extra_headers, push_header, push_optional};
+use super::response::{push_extra_headers, push_header, push_optional, sanitize_header_value};
 use super::tokens::{ExtensionOffer, list_contains_token, parse_extensions, parse_token_list};
 
 /// Headers `client_request` writes itself; extra headers with these names
@@ -255,12 +255,16 @@ pub struct AcceptedResponse {
 /// let accepted = validate_response(&raw, "dGhlIHNhbXBsZSBub25jZQ==", &["chat".into()])?;
 /// assert_eq!(accepted.protocol.as_deref(), Some("chat"));
 ///
-/// let buf = b"HTTP/1.1 403 Forbidden\r\nX-WebSocket-Reject-Reason: bad origin\r\n\r\n";
+/// let buf = b"HTTP/1.1 302 Found\r\nLocation: ws://elsewhere/\r\n\
+///     X-WebSocket-Reject-Reason: moved\r\n\r\n";
 /// let (raw, _) = parse_response(buf, &Limits::default())?.unwrap();
-/// assert_eq!(
-///     validate_response(&raw, "dGhlIHNhbXBsZSBub25jZQ==", &[]),
-///     Err(HandshakeError::Rejected { status: 403, reason: Some("bad origin".into()) })
-/// );
+/// let Err(HandshakeError::Rejected { status, reason, headers }) =
+///     validate_response(&raw, "dGhlIHNhbXBsZSBub25jZQ==", &[])
+/// else {
+///     panic!("not a rejection")
+/// };
+/// assert_eq!((status, reason.as_deref()), (302, Some("moved")));
+/// assert_eq!(headers[0], ("Location".to_owned(), "ws://elsewhere/".to_owned()));
 /// # Ok::<(), HandshakeError>(())
 /// ```
 pub fn validate_response(
@@ -271,7 +275,10 @@ pub fn validate_response(
     if raw.status != 101 {
         return Err(HandshakeError::Rejected {
             status: raw.status,
-            reason: raw.header("X-WebSocket-Reject-Reason").map(percent_decode),
+            reason: raw
+                .header("X-WebSocket-Reject-Reason")
+                .map(|reason| sanitize_header_value(&percent_decode(reason))),
+            headers: raw.headers.clone(),
         });
     }
     if raw.http_minor < 1 {
@@ -499,37 +506,43 @@ mod tests {
 
     #[test]
     fn rejected_with_reason() {
-        let text =
-            "HTTP/1.1 403 Forbidden\r\nX-WebSocket-Reject-Reason: origin not allowed\r\n\r\n";
-        let e = validate_response(&raw(text), KEY, &[]).unwrap_err();
-        assert_eq!(
-            e,
-            HandshakeError::Rejected {
-                status: 403,
-                reason: Some("origin not allowed".into())
+        let rejection = |bytes: &[u8]| {
+            let (raw, _) = parse_response(bytes, &Limits::default()).unwrap().unwrap();
+            match validate_response(&raw, KEY, &[]) {
+                Err(HandshakeError::Rejected {
+                    status,
+                    reason,
+                    headers,
+                }) => (status, reason, headers),
+                other => panic!("{other:?}"),
             }
+        };
+        let (status, reason, headers) = rejection(
+            b"HTTP/1.1 403 Forbidden\r\nX-WebSocket-Reject-Reason: origin not allowed\r\n\r\n",
         );
-        let e = validate_response(&raw("HTTP/1.1 200 OK\r\n\r\n"), KEY, &[]).unwrap_err();
         assert_eq!(
-            e,
-            HandshakeError::Rejected {
-                status: 200,
-                reason: None
-            }
+            (status, reason.as_deref()),
+            (403, Some("origin not allowed"))
         );
-        // Percent-encoded reasons are decoded.
-        let (raw, _) = parse_response(
+        assert_eq!(headers.len(), 1);
+        let (status, reason, headers) = rejection(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((status, reason, headers.len()), (200, None, 0));
+        // Percent-encoded reasons are decoded, but escapes cannot make
+        // line breaks or other control characters (log forging).
+        let (_, reason, _) = rejection(
             b"HTTP/1.1 403 Forbidden\r\nX-WebSocket-Reject-Reason: caf%C3%A9 100%25 %zz\r\n\r\n",
-            &Limits::default(),
-        )
-        .unwrap()
-        .unwrap();
+        );
+        assert_eq!(reason.as_deref(), Some("café 100% %zz"));
+        let (_, reason, _) =
+            rejection(b"HTTP/1.1 400 Bad\r\nX-WebSocket-Reject-Reason: a%0D%0Ab%00c\r\n\r\n");
+        assert_eq!(reason.as_deref(), Some("a  b c"));
+        // A redirect's and an authentication challenge's headers are there.
+        let (status, _, headers) =
+            rejection(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n");
+        assert_eq!(status, 401);
         assert_eq!(
-            validate_response(&raw, "k", &[]),
-            Err(HandshakeError::Rejected {
-                status: 403,
-                reason: Some("café 100% %zz".into())
-            })
+            headers,
+            [("WWW-Authenticate".into(), "Basic realm=\"x\"".into())]
         );
         // Our own error responses round-trip into Rejected.
         let bytes = error_response(
@@ -539,13 +552,11 @@ mod tests {
         );
         let (r, used) = parse_response(&bytes, &Limits::default()).unwrap().unwrap();
         assert_eq!(&bytes[used..], b"x");
-        assert_eq!(
-            validate_response(&r, KEY, &[]),
-            Err(HandshakeError::Rejected {
-                status: 426,
-                reason: Some("old  client".into())
-            })
-        );
+        let Err(HandshakeError::Rejected { status, reason, .. }) = validate_response(&r, KEY, &[])
+        else {
+            panic!("not a rejection");
+        };
+        assert_eq!((status, reason.as_deref()), (426, Some("old  client")));
     }
 
     #[test]

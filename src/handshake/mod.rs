@@ -157,12 +157,18 @@ pub enum HandshakeError {
     InvalidProtocolHeader(TokenError),
     /// `Sec-WebSocket-Extensions` does not follow RFC 6455 §9.1. (400)
     InvalidExtensionsHeader(TokenError),
-    /// Client side: the server answered something other than 101.
+    /// Client side: the server answered something other than 101. The
+    /// response's body is not read.
     Rejected {
         /// The status code the server sent.
         status: u16,
-        /// The `X-WebSocket-Reject-Reason` header, if the server sent one.
+        /// The `X-WebSocket-Reject-Reason` header, if the server sent one
+        /// (percent-escapes decoded, control characters made spaces).
         reason: Option<String>,
+        /// Every response header, names as sent and values trimmed: what
+        /// an application needs to follow a redirect (`Location`),
+        /// authenticate (`WWW-Authenticate`) or retry (`Retry-After`).
+        headers: Vec<(String, String)>,
     },
     /// Client side: the response's `Upgrade` is not exactly `websocket`.
     InvalidUpgradeHeader,
@@ -174,6 +180,9 @@ pub enum HandshakeError {
     MultipleProtocols,
     /// Client side: the server selected a subprotocol that was not offered.
     UnexpectedProtocol(String),
+    /// Client side: the server's `Sec-WebSocket-Extensions` names an
+    /// extension that was not offered (the first such name).
+    UnexpectedExtension(String),
     /// Client side: the server's `Sec-WebSocket-Extensions` answer to our
     /// permessage-deflate offer cannot be accepted (feature `deflate`).
     #[cfg(feature = "deflate")]
@@ -223,7 +232,8 @@ impl HandshakeError {
             | Self::MissingAccept
             | Self::AcceptMismatch
             | Self::MultipleProtocols
-            | Self::UnexpectedProtocol(_) => 502,
+            | Self::UnexpectedProtocol(_)
+            | Self::UnexpectedExtension(_) => 502,
             #[cfg(feature = "deflate")]
             Self::InvalidDeflateResponse(_) => 502,
         }
@@ -306,10 +316,12 @@ impl fmt::Display for HandshakeError {
             Self::Rejected {
                 status,
                 reason: Some(reason),
+                ..
             } => write!(f, "handshake rejected with status {status}: {reason}"),
             Self::Rejected {
                 status,
                 reason: None,
+                ..
             } => write!(f, "handshake rejected with status {status}"),
             Self::InvalidUpgradeHeader => f.write_str("response Upgrade is not websocket"),
             Self::MissingAccept => f.write_str("missing Sec-WebSocket-Accept header"),
@@ -317,6 +329,9 @@ impl fmt::Display for HandshakeError {
             Self::MultipleProtocols => f.write_str("server selected more than one subprotocol"),
             Self::UnexpectedProtocol(p) => {
                 write!(f, "server selected subprotocol {p:?} that was not offered")
+            }
+            Self::UnexpectedExtension(e) => {
+                write!(f, "server accepted extension {e:?} that was not offered")
             }
             #[cfg(feature = "deflate")]
             Self::InvalidDeflateResponse(e) => write!(f, "{e}"),
@@ -385,6 +400,7 @@ mod tests {
         let e = HandshakeError::Rejected {
             status: 403,
             reason: Some("origin not allowed".into()),
+            headers: Vec::new(),
         };
         assert_eq!(
             e.to_string(),

@@ -753,3 +753,46 @@ pub fn connect_with_buffers(
     stream.set_nodelay(true).unwrap();
     stream
 }
+
+/// A raw server for a WebSocket client under test: reads one request head,
+/// writes `answer(head)`, then hands the socket to `script` and yields what
+/// it returns.
+pub fn raw_ws_server<T: Send + 'static>(
+    answer: impl FnOnce(&str) -> String + Send + 'static,
+    script: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (SocketAddr, impl Future<Output = T>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = blocking(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).unwrap(), 1, "request ended early");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        stream.write_all(answer(&head).as_bytes()).unwrap();
+        script(stream)
+    });
+    (addr, server)
+}
+
+/// The 101 answering the request `head`.
+pub fn switching_protocols(head: &str) -> String {
+    switching_protocols_with(head, "")
+}
+
+/// The 101 answering the request `head`, with `extra` header lines.
+pub fn switching_protocols_with(head: &str, extra: &str) -> String {
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key");
+    let accept = wsgate::handshake::accept_key(key.trim().as_bytes());
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+    )
+}
