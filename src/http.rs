@@ -133,11 +133,14 @@ fn check(
         // `host` is a valid host[:port] and the target starts with `/`, so
         // the target can only add a path and a query.
         Url::parse(&format!("{scheme}://{host}{}", raw.target)).ok()
-    } else if raw.target.contains("://") && !raw.target.contains('\\') {
+    } else if raw.target.contains("://") {
         // Absolute-form: its authority replaces Host (RFC 9112 §3.2.2).
-        Url::parse(&raw.target)
-            .ok()
-            .filter(|url| url.has_host() && url.username().is_empty() && url.password().is_none())
+        Url::parse(&raw.target).ok().filter(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.has_host()
+                && url.username().is_empty()
+                && url.password().is_none()
+        })
     } else {
         None
     };

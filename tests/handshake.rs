@@ -1182,6 +1182,8 @@ async fn plain_requests_are_checked_before_the_handler() {
             "",
         ),
         (b"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400, ""),
+        (b"GET http://x/a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400, ""),
+        (b"GET ftp://x/a HTTP/1.1\r\nHost: a\r\n\r\n", 400, ""),
         (
             b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy",
             400,
