@@ -133,7 +133,11 @@ impl WebSocketRequest {
         self.parts.id
     }
 
-    /// The `Host` header.
+    /// The host the request is for, port included: the `Host` header, or
+    /// the authority of an absolute-form target (`GET ws://host/path`),
+    /// which RFC 9112 §3.2.2 says takes its place. Always a valid
+    /// `host[:port]`: a request whose `Host` has a path, a query or user
+    /// information is refused with 400 before it gets here.
     ///
     /// # Examples
     ///
