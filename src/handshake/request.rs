@@ -397,40 +397,39 @@ fn version(raw: &RawRequest) -> Result<u8, HandshakeError> {
 /// assert_eq!(check_host("user@example.com"), Err(HandshakeError::InvalidHost));
 /// ```
 pub fn check_host(host: &str) -> Result<(), HandshakeError> {
-    let (name, port) = if let Some(literal) = host.strip_prefix('[') {
-        let (address, rest) = literal.split_once(']').ok_or(HandshakeError::InvalidHost)?;
-        address
-            .parse::<std::net::Ipv6Addr>()
-            .map_err(|_| HandshakeError::InvalidHost)?;
-        match rest {
-            "" => ("", None),
-            _ => (
-                "",
-                Some(rest.strip_prefix(':').ok_or(HandshakeError::InvalidHost)?),
-            ),
-        }
-    } else {
-        match host.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
+    let is_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
+    let valid = match host.strip_prefix('[') {
+        Some(literal) => literal.split_once(']').is_some_and(|(address, rest)| {
+            address.parse::<std::net::Ipv6Addr>().is_ok()
+                && (rest.is_empty() || rest.strip_prefix(':').is_some_and(is_port))
+        }),
+        None => {
+            let (name, port) = host
+                .split_once(':')
+                .map_or((host, None), |(name, port)| (name, Some(port)));
+            is_reg_name(name) && port.is_none_or(is_port)
         }
     };
-    let bytes = name.as_bytes();
-    let name_ok = bytes.iter().enumerate().all(|(i, &b)| {
-        b.is_ascii_alphanumeric()
-            || b"-._~!$&'()*+,;=".contains(&b)
-            || (b == b'%'
-                && bytes
-                    .get(i + 1..i + 3)
-                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
-    });
-    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()));
-    let literal = host.starts_with('[');
-    if name_ok && port_ok && (literal || !name.is_empty()) {
+    if valid {
         Ok(())
     } else {
         Err(HandshakeError::InvalidHost)
     }
+}
+
+/// A non-empty RFC 3986 `reg-name`: unreserved characters, sub-delimiters
+/// and `%XX` escapes.
+fn is_reg_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.iter().enumerate().all(|(i, &b)| {
+            b.is_ascii_alphanumeric()
+                || b"-._~!$&'()*+,;=".contains(&b)
+                || (b == b'%'
+                    && bytes
+                        .get(i + 1..i + 3)
+                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
+        })
 }
 
 /// Path and query from an origin-form or absolute-form request-target, and
