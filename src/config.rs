@@ -181,9 +181,12 @@ pub struct Config {
     /// How long a keepalive ping may go unanswered before the connection is
     /// failed with 1011 and dropped. Default 20 s.
     pub ping_timeout: Duration,
-    /// Close the connection with 1001 when nothing has arrived for this
-    /// long. Default `None`: keepalive already reaps dead peers, and an idle
-    /// but healthy connection is often the point (notifications).
+    /// Close the connection with 1001 when no data frame (text, binary or
+    /// continuation) has arrived for this long. Pings and pongs do not
+    /// count, so a peer that answers keepalive pings but sends nothing is
+    /// still closed; bytes of a long message still arriving do count.
+    /// Default `None`: keepalive already reaps dead peers, and an idle but
+    /// healthy connection is often the point (notifications).
     pub idle_timeout: Option<Duration>,
     /// Answer pings with pongs automatically. Default on. Ping events are
     /// reported either way. Answers never pile up: at most 32 wait to be

@@ -71,7 +71,7 @@ async fn client_close_code_and_reason_reach_the_app_and_are_echoed() {
         let mut raw = RawClient::handshake(addr);
         raw.send(&frame(true, 0x8, b""));
         let (close, _) = raw.read_until_close();
-        raw.expect_eof();
+        raw.expect_clean_eof();
         close
     });
     assert_eq!(within("client", client).await, None);
@@ -267,6 +267,63 @@ async fn tungstenite_sees_1009_for_a_message_too_large() {
             [Event::Error(Error::Protocol(ProtocolError::FrameTooLarge { limit: 1000 })), Event::Close(c)]
                 if c.code == CloseCode::MESSAGE_TOO_BIG && !c.clean
         ),
+        "{events:?}"
+    );
+}
+
+/// A connection failed while the peer is still sending is not reset: the
+/// server ends its side after the close frame and reads on, discarding,
+/// until the peer's end. Dropping the socket with unread bytes would make
+/// the kernel send a reset, and the peer's pending writes fail before it
+/// reads the close frame.
+#[async_std::test]
+async fn a_failed_connection_reads_on_so_the_peer_gets_its_close_frame() {
+    let server = echo_server(Config::default()).await;
+    let addr = server.addr;
+    let client = blocking(move || {
+        let mut raw = RawClient::handshake(addr);
+        // A reserved opcode, then 1 MiB of valid frames that follow it.
+        let mut bytes = frame(true, 0x3, b"");
+        for _ in 0..64 {
+            bytes.extend(frame(true, 0x2, &[7; 16 << 10]));
+        }
+        raw.send(&bytes);
+        let (close, _) = raw.read_until_close();
+        raw.expect_clean_eof();
+        close
+    });
+    let (code, _) = within("client", client).await.expect("a close code");
+    assert_eq!(code, 1002);
+    let events = server.events_until_close().await;
+    assert!(
+        matches!(&events[..], [Event::Error(_), Event::Close(c)] if c.code.as_u16() == 1002),
+        "{events:?}"
+    );
+}
+
+/// The same with an independent client in the middle of a large write:
+/// tungstenite finishes sending the 4 MiB message the server refused after
+/// its first bytes, then reads the 1009.
+#[async_std::test]
+async fn tungstenite_still_sending_gets_its_1009() {
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.max_frame_size = 1 << 20;
+    let server = echo_server(config).await;
+    let addr = server.addr;
+    let client = blocking(move || {
+        let mut ws = ws_connect(addr, "/");
+        ws.send(WsMessage::binary(vec![1u8; 4 << 20]))
+            .expect("the whole message written: the server reads on");
+        match ws.read() {
+            Ok(WsMessage::Close(Some(frame))) => u16::from(frame.code),
+            other => panic!("expected the close frame, got {other:?}"),
+        }
+    });
+    assert_eq!(within("client", client).await, 1009);
+    let events = server.events_until_close().await;
+    assert!(
+        matches!(&events[..], [Event::Error(_), Event::Close(c)] if c.code == CloseCode::MESSAGE_TOO_BIG),
         "{events:?}"
     );
 }

@@ -1277,6 +1277,39 @@ async fn idle_timeout_closes_a_silent_peer_with_1001_and_keeps_a_talking_one() {
     within("the talking client (1.2 s)", talking).await;
 }
 
+/// Answering keepalive pings does not keep an idle connection open: the
+/// idle timeout counts data frames, not pongs.
+#[async_std::test]
+async fn idle_timeout_closes_a_peer_that_only_answers_pings() {
+    let mut config = quiet_config();
+    config.idle_timeout = Some(Duration::from_millis(600));
+    config.ping_interval = Some(Duration::from_millis(100));
+    config.ping_timeout = Duration::from_secs(5);
+    let ops = ops_server(config).await;
+    let addr = ops.addr;
+    let client = blocking(move || {
+        let mut ws = ws_connect(addr, "/answers-pings");
+        let start = Instant::now();
+        let mut pings = 0;
+        loop {
+            // tungstenite answers each ping on the next read.
+            match ws.read() {
+                Ok(WsMessage::Ping(_)) => pings += 1,
+                Ok(WsMessage::Close(frame)) => {
+                    let close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return (close, pings, start.elapsed());
+                }
+                other => panic!("expected pings then a close, got {other:?}"),
+            }
+        }
+    });
+    let (close, pings, at) = within("the idle close", client).await;
+    assert_eq!(close, Some((1001, "idle timeout".to_owned())));
+    assert!(pings >= 2, "only {pings} pings before the idle close");
+    assert!(at >= Duration::from_millis(550), "closed after {at:?}");
+    assert!(at < Duration::from_secs(3), "closed after {at:?}");
+}
+
 // ---------------------------------------------------------------------------
 // Flow control
 // ---------------------------------------------------------------------------

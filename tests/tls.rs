@@ -108,6 +108,38 @@ async fn wss_echo_with_an_independent_client() {
     client.await;
 }
 
+/// A connection failed while the client is still sending: over TLS too,
+/// the server ends its side (`close_notify`, then FIN) and reads on until
+/// the client's end, so the client's write completes and it reads the 1009
+/// instead of meeting a reset.
+#[async_std::test]
+async fn a_failed_wss_connection_reads_on_so_the_client_gets_its_1009() {
+    let pki = Pki::new();
+    let acceptor = RustlsAcceptor::from_pem(&pki.server.cert, &pki.server.key).unwrap();
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.max_frame_size = 1 << 20;
+    let server = Server::builder()
+        .config(config)
+        .bind_tls("127.0.0.1:0", acceptor)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _seen = serve_echo(server);
+    let ca = pki.ca.clone();
+    let client = blocking(move || {
+        let tls = client_config(&ca, None, ALL_VERSIONS);
+        let mut ws = wss_connect(addr, "localhost", "/", tls).unwrap();
+        ws.send(Message::binary(vec![1u8; 4 << 20]))
+            .expect("the whole message written: the server reads on");
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => u16::from(frame.code),
+            other => panic!("expected the close frame, got {other:?}"),
+        }
+    });
+    assert_eq!(client.await, 1009);
+}
+
 #[async_std::test]
 async fn tls_1_2_is_on_by_default() {
     let pki = Pki::new();

@@ -84,6 +84,8 @@ pub(crate) struct Reader {
     end: usize,
     buffer_size: usize,
     receiver: Receiver,
+    /// The receiver's [`data_bytes`](Receiver::data_bytes) at the last look.
+    data_seen: u64,
     /// An event to deliver on the next poll (the close after an error).
     queued: Option<Event>,
     done: bool,
@@ -97,6 +99,7 @@ impl Reader {
             start: 0,
             buffer_size: buffer_size.max(64),
             receiver,
+            data_seen: 0,
             queued: None,
             done: false,
         }
@@ -123,6 +126,7 @@ impl Reader {
                     Ok((0, None)) => {}
                     Ok((n, item)) => {
                         self.start += n;
+                        self.note_data(shared);
                         match item {
                             Some(item) => return Poll::Ready(Some(self.incoming(shared, item))),
                             None => continue,
@@ -149,13 +153,15 @@ impl Reader {
                     self.release_buffer();
                     return Poll::Ready(Some(Event::Close(shared.abnormal_close())));
                 }
-                Poll::Ready(Ok((_, Some(Ok(item))))) => {
-                    return Poll::Ready(Some(self.incoming(shared, item)));
-                }
                 Poll::Ready(Ok((_, Some(Err(e))))) => {
                     return Poll::Ready(Some(self.fail(shared, e)));
                 }
-                Poll::Ready(Ok((_, None))) => {}
+                Poll::Ready(Ok((_, item))) => {
+                    self.note_data(shared);
+                    if let Some(Ok(item)) = item {
+                        return Poll::Ready(Some(self.incoming(shared, item)));
+                    }
+                }
                 Poll::Ready(Err(e)) => {
                     shared.stream_ended();
                     self.finish(shared.abnormal_close());
@@ -171,6 +177,8 @@ impl Reader {
         let code = e.close_code();
         let reason = e.to_string();
         log::debug!("{} failed: {reason}", shared.id);
+        // This stream reads no more; the writer discards what still comes.
+        shared.stop_reading();
         shared.queue_close(code, &reason, true);
         self.finish(CloseEvent {
             code,
@@ -239,6 +247,16 @@ impl Reader {
             }
             Poll::Ready(Ok((n, item)))
         })
+    }
+
+    /// Tells the connection when bytes of a data frame came with the last
+    /// read: the idle timeout counts those, not pings and pongs.
+    fn note_data(&mut self, shared: &Shared) {
+        let data = self.receiver.data_bytes();
+        if data != self.data_seen {
+            self.data_seen = data;
+            shared.data_received();
+        }
     }
 
     /// Turns a decoded item into an event, answering pings and closes.

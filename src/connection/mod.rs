@@ -94,6 +94,8 @@ pub(crate) struct Handle(pub(crate) Arc<Shared>);
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        // The event stream holds a handle too: nothing reads any more.
+        self.0.stop_reading();
         self.0.queue_close(CloseCode::GOING_AWAY, "", true);
     }
 }

@@ -120,8 +120,9 @@ pub(crate) enum Closing {
     Open,
     /// A close frame is queued or sent; only the writer's work remains.
     CloseQueued {
-        /// Drop the transport as soon as the close frame is written, without
-        /// waiting for the peer's close (failing the connection).
+        /// Failing the connection: end the writing side as soon as the
+        /// close frame is written, and process nothing the peer sends after
+        /// (see `writer::finish_close`).
         fail: bool,
     },
     /// The writer has stopped; nothing more will be written.

@@ -110,6 +110,13 @@ pub(crate) struct Shared {
     pub(crate) opened_at: SystemTime,
     /// Microseconds from `started` to the last bytes received.
     last_rx: AtomicU64,
+    /// Microseconds from `started` to the last read that brought bytes of
+    /// a data frame (for the idle timeout: pings and pongs do not count).
+    last_data_rx: AtomicU64,
+    /// Nothing reads the transport any more: the event stream stopped at a
+    /// protocol error, or every handle is gone. The writer then reads and
+    /// discards what the peer still sends while the connection closes.
+    pub(crate) reader_stopped: AtomicBool,
     /// The payload of the last keepalive ping (its send time in µs), to
     /// recognise its pong and measure the round trip.
     pub(crate) keepalive_ping: AtomicU64,
@@ -161,6 +168,8 @@ impl Shared {
             started: Instant::now(),
             opened_at: SystemTime::now(),
             last_rx: AtomicU64::new(0),
+            last_data_rx: AtomicU64::new(0),
+            reader_stopped: AtomicBool::new(false),
             keepalive_ping: AtomicU64::new(u64::MAX),
             rtt_micros: AtomicU64::new(0),
             counters: Counters::default(),
@@ -356,6 +365,10 @@ impl Shared {
             let now = self.started.elapsed().as_micros() as u64;
             self.rtt_micros
                 .store(now.saturating_sub(stamp).max(1), Ordering::Relaxed);
+            // The next ping is now due an interval after this pong, which
+            // can be before the timer the writer armed for the pong's
+            // deadline: let it plan again.
+            self.writer_wake.wake();
         }
     }
 
@@ -377,8 +390,10 @@ impl Shared {
         }
     }
 
-    /// Queues the close frame, once. With `fail`, the transport is dropped as
-    /// soon as it is written. Returns whether this call queued it.
+    /// Queues the close frame, once. With `fail`, the writing side ends as
+    /// soon as it is written, and the peer's close is not awaited as a
+    /// handshake (see `writer::finish_close`). Returns whether this call
+    /// queued it.
     pub(crate) fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
         let frame = self.frame(OpCode::Close, true, close_payload(code, reason));
         let mut queue = self.lock_queue();
@@ -451,6 +466,25 @@ impl Shared {
 
     pub(crate) fn last_rx(&self) -> Instant {
         self.started + Duration::from_micros(self.last_rx.load(Ordering::Relaxed))
+    }
+
+    /// Records that the last read (see [`received`](Self::received))
+    /// brought bytes of a data frame.
+    pub(crate) fn data_received(&self) {
+        let micros = self.last_rx.load(Ordering::Relaxed);
+        self.last_data_rx.store(micros, Ordering::Relaxed);
+    }
+
+    /// When bytes of a data frame last arrived (the start, before any).
+    pub(crate) fn last_data_rx(&self) -> Instant {
+        self.started + Duration::from_micros(self.last_data_rx.load(Ordering::Relaxed))
+    }
+
+    /// Nothing reads the transport any more (see `reader_stopped`); wakes
+    /// a writer waiting for the peer's end, so that it reads instead.
+    pub(crate) fn stop_reading(&self) {
+        self.reader_stopped.store(true, Ordering::Release);
+        self.state_changed.notify(usize::MAX);
     }
 
     /// How the connection ended without the peer's close frame: the code

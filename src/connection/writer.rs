@@ -48,7 +48,7 @@ impl Deadlines {
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        last_rx: Instant,
+        shared: &Shared,
         close: Option<Instant>,
     ) -> Poll<Fired> {
         loop {
@@ -56,7 +56,10 @@ impl Deadlines {
             if close.is_some_and(|at| now >= at) {
                 return Poll::Ready(Fired::Close);
             }
-            let next = match self.keepalive.check(now, last_rx) {
+            let due = self
+                .keepalive
+                .check(now, shared.last_rx(), shared.last_data_rx());
+            let next = match due {
                 Due::Wait(at) => [at, close].into_iter().flatten().min(),
                 due => return Poll::Ready(Fired::Keepalive(due)),
             };
@@ -106,12 +109,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             // this point wakes us.
             shared.writer_wake.register(cx.waker());
             drop(queue);
-            deadlines
-                .poll(cx, shared.last_rx(), None)
-                .map(|fired| match fired {
-                    Fired::Keepalive(due) => Work::Keepalive(due),
-                    Fired::Close => Work::Stop,
-                })
+            deadlines.poll(cx, &shared, None).map(|fired| match fired {
+                Fired::Keepalive(due) => Work::Keepalive(due),
+                Fired::Close => Work::Stop,
+            })
         })
         .await;
         match work {
@@ -141,7 +142,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             loop {
                 let close = shared.close_deadline();
-                match deadlines.poll(cx, shared.last_rx(), close) {
+                match deadlines.poll(cx, &shared, close) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Fired::Keepalive(Due::Ping)) => shared.keepalive_ping(),
                     Poll::Ready(Fired::Keepalive(Due::PongOverdue)) => {
@@ -186,46 +187,89 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     shared.finished();
 }
 
-/// After our close frame is written: wait for the peer's close (unless the
-/// connection is being failed), then shut the transport down.
+/// After our close frame is written: wait for the peer's end, bounded by
+/// `close_timeout`, then shut the transport down.
+///
+/// Normally the peer's end is its close frame, read by the event stream. A
+/// connection being failed shuts its writing side down at once, so the
+/// peer reads our close frame and then the end of the stream, and waits for
+/// the peer's end as well (its close frame, or its end of stream).
+///
+/// When nothing reads the stream any more (the event stream stopped at a
+/// protocol error, or every handle is gone), the writing side is shut down
+/// and the writer reads and discards until the peer's end of stream.
+/// Closing a socket with unread bytes makes the kernel answer with a
+/// reset, and a peer that was still sending would then lose our close
+/// frame (Node's `ws` reports 1006 instead of the code).
 ///
 /// A client also waits, after the closing handshake, for the server to end
 /// the TCP connection first (RFC 6455 §7.1.1), so that the server, not the
 /// client, holds the `TIME_WAIT` state; it ends the connection itself only
 /// when the server has not done so within `close_timeout`.
 async fn finish_close(shared: &Shared) {
+    let limit = shared.config.close_timeout;
     let fail = shared.lock_queue().closing == (Closing::CloseQueued { fail: true });
-    if !fail {
-        let peer_closed = async {
-            loop {
-                let listener = shared.state_changed.listen();
-                if shared.peer_closed.load(Ordering::Acquire) {
-                    return true;
-                }
-                listener.await;
-            }
-        };
-        let closed = timeout(shared.config.close_timeout, peer_closed).await;
-        if closed.is_some() && shared.role == Role::Client {
-            // Nothing may follow the server's close frame: read and drop
-            // until its end of stream.
-            let mut sink = [0u8; 256];
-            let server_ended = poll_fn(|cx| {
-                for _ in 0..16 {
-                    match shared.transport.poll_read(cx, &mut sink) {
-                        Poll::Ready(Ok(n)) if n > 0 => {}
-                        Poll::Ready(_) => return Poll::Ready(()),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                // A server that keeps sending gets no more than its share
-                // of the thread, and the timeout still applies.
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            });
-            timeout(shared.config.close_timeout, server_ended).await;
-        }
+    // Whether the writing side was ended (or tried for as long as allowed).
+    let mut shut = false;
+    if fail {
+        shut = true;
+        shut_down(shared).await;
     }
-    let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
+    let peer_end = async {
+        loop {
+            let listener = shared.state_changed.listen();
+            if shared.peer_closed.load(Ordering::Acquire) {
+                return true;
+            }
+            if shared.reader_stopped.load(Ordering::Acquire) {
+                if !shut {
+                    shut = true;
+                    shut_down(shared).await;
+                }
+                discard_until_end(shared).await;
+                return false;
+            }
+            listener.await;
+        }
+    };
+    let close_frame = timeout(limit, peer_end).await == Some(true);
+    if close_frame && !fail && shared.role == Role::Client {
+        // Nothing may follow the server's close frame: read and drop
+        // until its end of stream.
+        timeout(limit, discard_until_end(shared)).await;
+    }
+    if !shut {
+        // A TLS stream's close_notify; nothing for plain TCP, which the
+        // drop ends.
+        let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
+        let _ = timeout(limit, shutdown).await;
+    }
+}
+
+/// Ends the writing side (TCP's FIN, after a TLS stream's `close_notify`);
+/// the peer can still send. Bounded by `close_timeout`.
+async fn shut_down(shared: &Shared) {
+    let shutdown = poll_fn(|cx| shared.transport.poll_shutdown(cx));
     let _ = timeout(shared.config.close_timeout, shutdown).await;
+}
+
+/// Reads and drops what the peer sends until its end of stream (or an
+/// error), through the thread's scratch buffer.
+async fn discard_until_end(shared: &Shared) {
+    poll_fn(|cx| {
+        for _ in 0..16 {
+            let read =
+                crate::scratch::with_scratch(4096, |sink| shared.transport.poll_read(cx, sink));
+            match read {
+                Poll::Ready(Ok(n)) if n > 0 => {}
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // A peer that keeps sending gets no more than its share of the
+        // thread; the caller's timeout still applies.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }

@@ -23,6 +23,10 @@ pub enum ProtocolError {
     Header(HeaderError),
     /// Reserved bits are set that no negotiated extension defines.
     ReservedBits(u8),
+    /// RSV1 is set on a control or continuation frame of a connection
+    /// that negotiated permessage-deflate, which marks only the first frame
+    /// of a compressed message with it (RFC 7692 §6.1).
+    MisplacedCompressionBit,
     /// A client sent an unmasked frame (clients must mask, RFC 6455 §5.1).
     UnmaskedFrame,
     /// A server sent a masked frame (servers must not mask).
@@ -96,6 +100,9 @@ impl std::fmt::Display for ProtocolError {
             }
             ProtocolError::ReservedBits(bits) => {
                 write!(f, "reserved bits {bits:#04x} set without an extension")
+            }
+            ProtocolError::MisplacedCompressionBit => {
+                f.write_str("RSV1 set on a control or continuation frame")
             }
             ProtocolError::UnmaskedFrame => f.write_str("client frame not masked"),
             ProtocolError::MaskedFrame => f.write_str("server frame masked"),

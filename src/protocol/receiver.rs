@@ -203,6 +203,8 @@ pub struct Receiver {
     /// when assembly is off.
     frame: Vec<u8>,
     utf8: Utf8Validator,
+    /// Bytes of data frames (headers and payloads) taken so far.
+    data_bytes: u64,
     /// permessage-deflate's inflater, when negotiated; dropped once the
     /// receiver is closed or failed.
     #[cfg(feature = "deflate")]
@@ -227,6 +229,7 @@ impl Receiver {
             message: None,
             frame: Vec::new(),
             utf8: Utf8Validator::new(),
+            data_bytes: 0,
             #[cfg(feature = "deflate")]
             decompressor: None,
         }
@@ -321,6 +324,29 @@ impl Receiver {
     /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// How many bytes of data frames (text, binary and continuation frames,
+    /// headers included) have been taken so far; control frames do not
+    /// count. A connection layer compares it across reads to tell a peer
+    /// that sends messages from one that only answers pings (an idle
+    /// timeout), including while a long message is still arriving.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+    ///
+    /// let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+    /// rx.decode(&mut [0x8a, 0x00]).unwrap(); // a pong
+    /// assert_eq!(rx.data_bytes(), 0);
+    /// rx.decode(&mut [0x82, 0x03]).unwrap(); // a binary frame's header
+    /// assert_eq!(rx.data_bytes(), 2);
+    /// rx.decode(&mut [1, 2]).unwrap(); // two bytes of its payload
+    /// assert_eq!(rx.data_bytes(), 4);
+    /// ```
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
     }
 
     /// Where to read the rest of the current frame's payload straight into,
@@ -506,6 +532,7 @@ impl Receiver {
             result.map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         partial.len += n;
+        self.data_bytes += n as u64;
         self.advance(header, remaining - n as u64, mask_offset)
     }
 
@@ -569,6 +596,9 @@ impl Receiver {
                     return Ok((0, None));
                 };
                 self.begin_frame(&header)?;
+                if !header.opcode.is_control() {
+                    self.data_bytes += len as u64;
+                }
                 self.state = State::Payload {
                     header,
                     remaining: header.payload_len,
@@ -590,6 +620,9 @@ impl Receiver {
                 }
                 let mask_offset =
                     self.payload(&header, &mut buf[..take], remaining, mask_offset)?;
+                if !header.opcode.is_control() {
+                    self.data_bytes += take as u64;
+                }
                 Ok((
                     take,
                     self.advance(header, remaining - take as u64, mask_offset)?,
@@ -619,7 +652,7 @@ impl Receiver {
         // §6.1): on a control or continuation frame it is an error.
         let compressed = header.rsv & RSV1 != 0 && self.inflates();
         if compressed && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
-            return Err(ProtocolError::ReservedBits(RSV1));
+            return Err(ProtocolError::MisplacedCompressionBit);
         }
         if header.opcode.is_control() {
             // At most 125 bytes, already checked by the header parser.
@@ -1363,16 +1396,15 @@ mod tests {
             let mut frames = frame_list(OpCode::Text, &wire, 3);
             frames[1][0] |= RSV1;
             let w = frames.concat();
-            assert_eq!(
-                run_inflating(server(), &w, 100).1,
-                Some(ProtocolError::ReservedBits(RSV1))
-            );
+            let err = run_inflating(server(), &w, 100).1.unwrap();
+            assert_eq!(err, ProtocolError::MisplacedCompressionBit);
+            assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
             // On a control frame.
             let mut ping = client_frame(OpCode::Ping, true, b"x");
             ping[0] |= RSV1;
             assert_eq!(
                 run_inflating(server(), &ping, 100).1,
-                Some(ProtocolError::ReservedBits(RSV1))
+                Some(ProtocolError::MisplacedCompressionBit)
             );
             // RSV2 and RSV3 stay errors.
             let mut w = compressed_frames(OpCode::Text, &wire, 100);

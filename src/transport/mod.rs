@@ -176,6 +176,17 @@ impl SharedTransport {
         }
     }
 
+    /// Ends the writing side now, whatever the stream: plain TCP too gets
+    /// its `shutdown`, so the peer sees the end of the stream while this
+    /// end still reads (see [`poll_close`](Self::poll_close) for why that
+    /// is not the usual close).
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.lock().io {
+            Some(io) => Pin::new(io).poll_close(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
     /// Drops the stream and wakes whoever waits on it (reader and writer),
     /// who then see it gone.
     pub(crate) fn kill(&self) {

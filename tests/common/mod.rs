@@ -607,6 +607,16 @@ impl RawClient {
     /// reset, both within the socket's read timeout). Panics if data arrives
     /// or the wait times out.
     pub fn expect_eof(&mut self) {
+        self.expect_end(true);
+    }
+
+    /// Waits for the server's end of stream, and fails on a reset: the
+    /// server must not drop a connection with our bytes still unread.
+    pub fn expect_clean_eof(&mut self) {
+        self.expect_end(false);
+    }
+
+    fn expect_end(&mut self, reset_is_an_end: bool) {
         assert!(
             self.buf.is_empty(),
             "unexpected buffered bytes: {:?}",
@@ -618,7 +628,7 @@ impl RawClient {
                 "expected the connection to end, got {n} bytes: {:?}",
                 self.buf
             ),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) if reset_is_an_end && e.kind() == io::ErrorKind::ConnectionReset => {}
             Err(e) => panic!("expected the connection to end, got {e}"),
         }
     }
