@@ -23,13 +23,17 @@ use futures::StreamExt;
 use futures::future::select;
 use wsgate::{Config, Connection, Event, IpNet, Server};
 
+#[path = "shared/signal.rs"]
+mod signal;
+use signal::shutdown_signal;
+
 const USAGE: &str = "usage: echo [options]
   --addr HOST:PORT          listen address (default 127.0.0.1:9001)
   --max-connections N       most open connections (default 16384)
   --max-message-size BYTES  largest message and frame (default 64 MiB)
   --ping-interval SECS      keepalive ping after SECS of silence, 0 = off (default 20)
   --ping-timeout SECS       close when a ping is unanswered this long (default 20)
-  --idle-timeout SECS       close after SECS without traffic, 0 = off (default off)
+  --idle-timeout SECS       close after SECS without a message, 0 = off (default off)
   --allow CIDR              accept only these client addresses (repeatable)
   --trust-proxy CIDR        believe X-Forwarded-For/Forwarded from these (repeatable)
   --shutdown-timeout SECS   how long a graceful shutdown waits (default 5)
@@ -124,19 +128,6 @@ async fn echo(conn: Connection) {
             break;
         }
     }
-}
-
-/// Resolves on the first Ctrl-C or SIGTERM.
-fn shutdown_signal() -> futures::channel::oneshot::Receiver<()> {
-    let (sender, receiver) = futures::channel::oneshot::channel();
-    let sender = std::sync::Mutex::new(Some(sender));
-    ctrlc::set_handler(move || {
-        if let Some(sender) = sender.lock().ok().and_then(|mut s| s.take()) {
-            let _ = sender.send(());
-        }
-    })
-    .expect("install the signal handler");
-    receiver
 }
 
 #[async_std::main]

@@ -18,7 +18,7 @@
 //!     .serve(|request| async move {
 //!         // Inspect the request: host, resource, origin, protocols, headers...
 //!         if request.resource() != "/echo" {
-//!             request.reject(http_types::StatusCode::NotFound, "try /echo");
+//!             request.reject(wsgate::http_types::StatusCode::NotFound, "try /echo");
 //!             return;
 //!         }
 //!         let Ok(conn) = request.accept(None, None).await else { return };

@@ -396,6 +396,7 @@ const BROWSER_STEPS: &[&str] = &[
     "ok: ann joined",
     "ok: ann sees bob join; both are listed online",
     "ok: a message typed in one page (Enter) appears in the other",
+    "ok: a message over 2 KiB is held back with a notice; after an edit the next one is sent",
     "ok: a duplicate nickname is refused: \"This nickname is already taken.\"",
     "ok: an invalid nickname is refused: \"Nicknames may only contain",
     "ok: a missing nickname is refused: \"A nickname is required.\"",

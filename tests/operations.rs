@@ -1,7 +1,7 @@
 //! Server operations (issue 5), each shown with an independent client:
 //! the registry, broadcast, graceful shutdown, admission control,
 //! keepalive and timeouts, flow control, streaming sends, metrics, TCP
-//! options and the echo example's flags.
+//! options, the echo example's flags and the chat example's shutdown.
 //!
 //! Clients are tungstenite (blocking, on their own threads) or raw std
 //! sockets; every wait is bounded.
@@ -2097,14 +2097,14 @@ async fn ipv6_loopback_binding_with_only_v6() {
 }
 
 // ---------------------------------------------------------------------------
-// The echo example as a reference server
+// The examples as processes: the echo reference server, and the chat
 // ---------------------------------------------------------------------------
 
-/// Builds the echo example (with the test profile and features, as `cargo
+/// Builds the example `name` (with the test profile and features, as `cargo
 /// test` does, so this is a no-op after a full `cargo test` build) and
-/// returns its path. `None` without the `rustls` feature, which the example
-/// requires.
-fn echo_example() -> Option<PathBuf> {
+/// returns its path. `None` without the `rustls` feature, which the
+/// examples require.
+fn example(name: &str) -> Option<PathBuf> {
     // The features this test was built with, so that the build matches.
     let features: Vec<&str> = [
         ("default", cfg!(feature = "default")),
@@ -2118,7 +2118,7 @@ fn echo_example() -> Option<PathBuf> {
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
     let mut build = Command::new(env!("CARGO"))
-        .args(["build", "--example", "echo", "--profile", "test"])
+        .args(["build", "--example", name, "--profile", "test"])
         .args(["--no-default-features", "--features", &features.join(",")])
         .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
@@ -2144,29 +2144,50 @@ fn echo_example() -> Option<PathBuf> {
         .parent()?
         .parent()?
         .join("examples")
-        .join(format!("echo{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !built {
-        eprintln!("building the echo example failed; using {}", path.display());
+        eprintln!(
+            "building the {name} example failed; using {}",
+            path.display()
+        );
     }
     path.exists().then_some(path)
 }
 
-/// A running echo example.
-struct EchoProcess {
+/// A running example.
+struct ExampleProcess {
     child: Child,
     addr: SocketAddr,
     stdout: std::sync::mpsc::Receiver<String>,
 }
 
-impl EchoProcess {
-    fn start(exe: &PathBuf, flags: &[&str]) -> EchoProcess {
+/// SIGTERM to an example serving one client `ws`: the client gets 1001,
+/// and the process reports one clean close and exits 0.
+fn terminate_and_see_a_clean_shutdown(server: ExampleProcess, ws: &mut Ws) {
+    server.signal("-TERM");
+    assert_eq!(
+        ws_wait_for_close(ws),
+        Some((1001, "server shutting down".to_owned()))
+    );
+    let (status, lines) = server.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 connections closed cleanly, 0 dropped")),
+        "{lines:?}"
+    );
+}
+
+impl ExampleProcess {
+    fn start(exe: &PathBuf, flags: &[&str]) -> ExampleProcess {
         let mut child = Command::new(exe)
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start the echo example");
+            .expect("start the example");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -2178,15 +2199,16 @@ impl EchoProcess {
                 }
             }
         });
+        // "echo server listening on ws://ADDR", "chat server running at http://ADDR/"
         let line = rx
             .recv_timeout(Duration::from_secs(10))
-            .expect("the echo example's first line");
+            .expect("the example's first line");
         let addr = line
-            .rsplit("ws://")
+            .rsplit("://")
             .next()
-            .and_then(|a| a.trim().parse().ok())
+            .and_then(|a| a.trim().trim_end_matches('/').parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
-        EchoProcess {
+        ExampleProcess {
             child,
             addr,
             stdout: rx,
@@ -2216,14 +2238,14 @@ impl EchoProcess {
             if start.elapsed() > Duration::from_secs(10) {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("the echo example did not exit within 10 s");
+                panic!("the example did not exit within 10 s");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
-impl Drop for EchoProcess {
+impl Drop for ExampleProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
@@ -2235,13 +2257,13 @@ impl Drop for EchoProcess {
 #[test]
 #[cfg(unix)]
 fn echo_example_flags_and_graceful_sigterm() {
-    let Some(exe) = echo_example() else {
+    let Some(exe) = example("echo") else {
         eprintln!("skipped: the echo example could not be built");
         return;
     };
 
     // --max-connections 1, then SIGTERM: close 1001 to the client, exit 0.
-    let server = EchoProcess::start(
+    let server = ExampleProcess::start(
         &exe,
         &[
             "--max-connections",
@@ -2259,22 +2281,10 @@ fn echo_example_flags_and_graceful_sigterm() {
     let (status, headers, _) = ws_expect_rejection(addr, ws_request(addr, "/"));
     assert_eq!(status, 503);
     assert!(headers.contains_key("retry-after"));
-    server.signal("-TERM");
-    assert_eq!(
-        ws_wait_for_close(&mut ws),
-        Some((1001, "server shutting down".to_owned()))
-    );
-    let (status, lines) = server.wait();
-    assert!(status.success(), "exit status {status}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("1 connections closed cleanly, 0 dropped")),
-        "{lines:?}"
-    );
+    terminate_and_see_a_clean_shutdown(server, &mut ws);
 
     // --max-message-size, --ping-interval and --ping-timeout.
-    let server = EchoProcess::start(
+    let server = ExampleProcess::start(
         &exe,
         &[
             "--max-message-size",
@@ -2305,7 +2315,7 @@ fn echo_example_flags_and_graceful_sigterm() {
     assert!(server.wait().0.success());
 
     // --idle-timeout with keepalive off; --trust-proxy and --allow parse.
-    let server = EchoProcess::start(
+    let server = ExampleProcess::start(
         &exe,
         &[
             "--ping-interval",
@@ -2327,7 +2337,7 @@ fn echo_example_flags_and_graceful_sigterm() {
     assert!(server.wait().0.success());
 
     // --allow that excludes us: disconnected without a response.
-    let server = EchoProcess::start(&exe, &["--allow", "10.0.0.0/8"]);
+    let server = ExampleProcess::start(&exe, &["--allow", "10.0.0.0/8"]);
     let mut s = tcp(server.addr);
     let _ = s.write_all(upgrade_request("/", "").as_bytes());
     assert_eq!(drain_until_end(&mut s), 0);
@@ -2345,4 +2355,26 @@ fn echo_example_flags_and_graceful_sigterm() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: echo"));
     let _ = s.shutdown(Shutdown::Both);
+}
+
+#[test]
+#[cfg(unix)]
+fn chat_example_graceful_sigterm() {
+    let Some(exe) = example("chat") else {
+        eprintln!("skipped: the chat example could not be built");
+        return;
+    };
+    // SIGTERM: close 1001 to the member, exit 0.
+    let server = ExampleProcess::start(&exe, &[]);
+    let addr = server.addr;
+    let mut request = ws_request(addr, "/chat?nick=ann");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
+    let (mut ws, _) = ws_try_connect(addr, request, None).expect("handshake");
+    // The welcome: who is online, the history, and ann's own join.
+    for _ in 0..3 {
+        ws_read_data(&mut ws);
+    }
+    terminate_and_see_a_clean_shutdown(server, &mut ws);
 }

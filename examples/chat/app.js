@@ -37,6 +37,9 @@ function main() {
     event.preventDefault();
     sendMessage();
   });
+  // sendMessage marks a message over 2 KiB invalid, which blocks the form
+  // until the text is edited.
+  $('message-input').addEventListener('input', (event) => event.target.setCustomValidity(''));
   $('retry-now').addEventListener('click', () => connect());
   $('change-nick').addEventListener('click', () => {
     cancel();

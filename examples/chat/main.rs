@@ -11,6 +11,8 @@
 //! WebSocket at `/chat`, which speaks the `chat` subprotocol: JSON messages
 //! with nicknames, join and leave notices, who is online, and the last 50
 //! messages for newcomers. The page reconnects by itself after a drop.
+//! Ctrl-C or SIGTERM shuts the server down gracefully: close 1001 to every
+//! member, then exit.
 //!
 //! - `server.rs`: the settings, the decision on each handshake (path,
 //!   origin, subprotocol, nickname), and one session per connection, with
@@ -27,8 +29,14 @@ pub mod room;
 pub mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::select;
 use room::Room;
+
+#[path = "../shared/signal.rs"]
+mod signal;
+use signal::shutdown_signal;
 
 /// The command line.
 struct Args {
@@ -94,7 +102,15 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let stop = shutdown_signal();
     println!("chat server running at {scheme}://{}/", server.local_addr());
-    server::serve(server, room).await;
+    // Serve until a signal arrives, then close every connection with 1001.
+    let handle = server.handle();
+    let _ = select(Box::pin(server::serve(server, room)), stop).await;
+    let report = handle.shutdown(Duration::from_secs(5)).await;
+    println!(
+        "shut down: {} connections closed cleanly, {} dropped",
+        report.clean, report.forced
+    );
 }
 // ANCHOR_END: main

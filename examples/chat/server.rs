@@ -35,6 +35,7 @@ pub fn config() -> Config {
     config.max_frame_size = 16 << 10;
     // Room for a burst from everyone; past it, the member is closed (1008).
     config.send_queue_high_water = 256 << 10;
+    config.send_queue_low_water = 64 << 10; // a quarter of high water
     config.send_queue_policy = SendPolicy::Close;
     config
 }

@@ -109,6 +109,33 @@ async function run(context) {
     ok(`screenshot saved to ${screenshot}`);
   }
 
+  // Too long to send: a notice, and nothing sent. The 2 KiB are bytes of
+  // UTF-8, so 1500 'é' are too long; so is a paste of 2049 ASCII letters.
+  // Editing the text clears the notice, and the next message goes out.
+  const input = ann.locator('#message-input');
+  const notice2KiB = () => input.evaluate((el) => el.validationMessage);
+  for (const tooLong of ['x'.repeat(2049), 'é'.repeat(1500)]) {
+    await input.fill(tooLong);
+    await input.press('Enter');
+    const shown = await notice2KiB();
+    if (shown !== 'Messages are limited to 2 KiB.') {
+      throw new Error(`${tooLong.length} characters: notice "${shown}"`);
+    }
+    if ((await input.inputValue()) !== tooLong) throw new Error('the long message left the text field');
+  }
+  await input.fill('');
+  await input.pressSequentially('Short enough');
+  await input.press('Enter');
+  if ((await input.inputValue()) !== '') throw new Error('after an edit, the form still does not submit');
+  await message(bob, 'ann', 'Short enough');
+  const left = await notice2KiB();
+  if (left) throw new Error(`the notice stayed: "${left}"`);
+  if (await bob.locator('#messages .message', { hasText: /xxx|ééé/ }).count()) {
+    throw new Error('a message over 2 KiB was sent');
+  }
+  await connected(ann);
+  ok('a message over 2 KiB is held back with a notice; after an edit the next one is sent');
+
   const dup = await open(context, '/?nick=ANN');
   const taken = await refusedWith(dup, 'already taken');
   ok(`a duplicate nickname is refused: "${taken}"`);
