@@ -5,8 +5,9 @@
 //! connection does.
 //!
 //! Asserts: no panic, no endless loop, every item respects the limits, text
-//! is valid UTF-8 (the receiver builds `String`s unchecked), and nothing is
-//! decoded after a close.
+//! is valid UTF-8 (the receiver builds `String`s unchecked), nothing is
+//! decoded after a close, and the count of data-frame bytes only grows and
+//! never passes the bytes taken.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -39,12 +40,23 @@ fuzz_target!(|data: &[u8]| {
     let mut closed = false;
     let direct = flags & 16 != 0;
     let direct_min = 1 + usize::from(flags >> 5) * 40;
+    let mut data_bytes = 0;
     while fed < stream.len() {
+        let taken = (fed - buf.len()) as u64;
+        assert!(
+            rx.data_bytes() >= data_bytes,
+            "the data-frame count went down"
+        );
+        assert!(rx.data_bytes() <= taken, "more data-frame bytes than taken");
+        data_bytes = rx.data_bytes();
         if direct
             && buf.is_empty()
             && let Some(space) = rx.direct_buffer(direct_min)
         {
-            assert!(space.len() <= config.max_message_size, "room beyond the limit");
+            assert!(
+                space.len() <= config.max_message_size,
+                "room beyond the limit"
+            );
             let n = space.len().min(chunk).min(stream.len() - fed);
             space[..n].copy_from_slice(&stream[fed..fed + n]);
             fed += n;
@@ -56,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Err(e) => {
                     let code = e.close_code().as_u16();
-                    assert!(matches!(code, 1002 | 1007 | 1009), "close code {code} for {e}");
+                    assert!(
+                        matches!(code, 1002 | 1007 | 1009),
+                        "close code {code} for {e}"
+                    );
                     return;
                 }
             }
