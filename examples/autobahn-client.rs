@@ -100,8 +100,11 @@ async fn first_text(args: &Args, url: &str) -> Result<String, wsgate::Error> {
     Ok(text)
 }
 
-#[async_std::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    wsgate::runtime::block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -130,8 +130,13 @@ async fn echo(conn: Connection) {
     }
 }
 
-#[async_std::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
+    // The runtime the build's features chose: async-std by default,
+    // `--no-default-features --features smol,...` or `tokio,...` otherwise.
+    wsgate::runtime::block_on(run())
+}
+
+async fn run() -> std::io::Result<()> {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

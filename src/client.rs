@@ -1,9 +1,8 @@
 //! A WebSocket client, giving the same [`Connection`] type as the server.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use async_std::net::TcpStream;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use http_types::Url;
 use http_types::url::Host;
@@ -14,8 +13,8 @@ use crate::deflate::Negotiated;
 use crate::error::Error;
 use crate::handshake::{self, HandshakeError, Limits};
 use crate::protocol::Role;
-use crate::time::timeout;
-use crate::transport::BoxTransport;
+use crate::runtime::Runtime;
+use crate::transport::{BoxTransport, TcpTransport};
 
 /// Connects to a `ws://` or `wss://` URL with default settings.
 ///
@@ -27,7 +26,7 @@ use crate::transport::BoxTransport;
 /// # Examples
 ///
 /// ```no_run
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let conn = wsgate::connect("ws://127.0.0.1:9001/chat").await?;
 /// conn.send("hello").await?;
 /// let secure = wsgate::connect("wss://example.com/chat").await?;
@@ -45,7 +44,7 @@ pub async fn connect(url: &str) -> Result<Connection, Error> {
 /// ```no_run
 /// use wsgate::Client;
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let conn = Client::new()
 ///     .protocol("chat")
 ///     .origin("http://localhost:8080")
@@ -66,6 +65,8 @@ pub struct Client {
     /// The permessage-deflate offer, if any.
     #[cfg(feature = "deflate")]
     deflate: Option<crate::handshake::DeflateConfig>,
+    /// Where the connection runs; `Runtime::current()` at `connect` if unset.
+    runtime: Option<Runtime>,
 }
 
 impl Client {
@@ -132,6 +133,21 @@ impl Client {
         self
     }
 
+    /// Runs the connection on `runtime` (its socket, timers and writer
+    /// task); without this, [`Runtime::current`] when `connect` is called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::runtime::Runtime;
+    ///
+    /// let client = wsgate::Client::new().runtime(Runtime::current());
+    /// ```
+    pub fn runtime(mut self, runtime: Runtime) -> Client {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Offers permessage-deflate (RFC 7692, feature `deflate`) with these
     /// preferences: what to ask of the server (`server_no_context_takeover`,
     /// `server_max_window_bits`), what to promise
@@ -156,7 +172,7 @@ impl Client {
     /// ```no_run
     /// use wsgate::handshake::DeflateConfig;
     ///
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let conn = wsgate::Client::new()
     ///     .deflate(DeflateConfig::default())
     ///     .connect("ws://127.0.0.1:9001/")
@@ -184,7 +200,7 @@ impl Client {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let ca = std::fs::read("test-ca.pem")?;
     /// let conn = wsgate::Client::new()
     ///     .add_root_certificate(&ca)?
@@ -213,7 +229,7 @@ impl Client {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let cert = std::fs::read("alice.pem")?;
     /// let key = std::fs::read("alice.key")?;
     /// let conn = wsgate::Client::new()
@@ -276,7 +292,7 @@ impl Client {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// match wsgate::Client::new().connect("ws://127.0.0.1:9001/").await {
     ///     Ok(conn) => println!("connected: {}", conn.id()),
     ///     Err(wsgate::Error::Handshake(e)) => println!("refused: {e}"),
@@ -285,6 +301,7 @@ impl Client {
     /// # });
     /// ```
     pub async fn connect(self, url: &str) -> Result<Connection, Error> {
+        let runtime = self.runtime.clone().unwrap_or_else(Runtime::current);
         let url = Url::parse(url).map_err(|_| Error::InvalidUrl)?;
         // RFC 6455 §3: a WebSocket URI has no fragment; dropping it silently
         // would also drop anything meant after the `#`.
@@ -299,11 +316,14 @@ impl Client {
         let host = url.host().ok_or(Error::InvalidUrl)?.to_owned();
         let port = url.port().unwrap_or(default_port);
         let limit = self.config.handshake_timeout;
-        let stream = match timeout(limit, tcp_connect(&host, port)).await {
+        let stream = match runtime
+            .timeout(limit, tcp_connect(&host, port, &runtime))
+            .await
+        {
             Some(stream) => stream?,
             None => return Err(Error::Timeout),
         };
-        stream.set_nodelay(true)?;
+        stream.get_ref().set_nodelay(true)?;
         let remote_addr = stream.peer_addr()?;
         let local_addr = stream.local_addr()?;
         let host_header = match url.port() {
@@ -316,7 +336,10 @@ impl Client {
             resource.push_str(query);
         }
         let mut io: BoxTransport = if secure {
-            match timeout(limit, self.tls_connect(&host, stream)).await {
+            match runtime
+                .timeout(limit, self.tls_connect(&host, stream))
+                .await
+            {
                 Some(io) => io?,
                 None => return Err(Error::Timeout),
             }
@@ -324,7 +347,7 @@ impl Client {
             Box::new(stream)
         };
         let handshake = self.handshake(&mut io, &host_header, &resource);
-        let (accepted, deflate, pipelined) = match timeout(limit, handshake).await {
+        let (accepted, deflate, pipelined) = match runtime.timeout(limit, handshake).await {
             Some(result) => result?,
             None => return Err(Error::Timeout),
         };
@@ -346,19 +369,24 @@ impl Client {
             info,
             pipelined,
             deflate,
+            runtime,
         ))
     }
 
     /// Runs the client side of the TLS handshake.
     #[cfg(feature = "rustls")]
-    async fn tls_connect(&self, host: &Host, stream: TcpStream) -> Result<BoxTransport, Error> {
+    async fn tls_connect(&self, host: &Host, stream: TcpTransport) -> Result<BoxTransport, Error> {
         self.tls.connect(host, stream).await
     }
 
     /// No TLS without the `rustls` feature (`connect` refuses `wss://`
     /// before it gets here).
     #[cfg(not(feature = "rustls"))]
-    async fn tls_connect(&self, _host: &Host, _stream: TcpStream) -> Result<BoxTransport, Error> {
+    async fn tls_connect(
+        &self,
+        _host: &Host,
+        _stream: TcpTransport,
+    ) -> Result<BoxTransport, Error> {
         Err(Error::InvalidUrl)
     }
 
@@ -461,13 +489,33 @@ fn no_extensions(extensions: &[handshake::ExtensionOffer]) -> Result<Option<Nego
 }
 
 /// Connects to `host` (a name to resolve, or an IP address literal) on
-/// `port`.
-async fn tcp_connect(host: &Host, port: u16) -> std::io::Result<TcpStream> {
-    match host {
-        Host::Domain(name) => TcpStream::connect((name.as_str(), port)).await,
-        Host::Ipv4(ip) => TcpStream::connect((IpAddr::V4(*ip), port)).await,
-        Host::Ipv6(ip) => TcpStream::connect((IpAddr::V6(*ip), port)).await,
+/// `port`: a name is resolved on the runtime's blocking pool, and its
+/// addresses are tried in turn.
+async fn tcp_connect(host: &Host, port: u16, runtime: &Runtime) -> std::io::Result<TcpTransport> {
+    let addrs: Vec<SocketAddr> = match host {
+        Host::Domain(name) => {
+            let name = name.clone();
+            let resolved = runtime
+                .unblock(move || (name.as_str(), port).to_socket_addrs())
+                .await;
+            resolved?.collect()
+        }
+        Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(*ip), port)],
+        Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(*ip), port)],
+    };
+    let mut last = None;
+    for addr in addrs {
+        match TcpTransport::connect(addr, runtime).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
     }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the host name resolved to no address",
+        )
+    }))
 }
 
 /// The URL's host as it goes in a `Host` header (IPv6 in brackets).

@@ -45,6 +45,7 @@ pub(crate) async fn serve(
     mut body: Vec<u8>,
     secure: bool,
     handler: Option<&HttpHandler>,
+    runtime: &crate::runtime::Runtime,
     max_body: usize,
     limit: std::time::Duration,
 ) {
@@ -55,14 +56,14 @@ pub(crate) async fn serve(
             "this endpoint only speaks WebSocket",
             &[("Upgrade", "websocket")],
         );
-        respond(io, &response, limit).await;
+        respond(runtime, io, &response, limit).await;
         return;
     };
     let checked = check(&raw, secure, max_body);
     let (url, length) = match checked {
         Ok(checked) => checked,
         Err((status, reason)) => {
-            respond(io, &reject_response(status, reason), limit).await;
+            respond(runtime, io, &reject_response(status, reason), limit).await;
             return;
         }
     };
@@ -70,7 +71,8 @@ pub(crate) async fn serve(
         if raw
             .header("expect")
             .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-            && crate::time::timeout(limit, io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"))
+            && runtime
+                .timeout(limit, io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"))
                 .await
                 .is_none_or(|written| written.is_err())
         {
@@ -78,19 +80,22 @@ pub(crate) async fn serve(
         }
         let start = body.len();
         body.resize(length, 0);
-        match crate::time::timeout(limit, io.read_exact(&mut body[start..])).await {
+        match runtime
+            .timeout(limit, io.read_exact(&mut body[start..]))
+            .await
+        {
             Some(Ok(())) => {}
             Some(Err(_)) => return, // closed before the body ended: nobody to answer
             None => {
                 let response = reject_response(408, "request body timed out");
-                respond(io, &response, limit).await;
+                respond(runtime, io, &response, limit).await;
                 return;
             }
         }
     }
     body.truncate(length);
     let Some(request) = to_request(&raw, body, url) else {
-        respond(io, &reject_response(501, "unknown method"), limit).await;
+        respond(runtime, io, &reject_response(501, "unknown method"), limit).await;
         return;
     };
     // A panicking handler fails this request only (500), never the server.
@@ -101,11 +106,17 @@ pub(crate) async fn serve(
     };
     let Ok(response) = response else {
         log::error!("the HTTP handler panicked");
-        respond(io, &reject_response(500, "internal server error"), limit).await;
+        respond(
+            runtime,
+            io,
+            &reject_response(500, "internal server error"),
+            limit,
+        )
+        .await;
         return;
     };
     let bytes = to_bytes(response).await;
-    respond(io, &bytes, limit).await;
+    respond(runtime, io, &bytes, limit).await;
 }
 
 /// The request's URL and body length, or the status and reason to refuse

@@ -10,7 +10,7 @@
 //! use futures::StreamExt;
 //! use wsgate::{Event, Server};
 //!
-//! # async_std::task::block_on(async {
+//! # wsgate::runtime::block_on(async {
 //! let server = Server::bind("127.0.0.1:9001").await?;
 //! // A task per request; `server.next()` gives the requests one by one
 //! // to an application that wants its own loop.
@@ -69,9 +69,9 @@ mod pending;
 pub mod protocol;
 mod request;
 mod request_url;
+pub mod runtime;
 mod scratch;
 mod server;
-mod time;
 pub mod tls;
 mod transport;
 

@@ -24,8 +24,8 @@ use crate::config::Config;
 use crate::handshake::{UpgradeRequest, error_response};
 use crate::request::{Peer, WebSocketRequest};
 use crate::request_url::RequestUrl;
+use crate::runtime::Runtime;
 use crate::server::ServerCore;
-use crate::time::timeout;
 use crate::transport::BoxTransport;
 
 /// What the application decided.
@@ -72,6 +72,7 @@ pub(crate) fn pending_request(
     peer: Peer,
     config: Arc<Config>,
     core: Option<Arc<ServerCore>>,
+    runtime: Runtime,
 ) -> (
     WebSocketRequest,
     impl Future<Output = bool> + Send + 'static,
@@ -86,9 +87,11 @@ pub(crate) fn pending_request(
         decide,
         state.clone(),
         core.clone(),
+        runtime.clone(),
     );
     let holding = async move {
         hold(
+            &runtime,
             io,
             pipelined,
             decisions,
@@ -110,6 +113,7 @@ const DECISION_YIELDS: u32 = 2;
 /// Holds `io` until a decision arrives on `decisions`, then carries it out.
 #[allow(clippy::too_many_arguments)]
 async fn hold(
+    runtime: &Runtime,
     mut io: BoxTransport,
     mut pipelined: Vec<u8>,
     decisions: oneshot::Receiver<Decision>,
@@ -133,7 +137,7 @@ async fn hold(
     // the request costs no timer (registering one wakes the reactor with an
     // `eventfd` write) and no read that finds nothing.
     let expires = Instant::now() + deadline;
-    let mut timer: Option<async_io::Timer> = None;
+    let mut timer: Option<crate::runtime::Timer> = None;
     let mut yields = DECISION_YIELDS;
     // A server shutting down answers undecided requests with 503.
     let mut shutdown = core.map(|core| core.shutdown_started.listen());
@@ -150,7 +154,7 @@ async fn hold(
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let timer = timer.get_or_insert_with(|| async_io::Timer::at(expires));
+        let timer = timer.get_or_insert_with(|| runtime.timer_at(expires));
         if Pin::new(timer).poll(cx).is_ready() {
             return Poll::Ready(Outcome::Expired);
         }
@@ -183,7 +187,8 @@ async fn hold(
                 let _ = reply.send(Err(AcceptError::Disconnected));
                 return false;
             }
-            let result = match timeout(write_timeout, write_all(&mut io, &response)).await {
+            let written = write_all(&mut io, &response);
+            let result = match runtime.timeout(write_timeout, written).await {
                 Some(Ok(())) => Ok((io, pipelined)),
                 Some(Err(e)) => Err(AcceptError::Io(e)),
                 None => Err(AcceptError::Io(std::io::ErrorKind::TimedOut.into())),
@@ -197,6 +202,7 @@ async fn hold(
             rejected(503);
             if reading {
                 respond(
+                    runtime,
                     io,
                     &reject_response(503, "server shutting down"),
                     write_timeout,
@@ -208,7 +214,7 @@ async fn hold(
             rejected(status);
             state.set(&state.disconnected);
             if reading {
-                respond(io, &response, write_timeout).await;
+                respond(runtime, io, &response, write_timeout).await;
             }
         }
         Outcome::Dropped => {
@@ -216,7 +222,7 @@ async fn hold(
             log::warn!("a request was dropped without a decision: rejected with 503");
             if reading {
                 let response = reject_response(503, "request dropped without a decision");
-                respond(io, &response, write_timeout).await;
+                respond(runtime, io, &response, write_timeout).await;
             }
         }
         Outcome::Expired => {
@@ -231,7 +237,7 @@ async fn hold(
             );
             if reading {
                 let response = reject_response(503, "no decision in time");
-                respond(io, &response, write_timeout).await;
+                respond(runtime, io, &response, write_timeout).await;
             }
         }
     }
@@ -288,19 +294,20 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Boxed: final responses are the uncommon path, and a handshake task that
 /// awaits one would otherwise carry this future's buffers in its own state.
 pub(crate) fn respond<'a>(
+    runtime: &Runtime,
     io: BoxTransport,
     response: &'a [u8],
     limit: Duration,
 ) -> impl Future<Output = ()> + Send + 'a {
-    Box::pin(respond_unboxed(io, response, limit))
+    Box::pin(respond_unboxed(runtime.clone(), io, response, limit))
 }
 
-async fn respond_unboxed(mut io: BoxTransport, response: &[u8], limit: Duration) {
+async fn respond_unboxed(runtime: Runtime, mut io: BoxTransport, response: &[u8], limit: Duration) {
     let written = async {
         write_all(&mut io, response).await?;
         io.close().await
     };
-    if !matches!(timeout(limit, written).await, Some(Ok(()))) {
+    if !matches!(runtime.timeout(limit, written).await, Some(Ok(()))) {
         return;
     }
     let drain = async {
@@ -313,7 +320,7 @@ async fn respond_unboxed(mut io: BoxTransport, response: &[u8], limit: Duration)
             }
         }
     };
-    let _ = timeout(LINGER.min(limit), drain).await;
+    let _ = runtime.timeout(LINGER.min(limit), drain).await;
 }
 
 #[cfg(test)]

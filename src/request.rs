@@ -17,6 +17,7 @@ use crate::handshake::{
 use crate::pending::{Decision, PendingState, reason_header};
 use crate::protocol::Role;
 use crate::request_url::RequestUrl;
+use crate::runtime::Runtime;
 use crate::server::ServerCore;
 
 /// A WebSocket opening handshake waiting for the application's decision.
@@ -37,7 +38,7 @@ use crate::server::ServerCore;
 /// use http_types::StatusCode;
 /// use wsgate::Server;
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let mut server = Server::bind("127.0.0.1:9001").await?;
 /// while let Some(request) = server.next().await {
 ///     if request.resource_url().path() != "/chat" {
@@ -73,6 +74,8 @@ struct Parts {
     decision: Option<oneshot::Sender<Decision>>,
     state: Arc<PendingState>,
     core: Option<Arc<ServerCore>>,
+    /// Where the connection's writer will run.
+    runtime: Runtime,
 }
 
 /// Where a request came from, as the server saw it.
@@ -94,6 +97,7 @@ impl WebSocketRequest {
         decision: oneshot::Sender<Decision>,
         state: Arc<PendingState>,
         core: Option<Arc<ServerCore>>,
+        runtime: Runtime,
     ) -> WebSocketRequest {
         let remote_addr =
             crate::net::client_address(from.peer_addr, &config.trusted_proxies, &upgrade.headers);
@@ -116,6 +120,7 @@ impl WebSocketRequest {
             decision: Some(decision),
             state,
             core,
+            runtime,
         });
         WebSocketRequest { parts }
     }
@@ -588,6 +593,7 @@ impl WebSocketRequest {
             pipelined,
             observer,
             deflate,
+            self.parts.runtime.clone(),
         );
         Ok(conn)
     }

@@ -74,8 +74,13 @@ fn parse_args() -> Result<Args, String> {
 }
 
 // ANCHOR: main
-#[async_std::main]
-async fn main() {
+fn main() {
+    // The runtime the build's features chose: async-std by default,
+    // `--no-default-features --features smol,...` or `tokio,...` otherwise.
+    wsgate::runtime::block_on(run());
+}
+
+async fn run() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::OnceLock;
 
-use async_std::sync::Mutex;
+use futures::lock::Mutex;
 use wsgate::{Connection, ConnectionId, ServerHandle};
 
 use super::protocol::{ChatLine, ServerMessage};

@@ -225,7 +225,9 @@ impl EventHandlers {
         }
     }
 
-    /// Runs the handlers on a new task.
+    /// Runs the handlers on a new task, on the connection's runtime; the
+    /// handle resolves once the connection has closed (dropping it lets
+    /// the task run on).
     ///
     /// # Examples
     ///
@@ -235,8 +237,9 @@ impl EventHandlers {
     /// task.await; // resolves once the connection has closed
     /// # }
     /// ```
-    pub fn spawn(self) -> async_std::task::JoinHandle<()> {
-        async_std::task::spawn(self.run())
+    pub fn spawn(self) -> crate::runtime::JoinHandle<()> {
+        let runtime = self.conn.shared().runtime.clone();
+        runtime.spawn(self.run())
     }
 }
 

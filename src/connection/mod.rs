@@ -36,6 +36,7 @@ use crate::deflate::Negotiated;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
 use crate::protocol::{CloseCode, DataKind, Message, OpCode, Receiver, Role};
+use crate::runtime::Runtime;
 use crate::transport::{BoxTransport, SharedTransport};
 
 /// A process-wide unique connection number, given to a request when its
@@ -114,11 +115,11 @@ impl Drop for Handle {
 /// use futures::StreamExt;
 /// use wsgate::{Event, Message, Server};
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let mut server = Server::bind("127.0.0.1:9001").await?;
 /// while let Some(request) = server.next().await {
 ///     let Ok(conn) = request.accept(None, None).await else { continue };
-///     async_std::task::spawn(async move {
+///     wsgate::runtime::spawn(async move {
 ///         let mut events = conn.events();
 ///         while let Some(event) = events.next().await {
 ///             if let Event::Message(message) = event {
@@ -155,8 +156,11 @@ impl Connection {
         info: ConnectionInfo,
         pipelined: Vec<u8>,
         deflate: Option<Negotiated>,
+        runtime: Runtime,
     ) -> Connection {
-        Connection::start_observed(transport, role, config, id, info, pipelined, None, deflate)
+        Connection::start_observed(
+            transport, role, config, id, info, pipelined, None, deflate, runtime,
+        )
     }
 
     /// [`start`](Self::start), telling `observer` when the connection ends.
@@ -170,6 +174,7 @@ impl Connection {
         pipelined: Vec<u8>,
         observer: Option<Arc<dyn Observer>>,
         deflate: Option<Negotiated>,
+        runtime: Runtime,
     ) -> Connection {
         let (receiver, deflate) = match deflate {
             #[cfg(feature = "deflate")]
@@ -191,6 +196,7 @@ impl Connection {
             reader,
             observer,
             deflate,
+            runtime,
         ));
         let conn = Connection::from_handle(Arc::new(Handle(shared.clone())));
         // Registered before the writer starts, so that its end is always
@@ -198,7 +204,8 @@ impl Connection {
         if let Some(observer) = &conn.shared().observer {
             observer.started(&conn);
         }
-        async_std::task::spawn(writer::run(shared));
+        let writer = writer::run(shared.clone());
+        shared.runtime.spawn_detached(writer);
         conn
     }
 

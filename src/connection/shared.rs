@@ -22,6 +22,7 @@ use crate::handshake::ExtensionOffer;
 use crate::protocol::{
     CloseCode, DataFrames, DataKind, FrameHeader, OpCode, apply_mask, close_payload,
 };
+use crate::runtime::Runtime;
 use crate::transport::SharedTransport;
 
 /// What is known about a connection from its handshake.
@@ -137,6 +138,8 @@ pub(crate) struct Shared {
     /// The batch of a write-through (see `write.rs`), reused to avoid an
     /// allocation per message; only the holder of `queue.writing` locks it.
     pub(crate) through: Mutex<Vec<OutFrame>>,
+    /// Where the writer runs and the connection's timers live.
+    pub(crate) runtime: Runtime,
 }
 
 impl Shared {
@@ -151,6 +154,7 @@ impl Shared {
         reader: Reader,
         observer: Option<Arc<dyn Observer>>,
         deflate: Option<DeflateState>,
+        runtime: Runtime,
     ) -> Shared {
         Shared {
             id,
@@ -179,6 +183,7 @@ impl Shared {
             observer,
             deflate: deflate.map(Box::new),
             through: Mutex::new(Vec::new()),
+            runtime,
         }
     }
 

@@ -90,15 +90,18 @@ mod tests {
         let waiter_space = space.clone();
         let waiter_changed = changed.clone();
         let waiter = std::thread::spawn(move || {
-            async_std::task::block_on(async_std::future::timeout(Duration::from_secs(20), async {
-                loop {
-                    let wait = waiter_space.listen();
-                    if *waiter_changed.lock().unwrap() {
-                        return;
+            crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
+                Duration::from_secs(20),
+                async {
+                    loop {
+                        let wait = waiter_space.listen();
+                        if *waiter_changed.lock().unwrap() {
+                            return;
+                        }
+                        wait.await;
                     }
-                    wait.await;
-                }
-            }))
+                },
+            ))
             .expect("woken")
         });
         std::thread::sleep(Duration::from_millis(20));

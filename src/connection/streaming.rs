@@ -1,7 +1,11 @@
 //! Streaming sends: a message read from an async reader, sent in fragments
 //! without holding it whole in memory.
 
+use std::future::Future;
+use std::io;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncReadExt};
 
@@ -10,6 +14,7 @@ use super::queue::Closing;
 use super::shared::{Frames, Outgoing, Shared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataKind, OpCode};
+use crate::runtime::Runtime;
 
 /// Marks the connection as streaming; other data messages wait until the
 /// guard is dropped.
@@ -70,8 +75,9 @@ impl Connection {
     /// use wsgate::DataKind;
     ///
     /// # async fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
-    /// let log = async_std::fs::File::open("server.log").await?;
+    /// let log: &[u8] = b"line 1\nline 2\n"; // any futures::io::AsyncRead
     /// let bytes = conn.send_stream(DataKind::Text, log).await?;
+    /// assert_eq!(bytes, 14);
     /// # Ok(()) }
     /// ```
     pub async fn send_stream<R: AsyncRead + Unpin>(
@@ -115,7 +121,8 @@ impl Connection {
     }
 
     /// Sends a file as one binary message, streamed from disk (see
-    /// [`send_stream`](Self::send_stream)). Returns its length.
+    /// [`send_stream`](Self::send_stream)). Returns its length. The file is
+    /// opened and read on the runtime's blocking pool, one chunk ahead.
     ///
     /// # Examples
     ///
@@ -125,8 +132,11 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn send_file(&self, path: impl AsRef<Path>) -> Result<u64, Error> {
-        let file = async_std::fs::File::open(path.as_ref()).await?;
-        self.send_stream(DataKind::Binary, file).await
+        let runtime = self.shared().runtime.clone();
+        let path = path.as_ref().to_owned();
+        let file = runtime.unblock(move || std::fs::File::open(path)).await?;
+        self.send_stream(DataKind::Binary, FileReader::new(file, runtime))
+            .await
     }
 
     async fn read_or_fail<R: AsyncRead + Unpin>(
@@ -139,5 +149,66 @@ impl Connection {
                 .queue_close(CloseCode::INTERNAL_ERROR, "message source failed", true);
             Error::Io(e)
         })
+    }
+}
+
+/// A file read on the runtime's blocking pool, as an `AsyncRead`: each
+/// read is one `read` system call on a pool thread, into a buffer that
+/// travels there and back with the file.
+struct FileReader {
+    runtime: Runtime,
+    state: FileState,
+}
+
+type FileRead = Pin<Box<dyn Future<Output = (std::fs::File, Vec<u8>, io::Result<usize>)> + Send>>;
+
+enum FileState {
+    Idle(Option<(std::fs::File, Vec<u8>)>),
+    Reading(FileRead),
+}
+
+impl FileReader {
+    fn new(file: std::fs::File, runtime: Runtime) -> FileReader {
+        FileReader {
+            runtime,
+            state: FileState::Idle(Some((file, Vec::new()))),
+        }
+    }
+}
+
+impl AsyncRead for FileReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                FileState::Idle(idle) => {
+                    let Some((mut file, mut buf)) = idle.take() else {
+                        return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+                    };
+                    let want = out.len();
+                    let runtime = this.runtime.clone();
+                    this.state = FileState::Reading(Box::pin(async move {
+                        runtime
+                            .unblock(move || {
+                                buf.resize(want, 0);
+                                let result = io::Read::read(&mut file, &mut buf);
+                                (file, buf, result)
+                            })
+                            .await
+                    }));
+                }
+                FileState::Reading(reading) => {
+                    let (file, buf, result) = futures::ready!(reading.as_mut().poll(cx));
+                    let n = result.as_ref().map_or(0, |n| (*n).min(out.len()));
+                    out[..n].copy_from_slice(&buf[..n]);
+                    this.state = FileState::Idle(Some((file, buf)));
+                    return Poll::Ready(result.map(|_| n));
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::keepalive::{Due, Keepalive};
 use super::queue::{Closing, OutFrame};
 use super::write::{BATCH, poll_write_frames};
 use crate::protocol::{CloseCode, Role};
-use crate::time::timeout;
+use crate::runtime::Timer;
 
 /// What the writer does next.
 enum Work {
@@ -33,7 +33,7 @@ enum Work {
 /// timer fires), so busy connections touch no timer.
 struct Deadlines {
     keepalive: Keepalive,
-    timer: async_io::Timer,
+    timer: Timer,
     armed: Option<Instant>,
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             config.ping_timeout,
             config.idle_timeout,
         ),
-        timer: async_io::Timer::never(),
+        timer: shared.runtime.timer_never(),
         armed: None,
     };
     loop {
@@ -235,17 +235,20 @@ async fn finish_close(shared: &Shared) {
             listener.await;
         }
     };
-    let close_frame = timeout(limit, peer_end).await == Some(true);
+    let close_frame = shared.runtime.timeout(limit, peer_end).await == Some(true);
     if close_frame && !fail && shared.role == Role::Client {
         // Nothing may follow the server's close frame: read and drop
         // until its end of stream.
-        timeout(limit, discard_until_end(shared)).await;
+        shared
+            .runtime
+            .timeout(limit, discard_until_end(shared))
+            .await;
     }
     if !shut {
         // A TLS stream's close_notify; nothing for plain TCP, which the
         // drop ends.
         let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
-        let _ = timeout(limit, shutdown).await;
+        let _ = shared.runtime.timeout(limit, shutdown).await;
     }
 }
 
@@ -253,7 +256,10 @@ async fn finish_close(shared: &Shared) {
 /// the peer can still send. Bounded by `close_timeout`.
 async fn shut_down(shared: &Shared) {
     let shutdown = poll_fn(|cx| shared.transport.poll_shutdown(cx));
-    let _ = timeout(shared.config.close_timeout, shutdown).await;
+    let _ = shared
+        .runtime
+        .timeout(shared.config.close_timeout, shutdown)
+        .await;
 }
 
 /// Reads and drops what the peer sends until its end of stream (or an

@@ -6,19 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_io::Async;
 use futures::future::{Either, select};
 
 use super::Inner;
 use super::handshake::handshake;
 use crate::request::Peer;
-use crate::time::timeout;
+use crate::runtime::Registered;
 use crate::tls::TlsAcceptor;
 use crate::transport::TcpTransport;
 
 /// Accepts connections on `listener` until the server stops.
 pub(super) async fn accept_loop(
-    listener: Async<std::net::TcpListener>,
+    mut listener: Registered<std::net::TcpListener>,
     tls: Option<Arc<dyn TlsAcceptor>>,
     inner: Arc<Inner>,
 ) {
@@ -34,7 +33,15 @@ pub(super) async fn accept_loop(
         if inner.stopped.load(Ordering::Acquire) {
             return;
         }
-        let accepted = match select(pin!(super::tcp::accept(&listener)), stop).await {
+        let accepted = match select(
+            pin!(std::future::poll_fn(|cx| super::tcp::poll_accept(
+                &mut listener,
+                cx
+            ))),
+            stop,
+        )
+        .await
+        {
             Either::Left((accepted, _)) => accepted,
             Either::Right(_) => return,
         };
@@ -48,23 +55,20 @@ pub(super) async fn accept_loop(
                     continue;
                 }
                 let _ = super::tcp::configure(&stream, &inner.config.tcp);
-                let stream = match TcpTransport::from_nonblocking(stream) {
+                let stream = match TcpTransport::from_nonblocking(stream, &inner.runtime) {
                     Ok(stream) => stream,
                     Err(e) => {
                         log::warn!("cannot register {peer_addr} for readiness events: {e}");
                         continue;
                     }
                 };
-                let inner = inner.clone();
-                let tls = tls.clone();
-                async_std::task::spawn(async move {
-                    serve_stream(stream, peer_addr, local, tls, inner).await;
-                });
+                let task = serve_stream(stream, peer_addr, local, tls.clone(), inner.clone());
+                inner.runtime.spawn_detached(task);
             }
             // Out of file descriptors or memory, or an aborted connection:
             // pause briefly rather than spin, and keep serving.
             Err(_) => {
-                async_io::Timer::after(Duration::from_millis(20)).await;
+                inner.runtime.sleep(Duration::from_millis(20)).await;
             }
         }
     }
@@ -92,7 +96,7 @@ async fn serve_stream(
         None => Box::new(stream) as crate::transport::BoxTransport,
         Some(acceptor) => {
             let limit = inner.config.handshake_timeout;
-            match timeout(limit, acceptor.accept(stream)).await {
+            match inner.runtime.timeout(limit, acceptor.accept(stream)).await {
                 Some(Ok(accepted)) => {
                     peer.peer_certificates = accepted.peer_certificates;
                     accepted.stream

@@ -16,7 +16,6 @@ use crate::connection::{Body, Connection, ConnectionId, Offer, OutFrame, Outgoin
 use crate::deflate::SendCodec;
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataFrames, DataKind, MAX_HEADER_LEN, Message};
-use crate::time::timeout;
 
 /// A cheap, cloneable handle to a running server's connections: look them
 /// up, send to one or all, disconnect, shut down, read counters.
@@ -26,12 +25,12 @@ use crate::time::timeout;
 /// # Examples
 ///
 /// ```no_run
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let server = wsgate::Server::bind("127.0.0.1:9001").await?;
 /// let handle = server.handle();
-/// async_std::task::spawn(async move {
+/// wsgate::runtime::spawn(async move {
 ///     loop {
-///         async_std::task::sleep(std::time::Duration::from_secs(10)).await;
+///         wsgate::runtime::Runtime::current().sleep(std::time::Duration::from_secs(10)).await;
 ///         handle.broadcast(format!("{} online", handle.connection_count())).await;
 ///     }
 /// });
@@ -340,7 +339,7 @@ impl ServerHandle {
             shared.queue_close(CloseCode::GOING_AWAY, "server shutting down", false);
         }
         let all_closed = join_all(connections.iter().map(|s| s.wait_finished()));
-        let _ = timeout(deadline, all_closed).await;
+        let _ = self.inner.runtime.timeout(deadline, all_closed).await;
         let mut report = ShutdownReport::default();
         for shared in &connections {
             if shared.is_finished() && shared.closed_cleanly() {

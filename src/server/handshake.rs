@@ -12,7 +12,6 @@ use crate::http;
 use crate::pending::{self, reject_response, reject_response_with, respond};
 use crate::request::Peer;
 use crate::request_url::RequestUrl;
-use crate::time::timeout;
 use crate::transport::BoxTransport;
 
 /// Reads and answers one opening handshake; a valid upgrade becomes a
@@ -25,16 +24,19 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     };
     let write_limit = config.handshake_timeout;
     let core = &inner.core;
-    let (raw, rest) = match timeout(
-        config.handshake_timeout,
-        read_head(&mut io, &limits, Vec::new()),
-    )
-    .await
+    let (raw, rest) = match inner
+        .runtime
+        .timeout(
+            config.handshake_timeout,
+            read_head(&mut io, &limits, Vec::new()),
+        )
+        .await
     {
         None => {
             core.rejected(408);
             log::debug!("handshake from {} timed out", peer.peer_addr);
             respond(
+                &inner.runtime,
                 io,
                 &reject_response(408, "handshake timed out"),
                 write_limit,
@@ -65,6 +67,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
                 rest,
                 peer.secure,
                 inner.handler.as_ref(),
+                &inner.runtime,
                 config.max_http_body_size,
                 write_limit,
             ))
@@ -76,6 +79,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     if core.shutting_down.load(Ordering::Acquire) {
         core.rejected(503);
         respond(
+            &inner.runtime,
             io,
             &reject_response(503, "server shutting down"),
             write_limit,
@@ -91,13 +95,14 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
             config.max_connections
         );
         let response = reject_response_with(503, "too many connections", &[("Retry-After", "5")]);
-        respond(io, &response, write_limit).await;
+        respond(&inner.runtime, io, &response, write_limit).await;
         return;
     }
     let scheme = if peer.secure { "wss" } else { "ws" };
     let Some(url) = RequestUrl::new(scheme, &upgrade.host, &upgrade.resource) else {
         core.pending_ended(false);
         respond(
+            &inner.runtime,
             io,
             &reject_response(400, "invalid Host or request target"),
             write_limit,
@@ -113,6 +118,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         peer,
         config.clone(),
         Some(core.clone()),
+        inner.runtime.clone(),
     );
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.
@@ -125,7 +131,13 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
 async fn refuse(io: BoxTransport, peer: &Peer, error: HandshakeError, inner: &Inner) {
     inner.core.rejected(error.status());
     log::debug!("bad handshake from {}: {error}", peer.peer_addr);
-    respond(io, &error.to_response(), inner.config.handshake_timeout).await;
+    respond(
+        &inner.runtime,
+        io,
+        &error.to_response(),
+        inner.config.handshake_timeout,
+    )
+    .await;
 }
 
 pub(crate) enum HeadError {

@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use async_std::net::{TcpListener, ToSocketAddrs};
+use std::net::{TcpListener, ToSocketAddrs};
+
 use event_listener::Event as Notify;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
@@ -31,6 +32,7 @@ use http_types::{Request, Response};
 use crate::config::Config;
 use crate::http::{self, HttpHandler};
 use crate::request::WebSocketRequest;
+use crate::runtime::Runtime;
 use crate::tls::TlsAcceptor;
 
 /// Requests waiting for the application to take them from the server.
@@ -42,6 +44,8 @@ struct Inner {
     handler: Option<HttpHandler>,
     requests: mpsc::Sender<WebSocketRequest>,
     core: Arc<ServerCore>,
+    /// Where the server's tasks, sockets and timers live.
+    runtime: Runtime,
     stopped: AtomicBool,
     stop: Notify,
 }
@@ -64,7 +68,7 @@ impl Inner {
 /// use http_types::{Response, StatusCode};
 /// use wsgate::{Config, Server};
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let mut config = Config::default();
 /// config.max_message_size = 1 << 20;
 /// let server = Server::builder()
@@ -83,6 +87,7 @@ impl Inner {
 pub struct ServerBuilder {
     config: Config,
     handler: Option<HttpHandler>,
+    runtime: Option<Runtime>,
 }
 
 impl ServerBuilder {
@@ -95,6 +100,24 @@ impl ServerBuilder {
     /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Runs the server on `runtime`: its accept loops, handshakes,
+    /// [`serve`](Server::serve)'s handlers and every connection's writer
+    /// are tasks there, and its sockets and timers are registered there.
+    /// Without this, [`Runtime::current`] at [`build`](Self::build) (or
+    /// `bind`) time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::runtime::Runtime;
+    ///
+    /// let builder = wsgate::Server::builder().runtime(Runtime::current());
+    /// ```
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
         self
     }
 
@@ -124,18 +147,20 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds `addr` and starts accepting.
+    /// Binds `addr` and starts accepting. A host name in `addr` is
+    /// resolved with the system's resolver, blocking briefly; the first of
+    /// its addresses that binds is used.
     ///
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::builder().bind("127.0.0.1:0").await?;
     /// println!("listening on {}", server.local_addr());
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = tcp::bind(addr, &self.config.tcp).await?;
+        let listener = tcp::bind(addr, &self.config.tcp)?;
         self.listen(listener)
     }
 
@@ -144,8 +169,8 @@ impl ServerBuilder {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
-    /// let listener = async_std::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # wsgate::runtime::block_on(async {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let server = wsgate::Server::builder().listen(listener)?;
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
@@ -171,7 +196,7 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         acceptor: impl TlsAcceptor,
     ) -> io::Result<Server> {
-        let listener = tcp::bind(addr, &self.config.tcp).await?;
+        let listener = tcp::bind(addr, &self.config.tcp)?;
         let server = self.build();
         server.add_listener(listener, Some(Arc::new(acceptor)))?;
         Ok(server)
@@ -197,6 +222,7 @@ impl ServerBuilder {
             handler: self.handler,
             requests: sender,
             core: Arc::new(ServerCore::default()),
+            runtime: self.runtime.unwrap_or_else(Runtime::current),
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         });
@@ -222,10 +248,10 @@ impl ServerBuilder {
 /// use futures::StreamExt;
 /// use wsgate::{Event, Server};
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let mut server = Server::bind("127.0.0.1:9001").await?;
 /// while let Some(request) = server.next().await {
-///     async_std::task::spawn(async move {
+///     wsgate::runtime::spawn(async move {
 ///         let Ok(conn) = request.accept(None, None).await else { return };
 ///         let mut events = conn.events();
 ///         while let Some(Event::Message(m)) = events.next().await {
@@ -247,7 +273,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:9001").await?;
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
@@ -276,7 +302,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:0").await?;
     /// println!("ws://{}", server.local_addr());
     /// # Ok::<(), std::io::Error>(()) });
@@ -290,7 +316,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:0").await?;
     /// assert_eq!(server.local_addrs().len(), 1);
     /// # Ok::<(), std::io::Error>(()) });
@@ -307,13 +333,13 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:8080").await?;
     /// server.add_bind("[::1]:8080").await?;
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
     pub async fn add_bind(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-        let listener = tcp::bind(addr, &self.inner.config.tcp).await?;
+        let listener = tcp::bind(addr, &self.inner.config.tcp)?;
         self.add_listener(listener, None)
     }
 
@@ -334,7 +360,7 @@ impl Server {
         addr: impl ToSocketAddrs,
         acceptor: impl TlsAcceptor,
     ) -> io::Result<SocketAddr> {
-        let listener = tcp::bind(addr, &self.inner.config.tcp).await?;
+        let listener = tcp::bind(addr, &self.inner.config.tcp)?;
         self.add_listener(listener, Some(Arc::new(acceptor)))
     }
 
@@ -344,9 +370,9 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::builder().build();
-    /// let listener = async_std::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// server.add_listener(listener, None)?;
     /// # Ok::<(), std::io::Error>(()) });
     /// ```
@@ -356,14 +382,29 @@ impl Server {
         tls: Option<Arc<dyn TlsAcceptor>>,
     ) -> io::Result<SocketAddr> {
         let addr = listener.local_addr()?;
-        // Accepted streams come out as `TcpTransport`s, registered once.
-        let listener = async_io::Async::new(std::net::TcpListener::try_from(listener)?)?;
+        listener.set_nonblocking(true)?;
+        let listener = self.inner.runtime.register(listener)?;
         self.local_addrs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(addr);
-        async_std::task::spawn(accept::accept_loop(listener, tls, self.inner.clone()));
+        let accepting = accept::accept_loop(listener, tls, self.inner.clone());
+        self.inner.runtime.spawn_detached(accepting);
         Ok(addr)
+    }
+
+    /// The runtime the server runs on.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # wsgate::runtime::block_on(async {
+    /// let server = wsgate::Server::bind("127.0.0.1:0").await?;
+    /// println!("on {}", server.runtime().name());
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
     }
 
     /// The settings in use.
@@ -371,7 +412,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:0").await?;
     /// assert_eq!(server.config().max_message_size, 16 << 20);
     /// # Ok::<(), std::io::Error>(()) });
@@ -386,7 +427,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = wsgate::Server::bind("127.0.0.1:9001").await?;
     /// let handle = server.handle();
     /// println!("{} connections", handle.connection_count());
@@ -403,7 +444,7 @@ impl Server {
     /// # Examples
     ///
     /// ```no_run
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let mut server = wsgate::Server::bind("127.0.0.1:9001").await?;
     /// while let Some(request) = server.accept().await {
     ///     request.reject(http_types::StatusCode::ServiceUnavailable, "maintenance");

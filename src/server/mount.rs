@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::handshake::{self, Classified, HandshakeError, Limits};
 use crate::pending::{self, reject_response, respond};
 use crate::request::{Peer, WebSocketRequest};
-use crate::time::timeout;
+use crate::runtime::Runtime;
 use crate::transport::{BoxTransport, Transport};
 
 impl WebSocketRequest {
@@ -25,13 +25,15 @@ impl WebSocketRequest {
     /// handshake, or a request that is not a WebSocket upgrade, is answered
     /// with its error status (426 for a plain request) and returned as the
     /// error. `secure` says whether the stream is TLS (for the URL scheme).
+    /// The request's tasks and timers, and its connection's, run on
+    /// [`Runtime::current`].
     ///
     /// # Examples
     ///
     /// ```no_run
     /// use wsgate::{Config, WebSocketRequest};
     ///
-    /// # async fn f(stream: async_std::net::TcpStream, head: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn f(stream: wsgate::TcpTransport, head: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
     /// let peer = stream.peer_addr()?;
     /// let local = stream.local_addr()?;
     /// let request = WebSocketRequest::from_stream(stream, head, peer, local, false, Config::default()).await?;
@@ -46,21 +48,31 @@ impl WebSocketRequest {
         secure: bool,
         config: Config,
     ) -> Result<WebSocketRequest, HandshakeError> {
+        let runtime = Runtime::current();
         let mut io: BoxTransport = Box::new(stream);
         let limits = Limits {
             max_size: config.max_handshake_size,
             max_headers: config.max_handshake_headers,
         };
         let limit = config.handshake_timeout;
-        let (raw, rest) = match timeout(limit, read_head(&mut io, &limits, buffered)).await {
+        let (raw, rest) = match runtime
+            .timeout(limit, read_head(&mut io, &limits, buffered))
+            .await
+        {
             Some(Ok(head)) => head,
             Some(Err(HeadError::Invalid(e))) => {
-                respond(io, &e.to_response(), limit).await;
+                respond(&runtime, io, &e.to_response(), limit).await;
                 return Err(e);
             }
             Some(Err(HeadError::Closed)) => return Err(HandshakeError::Malformed),
             None => {
-                respond(io, &reject_response(408, "handshake timed out"), limit).await;
+                respond(
+                    &runtime,
+                    io,
+                    &reject_response(408, "handshake timed out"),
+                    limit,
+                )
+                .await;
                 return Err(HandshakeError::Malformed);
             }
         };
@@ -68,17 +80,17 @@ impl WebSocketRequest {
             Ok(Classified::Upgrade(upgrade)) => upgrade,
             Ok(Classified::Plain(_)) => {
                 let response = reject_response(426, "not a WebSocket upgrade request");
-                respond(io, &response, limit).await;
+                respond(&runtime, io, &response, limit).await;
                 return Err(HandshakeError::InvalidUpgradeHeader);
             }
             Err(e) => {
-                respond(io, &e.to_response(), limit).await;
+                respond(&runtime, io, &e.to_response(), limit).await;
                 return Err(e);
             }
         };
         let scheme = if secure { "wss" } else { "ws" };
         let Some(url) = RequestUrl::new(scheme, &upgrade.host, &upgrade.resource) else {
-            respond(io, &reject_response(400, "invalid Host"), limit).await;
+            respond(&runtime, io, &reject_response(400, "invalid Host"), limit).await;
             return Err(HandshakeError::InvalidTarget);
         };
         let peer = Peer {
@@ -87,9 +99,19 @@ impl WebSocketRequest {
             secure,
             peer_certificates: Vec::new(),
         };
-        let (request, holding) =
-            pending::pending_request(io, rest, upgrade, url, peer, Arc::new(config), None);
-        async_std::task::spawn(holding);
+        let (request, holding) = pending::pending_request(
+            io,
+            rest,
+            upgrade,
+            url,
+            peer,
+            Arc::new(config),
+            None,
+            runtime.clone(),
+        );
+        runtime.spawn_detached(async move {
+            holding.await;
+        });
         Ok(request)
     }
 }

@@ -5,23 +5,24 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_std::task::JoinHandle;
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::oneshot;
 
 use super::Server;
 use crate::request::WebSocketRequest;
+use crate::runtime::JoinHandle;
 
 impl Server {
-    /// Runs `handler` on a task of its own for every request, until the
+    /// Runs `handler` on a task of its own (on the server's
+    /// [`Runtime`](crate::runtime::Runtime)) for every request, until the
     /// server stops; the returned future resolves then.
     ///
     /// It is the loop `while let Some(r) = server.next().await {
     /// task::spawn(handler(r)); }`, with the loop itself running on a task:
     /// a request then reaches its handler on the executor's threads. The
-    /// same loop awaited directly in `main` (`#[async_std::main]` or
-    /// `block_on`) runs on the main thread instead, and every request
+    /// same loop awaited directly in `main` (`#[async_std::main]`,
+    /// `#[tokio::main]` or `block_on`) runs on the main thread instead, and every request
     /// crosses threads twice on its way to the handler, which costs about
     /// half as much server CPU again per handshake (see the guide's
     /// Performance chapter).
@@ -41,7 +42,7 @@ impl Server {
     /// use futures::StreamExt;
     /// use wsgate::{Event, Server};
     ///
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let server = Server::bind("127.0.0.1:9001").await?;
     /// server
     ///     .serve(|request| async move {
@@ -60,7 +61,8 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (stop, stopped) = oneshot::channel();
-        let task = async_std::task::spawn(request_loop(self, handler, stopped));
+        let runtime = self.inner.runtime.clone();
+        let task = runtime.spawn(request_loop(self, handler, stopped));
         Serve { task, _stop: stop }
     }
 }
@@ -83,7 +85,7 @@ async fn request_loop<F, Fut>(
             server.poll_next_unpin(cx)
         });
         match next.await {
-            Some(request) => drop(async_std::task::spawn(handler(request))),
+            Some(request) => server.inner.runtime.spawn_detached(handler(request)),
             None => break,
         }
     }
@@ -95,7 +97,7 @@ async fn request_loop<F, Fut>(
 /// # Examples
 ///
 /// ```no_run
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let server = wsgate::Server::bind("127.0.0.1:9001").await?;
 /// let handle = server.handle();
 /// let serving: wsgate::Serve = server.serve(|request| async move {

@@ -3,20 +3,21 @@
 use std::io;
 use std::net::SocketAddr;
 
-use async_io::Async;
-use async_std::net::{TcpListener, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::task::{Context, Poll};
+
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use std::net::TcpStream;
+
+use crate::runtime::Registered;
 
 use crate::config::TcpOptions;
 
 /// Binds a listener on the first of `addr`'s addresses that works.
-pub(crate) async fn bind(
-    addr: impl ToSocketAddrs,
-    options: &TcpOptions,
-) -> io::Result<TcpListener> {
+/// Binds the first of `addr`'s addresses that binds, in non-blocking mode.
+/// A host name is resolved with the system's resolver, on this thread.
+pub(crate) fn bind(addr: impl ToSocketAddrs, options: &TcpOptions) -> io::Result<TcpListener> {
     let mut last = None;
-    for addr in addr.to_socket_addrs().await? {
+    for addr in addr.to_socket_addrs()? {
         match bind_one(addr, options) {
             Ok(listener) => return Ok(listener),
             Err(e) => last = Some(e),
@@ -40,7 +41,7 @@ fn bind_one(addr: SocketAddr, options: &TcpOptions) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
-    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+    Ok(TcpListener::from(socket))
 }
 
 /// Sets `TCP_DEFER_ACCEPT` (which socket2 does not expose): connections
@@ -75,37 +76,30 @@ fn defer_accept(socket: &Socket, after: std::time::Duration) -> io::Result<()> {
 ///
 /// On Linux and Android `accept4` makes the socket non-blocking in the same
 /// system call; elsewhere that takes an `ioctl` more.
-pub(crate) async fn accept(
-    listener: &Async<std::net::TcpListener>,
-) -> io::Result<(TcpStream, SocketAddr)> {
+/// Accepts a connection, in non-blocking mode, with its peer's address.
+pub(crate) fn poll_accept(
+    listener: &mut Registered<TcpListener>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        let (socket, addr) = listener
-            .read_with(|listener| {
-                let listener = SockRef::from(listener);
-                loop {
-                    match listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        accepted => return accepted,
-                    }
-                }
-            })
-            .await?;
+        let (socket, addr) = futures::ready!(listener.poll_accept_with(cx, |listener| {
+            SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        }))?;
         // A TCP listener's peers have IP addresses.
         let addr = addr
             .as_socket()
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
-        Ok((TcpStream::from(socket), addr))
+        Poll::Ready(Ok((TcpStream::from(socket), addr)))
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
-        let (stream, addr) = listener.read_with(|listener| listener.accept()).await?;
+        let (stream, addr) = futures::ready!(listener.poll_accept_with(cx, |l| l.accept()))?;
         stream.set_nonblocking(true)?;
-        Ok((stream, addr))
+        Poll::Ready(Ok((stream, addr)))
     }
 }
 
-/// Applies the per-connection options to an accepted stream.
 pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<()> {
     stream.set_nodelay(options.nodelay)?;
     let socket = SockRef::from(stream);

@@ -22,7 +22,7 @@
 //! use wsgate::Server;
 //! use wsgate::tls::async_tls::{TlsAcceptor, rustls};
 //!
-//! # async_std::task::block_on(async {
+//! # wsgate::runtime::block_on(async {
 //! # let (cert_der, key_der): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
 //! let config = rustls::ServerConfig::builder()
 //!     .with_safe_defaults()

@@ -6,7 +6,6 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_std::net::TcpStream;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use futures_rustls::rustls::sign::CertifiedKey;
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
@@ -102,7 +101,7 @@ impl ClientTls {
     pub(crate) async fn connect(
         &self,
         host: &Host<String>,
-        stream: TcpStream,
+        stream: crate::transport::TcpTransport,
     ) -> Result<BoxTransport, Error> {
         let config = self
             .client_config()

@@ -97,7 +97,7 @@ type Handler = Arc<dyn Fn(&TlsFailure) + Send + Sync>;
 /// use wsgate::Server;
 /// use wsgate::tls::{ReportFailures, RustlsAcceptor};
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let acceptor = ReportFailures::new(
 ///     RustlsAcceptor::from_pem_files("cert.pem", "key.pem")?,
 ///     |failure| eprintln!("{failure}"),

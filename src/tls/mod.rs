@@ -52,7 +52,7 @@
 //! use wsgate::Server;
 //! use wsgate::tls::RustlsAcceptor;
 //!
-//! # async_std::task::block_on(async {
+//! # wsgate::runtime::block_on(async {
 //! let acceptor = RustlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
 //! let mut server = Server::builder().build();
 //! server.add_bind("127.0.0.1:8080").await?;
@@ -193,7 +193,7 @@ pub trait TlsAcceptor: Send + Sync + 'static {
     ///     }
     /// }
     ///
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
     /// let stream = TcpTransport::new(listener.accept()?.0)?;

@@ -36,7 +36,7 @@ use super::{TlsAccepted, TlsAcceptor, pem, provider};
 /// use wsgate::Server;
 /// use wsgate::tls::RustlsAcceptor;
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let acceptor = RustlsAcceptor::from_pem_files("fullchain.pem", "privkey.pem")?;
 /// let server = Server::builder().bind_tls("0.0.0.0:443", acceptor).await?;
 /// println!("wss://{}", server.local_addr());

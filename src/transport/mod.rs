@@ -226,7 +226,7 @@ mod tests {
         assert!(!cursor.reads_spare());
         client.write_all(b"hello").unwrap();
         let mut room = [MaybeUninit::<u8>::uninit(); 64];
-        let n = async_std::task::block_on(async_std::future::timeout(
+        let n = crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
             Duration::from_secs(10),
             futures::future::poll_fn(|cx| shared.poll_read_spare(cx, &mut room)),
         ))
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(got, &b"hello"[..n]);
         // Gone: end of stream, as for `poll_read`.
         shared.kill();
-        let end = async_std::task::block_on(futures::future::poll_fn(|cx| {
+        let end = crate::runtime::block_on(futures::future::poll_fn(|cx| {
             shared.poll_read_spare(cx, &mut room)
         }));
         assert_eq!(end.unwrap(), 0);
@@ -255,17 +255,16 @@ mod tests {
         let (server, mut client) = pair();
         let shared = SharedTransport::new(Box::new(server));
         let written =
-            async_std::task::block_on(futures::future::poll_fn(|cx| shared.poll_write(cx, b"bye")));
+            crate::runtime::block_on(futures::future::poll_fn(|cx| shared.poll_write(cx, b"bye")));
         assert_eq!(written.unwrap(), 3);
-        let closed =
-            async_std::task::block_on(futures::future::poll_fn(|cx| shared.poll_close(cx)));
+        let closed = crate::runtime::block_on(futures::future::poll_fn(|cx| shared.poll_close(cx)));
         closed.unwrap();
         // Not shut down: the peer's bytes are still taken.
         client.write_all(b"more").unwrap();
         let mut room = [0u8; 4];
         let mut n = 0;
         while n < 4 {
-            n += async_std::task::block_on(async_std::future::timeout(
+            n += crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
                 Duration::from_secs(10),
                 futures::future::poll_fn(|cx| shared.poll_read(cx, &mut room[n..])),
             ))

@@ -7,12 +7,15 @@ use std::net::TcpStream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_io::Async;
 use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::runtime::{Registered, Runtime};
 
 /// An accepted TCP connection, as the server reads and writes it.
 ///
-/// Three things set it apart from `async_std::net::TcpStream`:
+/// It is registered with the reactor of the server's or client's
+/// [`Runtime`] (async-io's for async-std and smol, tokio's own for tokio).
+/// Three things set it apart from those runtimes' own `TcpStream`s:
 ///
 /// - **One read per arrival.** After a read that returns fewer bytes than
 ///   asked for, the socket's receive queue is empty, so the next read waits
@@ -35,7 +38,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 /// ```
 /// use wsgate::TcpTransport;
 ///
-/// # async_std::task::block_on(async {
+/// # wsgate::runtime::block_on(async {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
 /// let (accepted, _) = listener.accept()?;
@@ -44,19 +47,18 @@ use futures::io::{AsyncRead, AsyncWrite};
 /// # Ok::<(), std::io::Error>(()) });
 /// ```
 pub struct TcpTransport {
-    io: Async<TcpStream>,
-    /// The last read returned fewer bytes than asked for.
-    drained: bool,
+    io: Registered<TcpStream>,
 }
 
 impl TcpTransport {
     /// Wraps a connected stream, switching it to non-blocking mode and
-    /// registering it for readiness events.
+    /// registering it for readiness events with [`Runtime::current`]'s
+    /// reactor.
     ///
     /// # Examples
     ///
     /// ```
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
     /// let (stream, _) = listener.accept()?;
@@ -65,15 +67,45 @@ impl TcpTransport {
     /// ```
     pub fn new(stream: TcpStream) -> io::Result<TcpTransport> {
         stream.set_nonblocking(true)?;
-        TcpTransport::from_nonblocking(stream)
+        TcpTransport::from_nonblocking(stream, &Runtime::current())
     }
 
-    /// Wraps a stream already in non-blocking mode.
-    pub(crate) fn from_nonblocking(stream: TcpStream) -> io::Result<TcpTransport> {
+    /// Wraps a stream already in non-blocking mode, registered with
+    /// `runtime`'s reactor.
+    pub(crate) fn from_nonblocking(
+        stream: TcpStream,
+        runtime: &Runtime,
+    ) -> io::Result<TcpTransport> {
         Ok(TcpTransport {
-            io: Async::new_nonblocking(stream)?,
-            drained: false,
+            io: runtime.register(stream)?,
         })
+    }
+
+    /// Connects to `addr` without blocking the thread, on `runtime`'s
+    /// reactor.
+    pub(crate) async fn connect(
+        addr: std::net::SocketAddr,
+        runtime: &Runtime,
+    ) -> io::Result<TcpTransport> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let mut transport = TcpTransport::from_nonblocking(socket.into(), runtime)?;
+        std::future::poll_fn(|cx| transport.io.poll_writable(cx)).await?;
+        let stream = transport.get_ref();
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+        // Connected once the peer's address is known.
+        stream.peer_addr()?;
+        Ok(transport)
     }
 
     /// The remote end's address.
@@ -81,7 +113,7 @@ impl TcpTransport {
     /// # Examples
     ///
     /// ```
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let client = std::net::TcpStream::connect(listener.local_addr()?)?;
     /// # let transport = wsgate::TcpTransport::new(listener.accept()?.0)?;
@@ -97,7 +129,7 @@ impl TcpTransport {
     /// # Examples
     ///
     /// ```
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
     /// # let transport = wsgate::TcpTransport::new(listener.accept()?.0)?;
@@ -113,7 +145,7 @@ impl TcpTransport {
     /// # Examples
     ///
     /// ```
-    /// # async_std::task::block_on(async {
+    /// # wsgate::runtime::block_on(async {
     /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
     /// # let transport = wsgate::TcpTransport::new(listener.accept()?.0)?;
@@ -151,48 +183,18 @@ impl TcpTransport {
         &mut self,
         cx: &mut Context<'_>,
         len: usize,
-        mut read: impl FnMut(&TcpStream) -> io::Result<usize>,
+        read: impl FnMut(&TcpStream) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        if std::mem::take(&mut self.drained) {
-            // The readiness event behind the last read is spent (the first
-            // poll consumes it); the second registers for the next one.
-            // Either may find a newer event, and then the read goes ahead.
-            for _ in 0..2 {
-                if futures::ready!(self.io.poll_readable(cx)).is_err() {
-                    break; // let the read report the error
-                }
-            }
-        }
-        loop {
-            match read(self.io.get_ref()) {
-                Ok(n) => {
-                    self.drained = n > 0 && n < len;
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    futures::ready!(self.io.poll_readable(cx))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.io.poll_read_with(cx, len, read)
     }
 
     /// One write with `write`, waiting while the send buffer is full.
     fn poll_write_with(
         &mut self,
         cx: &mut Context<'_>,
-        mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
+        write: impl FnMut(&TcpStream) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            match write(self.io.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    futures::ready!(self.io.poll_writable(cx))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                result => return Poll::Ready(result),
-            }
-        }
+        self.io.poll_write_with(cx, write)
     }
 }
 
@@ -254,8 +256,10 @@ mod tests {
     }
 
     fn block_on<T>(future: impl Future<Output = T>) -> T {
-        async_std::task::block_on(async_std::future::timeout(Duration::from_secs(20), future))
-            .expect("timed out")
+        crate::runtime::block_on(
+            crate::runtime::Runtime::current().timeout(Duration::from_secs(20), future),
+        )
+        .expect("timed out")
     }
 
     /// After a short read the transport waits for readiness instead of
@@ -407,7 +411,7 @@ mod tests {
             for _ in 0..64 {
                 let (stream, _) = listener.accept().unwrap();
                 let mut stream = TcpTransport::new(stream).unwrap();
-                tasks.push(async_std::task::spawn(async move {
+                tasks.push(crate::runtime::spawn(async move {
                     let mut buf = [0u8; 2];
                     loop {
                         match stream.read(&mut buf).await.unwrap() {
