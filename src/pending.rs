@@ -48,7 +48,7 @@ pub(crate) struct PendingState {
 }
 
 impl PendingState {
-    fn set(&self, flag: &AtomicBool) {
+    pub(crate) fn set(&self, flag: &AtomicBool) {
         flag.store(true, Ordering::Release);
         self.changed.notify(usize::MAX);
     }

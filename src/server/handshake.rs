@@ -172,7 +172,7 @@ pub(crate) async fn read_head(
 }
 
 /// Parses the head ending at `end`; the bytes after it are kept.
-fn parse(
+pub(crate) fn parse(
     mut buf: Vec<u8>,
     end: usize,
     limits: &Limits,

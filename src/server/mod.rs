@@ -4,6 +4,8 @@
 mod accept;
 mod handle;
 mod handshake;
+#[cfg(feature = "hyper")]
+mod hyper;
 mod mount;
 mod registry;
 mod serve;
