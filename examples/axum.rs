@@ -42,6 +42,7 @@ document.getElementById("f").onsubmit = (e) => {
 </script>
 "#;
 
+// ANCHOR: route
 /// The WebSocket route: the request is wsgate's, decided by the closure.
 async fn websocket(
     State(ws): State<ServerHandle>,
@@ -67,6 +68,7 @@ async fn websocket(
     })
     .await
 }
+// ANCHOR_END: route
 
 #[tokio::main]
 async fn main() {
@@ -85,6 +87,7 @@ async fn main() {
             }
         }
     }
+    // ANCHOR: app
     // A wsgate server with no listener of its own: axum accepts, wsgate
     // takes the upgrade requests. It runs on this tokio runtime.
     let server = Server::builder().build();
@@ -98,6 +101,7 @@ async fn main() {
         )
         .route("/ws", get(websocket))
         .with_state(server.handle());
+    // ANCHOR_END: app
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -109,7 +113,10 @@ async fn main() {
         "axum with wsgate running at http://{}/",
         listener.local_addr().expect("a bound address")
     );
+    // ANCHOR: serve
+    // ConnectInfo needs the service made with the peer's address.
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    // ANCHOR_END: serve
     if let Err(error) = axum::serve(listener, service).await {
         eprintln!("server error: {error}");
     }

@@ -102,3 +102,7 @@ pub struct Testing;
 /// Performance.
 #[doc = include_str!("../book/src/performance.md")]
 pub struct Performance;
+
+/// Choosing a runtime.
+#[doc = include_str!("../book/src/runtimes.md")]
+pub struct Runtimes;
