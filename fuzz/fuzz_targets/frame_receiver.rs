@@ -2,17 +2,23 @@
 //! fed in chunks (as they arrive from a socket) under varied settings; with
 //! flag 16, payloads are read straight into the message
 //! (`direct_buffer`/`direct_filled`) whenever nothing is buffered, as the
-//! connection does.
+//! connection does; with flag 128, permessage-deflate is on
+//! (`Receiver::with_decompressor`).
+//!
+//! The receiver is called on after an error, with the rest of the bytes,
+//! as a careless caller would: an error must be final.
 //!
 //! Asserts: no panic, no endless loop, every item respects the limits, text
 //! is valid UTF-8 (the receiver builds `String`s unchecked), nothing is
-//! decoded after a close, and the count of data-frame bytes only grows and
-//! never passes the bytes taken.
+//! decoded after a close, the count of data-frame bytes only grows and
+//! never passes the bytes taken, and from the first error on, every call
+//! returns that error (`decode`, `direct_filled`) or offers no room
+//! (`direct_buffer`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::protocol::{Incoming, Receiver, ReceiverConfig, Role};
-use wsgate::{DataKind, Message};
+use wsgate::protocol::{Decompressor, Incoming, Receiver, ReceiverConfig, Role};
+use wsgate::{DataKind, Message, ProtocolError};
 
 fuzz_target!(|data: &[u8]| {
     let [flags, split, stream @ ..] = data else {
@@ -31,16 +37,26 @@ fuzz_target!(|data: &[u8]| {
         assemble_messages: flags & 4 == 0,
         allowed_rsv: if flags & 8 != 0 { 0x40 } else { 0 },
     };
+    let inflating = flags & 128 != 0;
     let chunk = usize::from(*split) + 1;
-    let mut rx = Receiver::new(config);
+    let mut rx = if inflating {
+        Receiver::with_decompressor(config, Decompressor::new(15, false).unwrap())
+    } else {
+        Receiver::new(config)
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0;
     // The message being received as fragments: kind, bytes so far.
     let mut fragments: Option<(DataKind, Vec<u8>)> = None;
     let mut closed = false;
+    let mut failed: Option<ProtocolError> = None;
     let direct = flags & 16 != 0;
-    let direct_min = 1 + usize::from(flags >> 5) * 40;
+    let direct_min = 1 + usize::from((flags >> 5) & 3) * 40;
     let mut data_bytes = 0;
+    let check = |item: Incoming, fragments: &mut _, closed: &mut bool| {
+        assert!(!*closed, "an item after the close: {item:?}");
+        check(&config, inflating, item, fragments, closed);
+    };
     while fed < stream.len() {
         let taken = (fed - buf.len()) as u64;
         assert!(
@@ -49,6 +65,12 @@ fuzz_target!(|data: &[u8]| {
         );
         assert!(rx.data_bytes() <= taken, "more data-frame bytes than taken");
         data_bytes = rx.data_bytes();
+        if let Some(e) = failed {
+            // Failed for good: no room to read into, and reporting bytes
+            // read anyway returns the error rather than taking them.
+            assert!(rx.direct_buffer(1).is_none(), "direct room after {e}");
+            assert_eq!(rx.direct_filled(chunk), Err(e), "direct_filled after {e}");
+        }
         if direct
             && buf.is_empty()
             && let Some(space) = rx.direct_buffer(direct_min)
@@ -62,18 +84,8 @@ fuzz_target!(|data: &[u8]| {
             fed += n;
             match rx.direct_filled(n) {
                 Ok(None) => {}
-                Ok(Some(item)) => {
-                    assert!(!closed, "an item after the close: {item:?}");
-                    check(&config, item, &mut fragments, &mut closed);
-                }
-                Err(e) => {
-                    let code = e.close_code().as_u16();
-                    assert!(
-                        matches!(code, 1002 | 1007 | 1009),
-                        "close code {code} for {e}"
-                    );
-                    return;
-                }
+                Ok(Some(item)) => check(item, &mut fragments, &mut closed),
+                Err(e) => note_error(&mut failed, e),
             }
             continue;
         }
@@ -83,31 +95,54 @@ fuzz_target!(|data: &[u8]| {
         // Every call consumes at least one byte or asks for more.
         for _ in 0..=buf.len() + 1 {
             match rx.decode(&mut buf) {
-                Ok((0, None)) => break,
+                Ok((0, None)) => {
+                    assert_eq!(failed, None, "Ok after an error");
+                    break;
+                }
                 Ok((n, item)) => {
+                    assert_eq!(failed, None, "Ok after an error");
                     assert!(n > 0, "an item without consuming a byte");
                     assert!(n <= buf.len(), "consumed {n} of {} bytes", buf.len());
                     buf.drain(..n);
                     let Some(item) = item else { continue };
-                    assert!(!closed, "an item after the close: {item:?}");
-                    check(&config, item, &mut fragments, &mut closed);
+                    check(item, &mut fragments, &mut closed);
                 }
                 Err(e) => {
-                    let code = e.close_code().as_u16();
-                    assert!(
-                        matches!(code, 1002 | 1007 | 1009),
-                        "close code {code} for {e}"
-                    );
-                    return;
+                    note_error(&mut failed, e);
+                    // Nothing takes what is left: read on without it.
+                    buf.clear();
+                    break;
                 }
             }
         }
         assert_eq!(rx.is_closed(), closed);
+        assert!(!(closed && failed.is_some()), "an error after the close");
+    }
+    match rx.decode(&mut buf) {
+        Err(e) => note_error(&mut failed, e),
+        Ok(_) => assert_eq!(failed, None, "Ok after an error"),
     }
 });
 
+/// Checks an error: its close code, and that it is the first one again
+/// when there was one.
+fn note_error(failed: &mut Option<ProtocolError>, e: ProtocolError) {
+    match *failed {
+        Some(first) => assert_eq!(e, first, "the error changed"),
+        None => {
+            let code = e.close_code().as_u16();
+            assert!(
+                matches!(code, 1002 | 1007 | 1009),
+                "close code {code} for {e}"
+            );
+            *failed = Some(e);
+        }
+    }
+}
+
 fn check(
     config: &ReceiverConfig,
+    inflating: bool,
     item: Incoming,
     fragments: &mut Option<(DataKind, Vec<u8>)>,
     closed: &mut bool,
@@ -122,16 +157,29 @@ fn check(
         }
         Incoming::Fragment(fragment) => {
             assert!(!config.assemble_messages);
-            assert!(fragment.data.len() <= config.max_frame_size);
+            // An inflated fragment may be larger than its frame.
+            let frame_limit = if inflating {
+                config.max_message_size
+            } else {
+                config.max_frame_size
+            };
+            assert!(fragment.data.len() <= frame_limit);
             assert_eq!(fragment.first, fragments.is_none(), "first flag");
             let (kind, so_far) = fragments.get_or_insert_with(|| (fragment.kind, Vec::new()));
             assert_eq!(*kind, fragment.kind);
             so_far.extend_from_slice(&fragment.data);
             assert!(so_far.len() <= config.max_message_size);
-            if fragment.last {
-                if *kind == DataKind::Text {
-                    assert!(std::str::from_utf8(so_far).is_ok(), "invalid UTF-8 passed");
+            if *kind == DataKind::Text {
+                // UTF-8 so far, but for an incomplete character at the end
+                // of a fragment that is not the last.
+                if let Err(e) = std::str::from_utf8(so_far) {
+                    assert!(
+                        !fragment.last && e.error_len().is_none(),
+                        "invalid UTF-8 passed"
+                    );
                 }
+            }
+            if fragment.last {
                 *fragments = None;
             }
         }

@@ -15,6 +15,11 @@
 //! inflated bytes (checked after every inflated step, so a bomb stops at the
 //! limit), UTF-8 is checked on the inflated text, and the compressed bytes
 //! of one message are capped too ([`ReceiverConfig::max_compressed_size`]).
+//!
+//! An error is final: the receiver keeps it, and every later call that
+//! decodes ([`Receiver::decode`], [`Receiver::direct_filled`]) returns that
+//! same error without looking at its input. A text message is built from
+//! bytes the UTF-8 check accepted, in one unbroken run, and nothing else.
 
 use std::mem::MaybeUninit;
 
@@ -157,6 +162,8 @@ enum State {
         mask_offset: usize,
     },
     Closed,
+    /// An error was returned: every later call returns it again.
+    Failed(ProtocolError),
 }
 
 /// A data message being received.
@@ -193,6 +200,19 @@ struct Partial {
 /// assert_eq!(used, 2);
 /// assert_eq!(item, Some(Incoming::Message(Message::Text("Hi".into()))));
 /// assert_eq!(rx.decode(&mut buf[4..]).unwrap(), (0, None)); // needs more bytes
+/// ```
+///
+/// After an error every call returns that error: the receiver stays failed.
+///
+/// ```
+/// use wsgate::protocol::{Receiver, ReceiverConfig, Role};
+/// use wsgate::ProtocolError;
+///
+/// let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+/// assert_eq!(rx.decode(&mut [0x81, 0x01]), Ok((2, None))); // a text frame's header
+/// assert_eq!(rx.decode(&mut [0xff]), Err(ProtocolError::InvalidUtf8));
+/// // A valid frame changes nothing.
+/// assert_eq!(rx.decode(&mut [0x82, 0x00]), Err(ProtocolError::InvalidUtf8));
 /// ```
 #[derive(Debug)]
 pub struct Receiver {
@@ -361,6 +381,9 @@ impl Receiver {
     /// 64 KiB, at most as much as the message already holds), so a peer that
     /// declares a large frame and sends little costs little memory.
     ///
+    /// After an error it is always `None` (the receiver stays failed; see
+    /// [`decode`](Self::decode)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -414,6 +437,9 @@ impl Receiver {
         &mut self,
         n: usize,
     ) -> Result<Option<Incoming>, ProtocolError> {
+        if let State::Failed(e) = self.state {
+            return Err(e);
+        }
         let partial = self
             .message
             .as_mut()
@@ -477,9 +503,14 @@ impl Receiver {
     /// not valid UTF-8 in a text message, or end it inside a character. As
     /// after any error from `decode`, the connection must be failed.
     ///
+    /// After an error every call returns that error (the receiver stays
+    /// failed, whichever call returned it first), and no byte read after
+    /// it is taken.
+    ///
     /// # Panics
     ///
-    /// When there was no direct buffer, or `n` is larger than it was.
+    /// When there was no direct buffer, or `n` is larger than it was (not
+    /// after an error: then the error is returned).
     ///
     /// # Examples
     ///
@@ -508,13 +539,21 @@ impl Receiver {
     /// # Ok::<(), wsgate::ProtocolError>(())
     /// ```
     pub fn direct_filled(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
-        let State::Payload {
-            header,
-            remaining,
-            mask_offset,
-        } = self.state
-        else {
-            panic!("direct_filled without a direct buffer");
+        match self.direct_filled_inner(n) {
+            Err(e) => Err(self.fail(e)),
+            ok => ok,
+        }
+    }
+
+    fn direct_filled_inner(&mut self, n: usize) -> Result<Option<Incoming>, ProtocolError> {
+        let (header, remaining, mask_offset) = match self.state {
+            State::Payload {
+                header,
+                remaining,
+                mask_offset,
+            } => (header, remaining, mask_offset),
+            State::Failed(e) => return Err(e),
+            State::Header | State::Closed => panic!("direct_filled without a direct buffer"),
         };
         let partial = self
             .message
@@ -564,8 +603,10 @@ impl Receiver {
     /// returns `(0, None)`.
     ///
     /// On error the connection must be failed with the error's
-    /// [close code](ProtocolError::close_code); the receiver should not be
-    /// used again.
+    /// [close code](ProtocolError::close_code). The receiver stays failed:
+    /// after an error every call returns that error (this one,
+    /// [`direct_filled`](Self::direct_filled) too) and consumes nothing,
+    /// whatever bytes it is given; nothing more is decoded.
     ///
     /// # Examples
     ///
@@ -579,18 +620,36 @@ impl Receiver {
     /// assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
     /// ```
     pub fn decode(&mut self, buf: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
-        let result = self.decode_inner(buf);
+        match self.decode_inner(buf) {
+            Err(e) => Err(self.fail(e)),
+            ok => ok,
+        }
+    }
+
+    /// Makes `e` final: the receiver returns it from now on (`decode_inner`
+    /// and `direct_filled_inner` check the state first), and the message in
+    /// progress, the frame and the inflater go. So no byte, accepted or
+    /// rejected, can be added to a message after an error, which is what
+    /// keeps [`end_data_frame`](Self::end_data_frame)'s unchecked text sound.
+    #[cold]
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        self.state = State::Failed(e);
+        if let Some(partial) = self.message.take() {
+            crate::scratch::give_buffer(partial.data);
+        }
+        self.frame = Vec::new();
         #[cfg(feature = "deflate")]
-        if (result.is_err() || self.is_closed()) && self.decompressor.is_some() {
+        {
             // Done for good: give the inflater's memory back now.
             self.decompressor = None;
         }
-        result
+        e
     }
 
     fn decode_inner(&mut self, buf: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
         match self.state {
             State::Closed => Ok((0, None)),
+            State::Failed(e) => Err(e),
             State::Header => {
                 let Some((header, len)) = FrameHeader::parse(buf)? else {
                     return Ok((0, None));
@@ -714,9 +773,11 @@ impl Receiver {
         remaining: u64,
         mask_offset: usize,
     ) -> Result<usize, ProtocolError> {
-        // Where the bytes go, and whether they must be UTF-8.
-        let (dst, text) = if header.opcode.is_control() {
-            (&mut self.frame, false)
+        // Where the bytes go, whether they must be UTF-8, and the message's
+        // count of bytes taken (a stand-in for a control frame).
+        let mut control_len = 0;
+        let (dst, text, len) = if header.opcode.is_control() {
+            (&mut self.frame, false, &mut control_len)
         } else {
             let partial = self
                 .message
@@ -748,8 +809,7 @@ impl Receiver {
             } else {
                 &mut self.frame
             };
-            partial.len += chunk.len();
-            (dst, partial.kind == DataKind::Text)
+            (dst, partial.kind == DataKind::Text, &mut partial.len)
         };
         let at = dst.len();
         // Unmasked on the way out of the read buffer: one pass over the
@@ -766,6 +826,9 @@ impl Receiver {
                 .feed(&dst[at..])
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
+        // Counted only once accepted: rejected bytes stay past the
+        // message's length, and the error fails the receiver for good.
+        *len += chunk.len();
         Ok(next)
     }
 
@@ -779,8 +842,8 @@ impl Receiver {
             .message
             .as_mut()
             .expect("a data frame always has a message in progress");
-        // Gone only after an error (the receiver is not to be used again):
-        // refuse rather than panic if it is.
+        // Gone only once the receiver is closed or failed, and then it
+        // decodes nothing more: refuse rather than panic all the same.
         let Some(decompressor) = self.decompressor.as_mut() else {
             return Err(ProtocolError::InvalidCompressedData);
         };
@@ -831,6 +894,11 @@ impl Receiver {
             OpCode::Close => {
                 let close = parse_close_payload(&payload).map_err(ProtocolError::ClosePayload)?;
                 self.state = State::Closed;
+                #[cfg(feature = "deflate")]
+                {
+                    // Done for good: give the inflater's memory back now.
+                    self.decompressor = None;
+                }
                 Incoming::Close(close.map(|(code, reason)| (code, reason.to_owned())))
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
@@ -871,9 +939,16 @@ impl Receiver {
         partial.data.truncate(partial.len);
         let message = match partial.kind {
             DataKind::Binary => Message::Binary(partial.data),
-            // SAFETY: every byte of a text message went through `self.utf8`,
-            // which accepts only valid UTF-8, and `finish` above checked that
-            // the message did not end inside a character.
+            // SAFETY: the message is its first `len` bytes (cut above), and
+            // `len` counts only bytes that `self.utf8` accepted, in the order
+            // they arrived: `payload`, `direct_filled_inner` and `inflate`
+            // add to it after the check passes. The first rejection fails the
+            // receiver for good (`fail` drops the message; every later call
+            // returns the error), so the bytes counted are one unbroken run
+            // of accepted pieces from the message's start (`utf8` was reset
+            // then), which the validator only accepts when they are a valid
+            // UTF-8 prefix; `finish` above checked that the message did not
+            // end inside a character.
             DataKind::Text => Message::Text(unsafe { String::from_utf8_unchecked(partial.data) }),
         };
         Ok(Some(Incoming::Message(message)))
@@ -1246,6 +1321,375 @@ mod tests {
         );
     }
 
+    /// The soundness hole: a text frame whose first payload byte is not
+    /// UTF-8 fails, and a receiver called again after that error must not
+    /// go on to build a `Message::Text` around the rejected byte.
+    #[test]
+    fn invalid_utf8_is_not_completed_by_calling_again() {
+        let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+        // An unmasked text frame declaring 3 bytes, then 0xFF: rejected.
+        // Before the fix the rejected byte stayed counted and the frame
+        // still expected 3 bytes, so "abc" completed a `Message::Text`
+        // holding ff 61 62 63.
+        let mut header = [0x81, 0x03];
+        assert_eq!(rx.decode(&mut header), Ok((2, None)));
+        assert_eq!(rx.decode(&mut [0xff]), Err(ProtocolError::InvalidUtf8));
+        let mut abc = *b"abc";
+        assert_eq!(rx.decode(&mut abc), Err(ProtocolError::InvalidUtf8));
+        assert_failed(&mut rx, ProtocolError::InvalidUtf8);
+    }
+
+    /// Asserts that `rx` failed with `err` for good: whatever it is given,
+    /// every call that decodes returns `err` and takes nothing, and no
+    /// direct room is offered.
+    fn assert_failed(rx: &mut Receiver, err: ProtocolError) {
+        let mask = (rx.config().role == Role::Server).then_some([9, 8, 7, 6]);
+        let valid = [
+            frame(OpCode::Text, true, b"fine", mask),
+            frame(OpCode::Binary, true, &[1; 300], mask),
+            frame(OpCode::Continuation, true, b"abc", mask),
+            frame(OpCode::Ping, true, b"p", mask),
+            frame(OpCode::Close, true, &[0x03, 0xe8], mask),
+            b"abc".to_vec(),
+            Vec::new(),
+        ];
+        for _ in 0..2 {
+            for bytes in &valid {
+                let mut bytes = bytes.clone();
+                assert_eq!(rx.decode(&mut bytes), Err(err), "{bytes:02x?}");
+            }
+            assert!(rx.direct_buffer(1).is_none());
+            assert!(rx.direct_spare(1).is_none());
+            assert_eq!(rx.direct_filled(0), Err(err));
+            assert_eq!(rx.direct_filled(3), Err(err));
+            // SAFETY: no byte is claimed; the receiver refuses first anyway.
+            assert_eq!(unsafe { rx.direct_assume_filled(0) }, Err(err));
+            assert!(!rx.is_closed());
+            assert!(!rx.inflates());
+        }
+        assert!(rx.message.is_none(), "the message outlived the error");
+    }
+
+    /// Decodes `bytes` with `rx` in one buffer until the first error.
+    fn first_error(rx: &mut Receiver, bytes: &[u8]) -> Option<ProtocolError> {
+        let mut buffer = bytes.to_vec();
+        let mut items = Vec::new();
+        decode_buffered(rx, &mut buffer, &mut items).err()
+    }
+
+    #[test]
+    fn every_error_sticks() {
+        let limits = ReceiverConfig {
+            max_frame_size: 100,
+            max_message_size: 150,
+            max_fragments: 3,
+            ..server()
+        };
+        let mut too_many = client_frame(OpCode::Binary, false, b"");
+        for _ in 0..3 {
+            too_many.extend(client_frame(OpCode::Continuation, false, b""));
+        }
+        let mut too_large = client_frame(OpCode::Binary, false, &[0; 100]);
+        too_large.extend(client_frame(OpCode::Continuation, true, &[0; 100]));
+        let mut reserved_opcode = client_frame(OpCode::Binary, true, b"x");
+        reserved_opcode[0] = 0x83;
+        let cases: Vec<(ReceiverConfig, Vec<u8>, ProtocolError)> = vec![
+            (
+                server(),
+                frame(OpCode::Text, true, b"x", None),
+                ProtocolError::UnmaskedFrame,
+            ),
+            (
+                ReceiverConfig::new(Role::Client),
+                client_frame(OpCode::Text, true, b"x"),
+                ProtocolError::MaskedFrame,
+            ),
+            (
+                server(),
+                reserved_opcode,
+                ProtocolError::Header(super::super::frame::HeaderError::ReservedOpcode(3)),
+            ),
+            (
+                server(),
+                client_frame(OpCode::Continuation, true, b"x"),
+                ProtocolError::UnexpectedContinuation,
+            ),
+            (
+                server(),
+                {
+                    let mut w = client_frame(OpCode::Text, false, b"x");
+                    w.extend(client_frame(OpCode::Binary, true, b"y"));
+                    w
+                },
+                ProtocolError::ExpectedContinuation,
+            ),
+            (
+                server(),
+                client_frame(OpCode::Close, true, &[0x03]),
+                ProtocolError::ClosePayload(super::super::close::ClosePayloadError::OneByte),
+            ),
+            (
+                limits,
+                client_frame(OpCode::Binary, true, &[0; 101]),
+                ProtocolError::FrameTooLarge { limit: 100 },
+            ),
+            (
+                limits,
+                too_large,
+                ProtocolError::MessageTooLarge { limit: 150 },
+            ),
+            (
+                limits,
+                too_many,
+                ProtocolError::TooManyFragments { limit: 3 },
+            ),
+            // Ending inside a character: the frame was over, the message
+            // not cleared; a continuation must not finish the character.
+            (
+                server(),
+                client_frame(OpCode::Text, true, &[0xe2, 0x82]),
+                ProtocolError::InvalidUtf8,
+            ),
+        ];
+        for (config, wire, expected) in cases {
+            let mut rx = Receiver::new(config);
+            assert_eq!(first_error(&mut rx, &wire), Some(expected));
+            assert_failed(&mut rx, expected);
+        }
+    }
+
+    /// The validator forgets a character it completed in a piece it then
+    /// rejected: fed on, it would accept bytes that do not follow that
+    /// character's start. Sticky errors keep such bytes out of any message.
+    #[test]
+    fn invalid_utf8_sticks_across_fragments() {
+        let first = client_frame(OpCode::Text, false, b"a\xc3");
+        let second = client_frame(OpCode::Continuation, false, b"\xa9\xff");
+        let last = client_frame(OpCode::Continuation, true, b"b");
+        for assemble_messages in [true, false] {
+            let config = ReceiverConfig {
+                assemble_messages,
+                ..server()
+            };
+            let mut rx = Receiver::new(config);
+            let mut items = Vec::new();
+            decode_buffered(&mut rx, &mut first.clone(), &mut items).unwrap();
+            assert_eq!(items.len(), usize::from(!assemble_messages));
+            let mut wire = second.clone();
+            // The header goes through; the payload fails.
+            assert_eq!(rx.decode(&mut wire).unwrap(), (6, None));
+            assert_eq!(rx.decode(&mut wire[6..]), Err(ProtocolError::InvalidUtf8));
+            // The rest of that frame, then the last one: still the error.
+            assert_eq!(rx.decode(&mut wire[7..]), Err(ProtocolError::InvalidUtf8));
+            let mut rest = last.clone();
+            assert_eq!(rx.decode(&mut rest), Err(ProtocolError::InvalidUtf8));
+            assert_failed(&mut rx, ProtocolError::InvalidUtf8);
+        }
+    }
+
+    /// The same through direct reads: the rejected read is not taken, and
+    /// neither is any read after it.
+    #[test]
+    fn invalid_utf8_sticks_in_direct_reads() {
+        for spare in [false, true] {
+            let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+            // An unmasked text frame of 4 bytes: c3, then a9 ff (é and a
+            // bad byte), then "b".
+            assert_eq!(rx.decode(&mut [0x81, 0x04]), Ok((2, None)));
+            let read = |rx: &mut Receiver, bytes: &[u8]| {
+                if spare {
+                    let room = rx.direct_spare(1).expect("inside the payload");
+                    for (slot, &byte) in room.iter_mut().zip(bytes) {
+                        slot.write(byte);
+                    }
+                    // SAFETY: the loop above wrote these bytes.
+                    unsafe { rx.direct_assume_filled(bytes.len()) }
+                } else {
+                    let room = rx.direct_buffer(1).expect("inside the payload");
+                    room[..bytes.len()].copy_from_slice(bytes);
+                    rx.direct_filled(bytes.len())
+                }
+            };
+            assert_eq!(read(&mut rx, &[0xc3]), Ok(None));
+            assert_eq!(
+                read(&mut rx, &[0xa9, 0xff]),
+                Err(ProtocolError::InvalidUtf8)
+            );
+            // No more room: the caller falls back to `decode`, which fails.
+            assert!(rx.direct_buffer(1).is_none());
+            assert_eq!(rx.direct_filled(1), Err(ProtocolError::InvalidUtf8));
+            let mut b = *b"bcd";
+            assert_eq!(rx.decode(&mut b), Err(ProtocolError::InvalidUtf8));
+            assert_failed(&mut rx, ProtocolError::InvalidUtf8);
+        }
+        // A failure in `decode` closes the direct path too.
+        let mut rx = Receiver::new(ReceiverConfig::new(Role::Client));
+        assert_eq!(rx.decode(&mut [0x81, 0x05]), Ok((2, None)));
+        assert_eq!(rx.decode(&mut [0xff]), Err(ProtocolError::InvalidUtf8));
+        assert_failed(&mut rx, ProtocolError::InvalidUtf8);
+    }
+
+    /// Everything a receiver said, read the way a connection reads (a
+    /// buffer, or straight into the message), and checked as it comes:
+    /// no text that is not UTF-8, nothing after an error, and from the first
+    /// error on, every call returns it.
+    #[derive(Default)]
+    struct Watch {
+        items: Vec<Incoming>,
+        failed: Option<ProtocolError>,
+        /// The text message being received as fragments, so far.
+        text_fragments: Option<Vec<u8>>,
+    }
+
+    impl Watch {
+        fn took(&mut self, item: Option<Incoming>) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.failed, None, "decoded after an error: {:?}", item);
+            let Some(item) = item else { return Ok(()) };
+            match &item {
+                Incoming::Message(Message::Text(text)) => {
+                    prop_assert!(
+                        std::str::from_utf8(text.as_bytes()).is_ok(),
+                        "{:02x?}",
+                        text.as_bytes()
+                    );
+                }
+                Incoming::Fragment(f) if f.kind == DataKind::Text => {
+                    let so_far = self.text_fragments.get_or_insert_with(Vec::new);
+                    so_far.extend_from_slice(&f.data);
+                    // Every text fragment is UTF-8 so far (at most an
+                    // incomplete character at its end), and the last one
+                    // completes it.
+                    match std::str::from_utf8(so_far) {
+                        Ok(_) => {}
+                        Err(e) => prop_assert!(
+                            !f.last && e.error_len().is_none(),
+                            "text fragments not UTF-8: {:02x?}",
+                            so_far
+                        ),
+                    }
+                    if f.last {
+                        self.text_fragments = None;
+                    }
+                }
+                _ => {}
+            }
+            self.items.push(item);
+            Ok(())
+        }
+
+        fn error(&mut self, e: ProtocolError) -> Result<(), TestCaseError> {
+            match self.failed {
+                Some(first) => prop_assert_eq!(e, first, "the error changed"),
+                None => self.failed = Some(e),
+            }
+            Ok(())
+        }
+    }
+
+    /// Feeds `bytes` to `rx` in reads of `steps` bytes (cycled), straight
+    /// into the message when nothing is buffered and `direct` says so for
+    /// that read, and goes on after an error as a careless caller would:
+    /// dropping the buffer, reading on, and calling every method again.
+    fn feed_on(
+        mut rx: Receiver,
+        bytes: &[u8],
+        steps: &[usize],
+        direct: impl Fn(usize) -> Option<bool>,
+    ) -> Result<Watch, TestCaseError> {
+        let mut watch = Watch::default();
+        let mut source = bytes;
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut reads = 0;
+        while !source.is_empty() {
+            let step = steps[reads % steps.len()].max(1);
+            let how = direct(reads);
+            reads += 1;
+            if let Some(e) = watch.failed {
+                prop_assert!(rx.direct_buffer(1).is_none());
+                prop_assert!(rx.direct_spare(1).is_none());
+                prop_assert_eq!(rx.direct_filled(step), Err(e));
+            }
+            if buffer.is_empty() {
+                let filled = match how {
+                    Some(true) => rx.direct_spare(1).map(|room| {
+                        let n = room.len().min(step).min(source.len());
+                        for (slot, &byte) in room.iter_mut().zip(&source[..n]) {
+                            slot.write(byte);
+                        }
+                        (n, true)
+                    }),
+                    Some(false) => rx.direct_buffer(1).map(|room| {
+                        let n = room.len().min(step).min(source.len());
+                        room[..n].copy_from_slice(&source[..n]);
+                        (n, false)
+                    }),
+                    None => None,
+                };
+                if let Some((n, spare)) = filled {
+                    source = &source[n..];
+                    let result = if spare {
+                        // SAFETY: the first `n` bytes were written above.
+                        unsafe { rx.direct_assume_filled(n) }
+                    } else {
+                        rx.direct_filled(n)
+                    };
+                    match result {
+                        Ok(item) => watch.took(item)?,
+                        Err(e) => watch.error(e)?,
+                    }
+                    continue;
+                }
+            }
+            let n = step.min(source.len());
+            buffer.extend_from_slice(&source[..n]);
+            source = &source[n..];
+            let mut at = 0;
+            loop {
+                match rx.decode(&mut buffer[at..]) {
+                    Ok((0, None)) => {
+                        prop_assert_eq!(watch.failed, None, "Ok after an error");
+                        break;
+                    }
+                    Ok((used, item)) => {
+                        at += used;
+                        watch.took(item)?;
+                    }
+                    Err(e) => {
+                        watch.error(e)?;
+                        // The bytes left are dropped: nothing takes them.
+                        at = buffer.len();
+                        break;
+                    }
+                }
+            }
+            buffer.drain(..at);
+        }
+        let mut rest = buffer;
+        match (rx.decode(&mut rest), watch.failed) {
+            (Err(e), Some(first)) => prop_assert_eq!(e, first),
+            (Err(e), None) => watch.error(e)?,
+            (Ok(_), failed) => prop_assert_eq!(failed, None, "Ok after an error"),
+        }
+        Ok(watch)
+    }
+
+    /// A text or binary message for the property tests: valid UTF-8, the
+    /// same with one byte replaced (often invalid), or arbitrary bytes.
+    fn message_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[a-zé€😀]{0,60}".prop_map(String::into_bytes),
+            ("[a-zé€😀]{1,60}", any::<prop::sample::Index>(), any::<u8>()).prop_map(
+                |(text, at, byte)| {
+                    let mut bytes = text.into_bytes();
+                    let at = at.index(bytes.len());
+                    bytes[at] = byte;
+                    bytes
+                }
+            ),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
     #[test]
     fn close_stops_decoding() {
         let mut wire = client_frame(OpCode::Close, true, &[0x03, 0xe8, b'o', b'k']);
@@ -1533,6 +1977,51 @@ mod tests {
             );
         }
 
+        /// An error while inflating (bad text, bad DEFLATE data, too much
+        /// of it) is final too: nothing after it is inflated or decoded,
+        /// compressed or not.
+        #[test]
+        fn errors_stick_while_inflating() {
+            let mut tx = Compressor::new(15, 6, false).unwrap();
+            let mut data = text(2000).into_bytes();
+            data[1500] = 0xff;
+            let mut bad_text = compressed_frames(OpCode::Text, &compress(&mut tx, &data), 64);
+            let fine = compressed_frames(OpCode::Text, &compress(&mut tx, b"fine"), 64);
+            bad_text.extend(&fine);
+            let mut corrupt = compressed_frames(OpCode::Binary, &[0xff; 16], 100);
+            corrupt.extend(&fine);
+            let bomb = compress(&mut tx, &vec![0u8; 4 << 20]);
+            let mut bomb = compressed_frames(OpCode::Text, &bomb, 4096);
+            bomb.extend(&fine);
+            let cases = [
+                (server(), bad_text, ProtocolError::InvalidUtf8),
+                (server(), corrupt, ProtocolError::InvalidCompressedData),
+                (
+                    ReceiverConfig {
+                        max_message_size: 1 << 20,
+                        ..server()
+                    },
+                    bomb,
+                    ProtocolError::MessageTooLarge { limit: 1 << 20 },
+                ),
+            ];
+            for (config, wire, expected) in cases {
+                for assemble_messages in [true, false] {
+                    let config = ReceiverConfig {
+                        assemble_messages,
+                        ..config
+                    };
+                    let mut rx = inflating(config);
+                    assert_eq!(first_error(&mut rx, &wire), Some(expected));
+                    // A compressed frame after the error is not inflated,
+                    // nor taken as an uncompressed one.
+                    let mut again = fine.clone();
+                    assert_eq!(rx.decode(&mut again), Err(expected));
+                    assert_failed(&mut rx, expected);
+                }
+            }
+        }
+
         #[test]
         fn close_releases_the_inflater() {
             let mut wire = compressed_frames(OpCode::Binary, &[0x00], 10);
@@ -1582,6 +2071,49 @@ mod tests {
                     .map(|m| Incoming::Message(Message::Binary(m)))
                     .collect();
                 prop_assert_eq!(items, expected);
+            }
+
+            /// Compressed messages of valid, nearly valid and arbitrary
+            /// text (some with their DEFLATE data corrupted, some sent
+            /// uncompressed), read in arbitrary pieces and called on after
+            /// every error: all text is UTF-8 and errors stick.
+            #[test]
+            fn inflated_text_is_utf8_and_errors_stick(
+                messages in proptest::collection::vec(
+                    (message_bytes(), 1usize..200, 0u8..8, any::<prop::sample::Index>(), any::<u8>()),
+                    1..4),
+                steps in proptest::collection::vec(1usize..300, 1..6),
+                direct in proptest::collection::vec(proptest::option::of(any::<bool>()), 1..5),
+                assemble in any::<bool>(), small in any::<bool>(),
+            ) {
+                let mut tx = Compressor::new(15, 6, false).unwrap();
+                let mut wire = Vec::new();
+                for (bytes, frag, how, at, byte) in &messages {
+                    match how {
+                        // Uncompressed.
+                        0 => wire.extend(client_frame(OpCode::Text, true, bytes)),
+                        // Compressed, one byte of the DEFLATE data replaced.
+                        1 => {
+                            let mut deflated = compress(&mut tx, bytes);
+                            if !deflated.is_empty() {
+                                let at = at.index(deflated.len());
+                                deflated[at] = *byte;
+                            }
+                            wire.extend(compressed_frames(OpCode::Text, &deflated, *frag));
+                        }
+                        _ => wire.extend(compressed_frames(
+                            OpCode::Text,
+                            &compress(&mut tx, bytes),
+                            *frag,
+                        )),
+                    }
+                }
+                let config = ReceiverConfig {
+                    assemble_messages: assemble,
+                    max_message_size: if small { 40 } else { 1 << 20 },
+                    ..server()
+                };
+                feed_on(inflating(config), &wire, &steps, |read| direct[read % direct.len()])?;
             }
 
             #[test]
@@ -1650,6 +2182,59 @@ mod tests {
             prop_assert_eq!(&spare, &buffered);
             let mixed = run_direct(server(), &wire, step, min, |read| read % 2 == 1);
             prop_assert_eq!(mixed, buffered);
+        }
+
+        /// Messages of valid, nearly valid and arbitrary text, split into
+        /// fragments anywhere (inside characters too), with pings, protocol
+        /// slips and junk between them, read in arbitrary pieces (buffered
+        /// or straight into the message), and the receiver called on after
+        /// every error: all text it returns is UTF-8, and from the first
+        /// error on, every call returns that error.
+        #[test]
+        fn text_is_utf8_and_errors_stick(
+            messages in proptest::collection::vec(
+                (any::<bool>(), message_bytes(), 1usize..40, 0u8..16), 0..6),
+            junk in proptest::collection::vec(any::<u8>(), 0..12),
+            junk_at in any::<prop::sample::Index>(),
+            steps in proptest::collection::vec(1usize..80, 1..6),
+            direct in proptest::collection::vec(proptest::option::of(any::<bool>()), 1..5),
+            client in any::<bool>(), assemble in any::<bool>(), small in any::<bool>(),
+        ) {
+            let role = if client { Role::Client } else { Role::Server };
+            let mask = (!client).then_some([0xa1, 0x02, 0xc3, 0x44]);
+            let mut wire = Vec::new();
+            for (text, bytes, frag, slip) in &messages {
+                let pieces: Vec<&[u8]> =
+                    if bytes.is_empty() { vec![&[]] } else { bytes.chunks(*frag).collect() };
+                let last = pieces.len() - 1;
+                for (i, piece) in pieces.iter().enumerate() {
+                    let op = match (i, text) {
+                        (0, true) => OpCode::Text,
+                        (0, false) => OpCode::Binary,
+                        _ => OpCode::Continuation,
+                    };
+                    // Now and then the message never ends (the next one
+                    // then fails with 1002), or a ping comes between frames.
+                    let fin = i == last && *slip != 1;
+                    wire.extend(frame(op, fin, piece, mask));
+                    if *slip == 2 && i == 0 {
+                        wire.extend(frame(OpCode::Ping, true, b"p", mask));
+                    }
+                }
+            }
+            if !junk.is_empty() {
+                let at = junk_at.index(wire.len() + 1);
+                wire.splice(at..at, junk);
+            }
+            let config = ReceiverConfig {
+                role,
+                assemble_messages: assemble,
+                max_frame_size: if small { 30 } else { 1 << 20 },
+                max_message_size: if small { 50 } else { 1 << 20 },
+                max_fragments: if small { 3 } else { 1000 },
+                ..ReceiverConfig::new(role)
+            };
+            feed_on(Receiver::new(config), &wire, &steps, |read| direct[read % direct.len()])?;
         }
     }
 }
