@@ -50,7 +50,7 @@ async fn websocket(
     request: Request,
 ) -> http::Response<String> {
     ws.upgrade_hyper(request, peer, |request| async move {
-        if request.resource() != "/ws" {
+        if request.resource_url().path() != "/ws" {
             request.reject(StatusCode::NotFound, "try /ws");
             return;
         }
