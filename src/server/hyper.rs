@@ -21,9 +21,9 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::io::{AsyncRead, AsyncWrite};
 
-use super::Inner;
 use super::handle::ServerHandle;
 use super::handshake::{HeadError, parse};
+use super::{Inner, ServerCore};
 use crate::error::AcceptError;
 use crate::handshake::{self, Classified, HandshakeError, Limits};
 use crate::pending::{Decision, PendingState, reject_response, reject_response_with};
@@ -108,8 +108,39 @@ impl ServerHandle {
 /// A request handed to the application, waiting for its decision.
 struct Pending {
     decisions: oneshot::Receiver<Decision>,
-    state: Arc<PendingState>,
+    admission: Admission,
     upgrade: hyper::upgrade::OnUpgrade,
+}
+
+/// The request's place among the server's pending handshakes
+/// (`max_connections`, the metrics), given back exactly once: when the
+/// decision has been carried out, or when hyper drops the route's future
+/// first (the client went away).
+struct Admission {
+    core: Arc<ServerCore>,
+    state: Arc<PendingState>,
+    ended: bool,
+}
+
+impl Admission {
+    /// The request is over; `accepted` keeps its slot for the connection.
+    fn end(mut self, accepted: bool) {
+        self.ended = true;
+        if !accepted {
+            self.state.set(&self.state.disconnected);
+        }
+        self.core.pending_ended(accepted);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.state.set(&self.state.disconnected);
+            self.core.handshake_failed();
+            self.core.pending_ended(false);
+        }
+    }
 }
 
 /// Checks the request as the server's own handshake does, and makes the
@@ -198,7 +229,11 @@ fn prepare<B>(
     );
     let pending = Pending {
         decisions,
-        state,
+        admission: Admission {
+            core: core.clone(),
+            state,
+            ended: false,
+        },
         upgrade: hyper::upgrade::on(request),
     };
     Ok((ws_request, pending))
@@ -234,14 +269,19 @@ impl Pending {
     /// Waits for the decision (within the decision deadline, and until a
     /// shutdown starts) and turns it into hyper's response; on accept, a
     /// task hands hyper's upgraded stream to the connection.
-    async fn decide(mut self, inner: &Arc<Inner>) -> http::Response<String> {
+    async fn decide(self, inner: &Arc<Inner>) -> http::Response<String> {
+        let Pending {
+            mut decisions,
+            admission,
+            upgrade,
+        } = self;
         let core = inner.core.clone();
         let mut timer = inner
             .runtime
             .timer_at(Instant::now() + inner.config.decision_timeout);
         let mut shutdown = core.shutdown_started.listen();
         let outcome = poll_fn(|cx| {
-            if let Poll::Ready(decision) = self.decisions.poll_unpin(cx) {
+            if let Poll::Ready(decision) = decisions.poll_unpin(cx) {
                 return Poll::Ready(decision.map_or(Outcome::Dropped, Outcome::Decided));
             }
             if Pin::new(&mut timer).poll(cx).is_ready() {
@@ -257,7 +297,6 @@ impl Pending {
         .await;
         let (status, response) = match outcome {
             Outcome::Decided(Decision::Accept { response, reply }) => {
-                let upgrade = self.upgrade;
                 let runtime = inner.runtime.clone();
                 let limit = inner.config.handshake_timeout;
                 inner.runtime.spawn_detached(async move {
@@ -269,8 +308,7 @@ impl Pending {
                         None => Err(AcceptError::Io(io::ErrorKind::TimedOut.into())),
                     };
                     let accepted = result.is_ok();
-                    let delivered = reply.send(result).is_ok() && accepted;
-                    core.pending_ended(delivered);
+                    admission.end(reply.send(result).is_ok() && accepted);
                 });
                 return to_http(&response);
             }
@@ -283,7 +321,7 @@ impl Pending {
                 )
             }
             Outcome::Expired => {
-                self.state.set(&self.state.expired);
+                admission.state.set(&admission.state.expired);
                 log::warn!(
                     "a request was left undecided past the decision deadline: rejected with 503"
                 );
@@ -292,10 +330,9 @@ impl Pending {
             Outcome::ShuttingDown => (503, reject_response(503, "server shutting down")),
         };
         // Refuse a late decision: `accept` finds the channel closed.
-        drop(self.decisions);
-        self.state.set(&self.state.disconnected);
+        drop(decisions);
         core.rejected(status);
-        core.pending_ended(false);
+        admission.end(false);
         to_http(&response)
     }
 }
