@@ -368,6 +368,7 @@ impl Client {
             ConnectionId::next(),
             info,
             pipelined,
+            None,
             deflate,
             runtime,
         ))

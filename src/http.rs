@@ -46,9 +46,10 @@ pub(crate) async fn serve(
     secure: bool,
     handler: Option<&HttpHandler>,
     runtime: &crate::runtime::Runtime,
-    max_body: usize,
-    limit: std::time::Duration,
+    config: &crate::config::Config,
 ) {
+    let max_body = config.max_http_body_size;
+    let limit = config.handshake_timeout;
     let Some(handler) = handler else {
         // 426 must say what to upgrade to (RFC 9110 §15.5.22).
         let response = reject_response_with(

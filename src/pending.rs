@@ -20,9 +20,8 @@ use futures::{Future, FutureExt};
 use crate::error::AcceptError;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::handshake::{UpgradeRequest, error_response};
-use crate::request::{Peer, WebSocketRequest};
+use crate::request::{Home, Peer, WebSocketRequest};
 use crate::request_url::RequestUrl;
 use crate::runtime::Runtime;
 use crate::server::ServerCore;
@@ -70,25 +69,17 @@ pub(crate) fn pending_request(
     upgrade: UpgradeRequest,
     url: RequestUrl,
     peer: Peer,
-    config: Arc<Config>,
-    core: Option<Arc<ServerCore>>,
-    runtime: Runtime,
+    home: Home,
 ) -> (
     WebSocketRequest,
     impl Future<Output = bool> + Send + 'static,
 ) {
     let state = Arc::new(PendingState::default());
     let (decide, decisions) = oneshot::channel();
-    let request = WebSocketRequest::new(
-        upgrade,
-        url,
-        peer,
-        config.clone(),
-        decide,
-        state.clone(),
-        core.clone(),
-        runtime.clone(),
-    );
+    let config = home.config.clone();
+    let core = home.core.clone();
+    let runtime = home.runtime.clone();
+    let request = WebSocketRequest::new(upgrade, url, peer, decide, state.clone(), home);
     let holding = async move {
         hold(
             &runtime,

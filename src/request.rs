@@ -79,6 +79,14 @@ struct Parts {
 }
 
 /// Where a request came from, as the server saw it.
+/// Where a request belongs: its settings, its server (none for a request
+/// mounted from a stream) and the runtime its connection will run on.
+pub(crate) struct Home {
+    pub(crate) config: Arc<Config>,
+    pub(crate) core: Option<Arc<ServerCore>>,
+    pub(crate) runtime: Runtime,
+}
+
 pub(crate) struct Peer {
     pub(crate) peer_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
@@ -93,12 +101,15 @@ impl WebSocketRequest {
         upgrade: UpgradeRequest,
         url: RequestUrl,
         from: Peer,
-        config: Arc<Config>,
         decision: oneshot::Sender<Decision>,
         state: Arc<PendingState>,
-        core: Option<Arc<ServerCore>>,
-        runtime: Runtime,
+        home: Home,
     ) -> WebSocketRequest {
+        let Home {
+            config,
+            core,
+            runtime,
+        } = home;
         let remote_addr =
             crate::net::client_address(from.peer_addr, &config.trusted_proxies, &upgrade.headers);
         let parts = Box::new(Parts {
@@ -584,7 +595,7 @@ impl WebSocketRequest {
             .core
             .clone()
             .map(|core| core as Arc<dyn Observer>);
-        let conn = Connection::start_observed(
+        let conn = Connection::start(
             transport,
             Role::Server,
             self.parts.config.clone(),

@@ -146,26 +146,12 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Starts a connection over `transport`, whose opening handshake is done.
-    /// `pipelined` holds bytes that already arrived after the handshake.
-    pub(crate) fn start(
-        transport: BoxTransport,
-        role: Role,
-        config: Arc<Config>,
-        id: ConnectionId,
-        info: ConnectionInfo,
-        pipelined: Vec<u8>,
-        deflate: Option<Negotiated>,
-        runtime: Runtime,
-    ) -> Connection {
-        Connection::start_observed(
-            transport, role, config, id, info, pipelined, None, deflate, runtime,
-        )
-    }
-
-    /// [`start`](Self::start), telling `observer` when the connection ends.
+    /// Starts a connection over `transport`, whose opening handshake is
+    /// done, with its writer on `runtime`. `pipelined` holds bytes that
+    /// already arrived after the handshake; `observer` (a server's
+    /// registry) is told when the connection starts and ends.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_observed(
+    pub(crate) fn start(
         transport: BoxTransport,
         role: Role,
         config: Arc<Config>,

@@ -143,7 +143,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    // Crate-internal, called from one place (`Connection::start_observed`).
+    // Crate-internal, called from one place (`Connection::start`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: ConnectionId,

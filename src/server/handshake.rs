@@ -10,7 +10,7 @@ use super::Inner;
 use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
 use crate::http;
 use crate::pending::{self, reject_response, reject_response_with, respond};
-use crate::request::Peer;
+use crate::request::{Home, Peer};
 use crate::request_url::RequestUrl;
 use crate::transport::BoxTransport;
 
@@ -68,8 +68,7 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
                 peer.secure,
                 inner.handler.as_ref(),
                 &inner.runtime,
-                config.max_http_body_size,
-                write_limit,
+                config,
             ))
             .await;
             return;
@@ -116,9 +115,11 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         upgrade,
         url,
         peer,
-        config.clone(),
-        Some(core.clone()),
-        inner.runtime.clone(),
+        Home {
+            config: config.clone(),
+            core: Some(core.clone()),
+            runtime: inner.runtime.clone(),
+        },
     );
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.

@@ -27,7 +27,7 @@ use super::{Inner, ServerCore};
 use crate::error::AcceptError;
 use crate::handshake::{self, Classified, HandshakeError, Limits};
 use crate::pending::{Decision, PendingState, reject_response, reject_response_with};
-use crate::request::{Peer, WebSocketRequest};
+use crate::request::{Home, Peer, WebSocketRequest};
 use crate::request_url::RequestUrl;
 use crate::transport::BoxTransport;
 
@@ -97,7 +97,7 @@ impl ServerHandle {
         async move {
             let (ws_request, pending) = match prepared {
                 Ok(prepared) => prepared,
-                Err(response) => return response,
+                Err(response) => return *response,
             };
             inner.runtime.spawn_detached(handler(ws_request));
             pending.decide(&inner).await
@@ -149,12 +149,12 @@ fn prepare<B>(
     inner: &Arc<Inner>,
     request: &mut http::Request<B>,
     peer_addr: SocketAddr,
-) -> Result<(WebSocketRequest, Pending), http::Response<String>> {
+) -> Result<(WebSocketRequest, Pending), Box<http::Response<String>>> {
     let config = &inner.config;
     let core = &inner.core;
     let refuse = |status: u16, response: &[u8]| {
         core.rejected(status);
-        to_http(response)
+        Box::new(to_http(response))
     };
     let version = match request.version() {
         http::Version::HTTP_11 => "HTTP/1.1",
@@ -221,11 +221,13 @@ fn prepare<B>(
         upgrade,
         url,
         peer,
-        config.clone(),
         decide,
         state.clone(),
-        Some(core.clone()),
-        inner.runtime.clone(),
+        Home {
+            config: config.clone(),
+            core: Some(core.clone()),
+            runtime: inner.runtime.clone(),
+        },
     );
     let pending = Pending {
         decisions,

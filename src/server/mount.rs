@@ -11,7 +11,7 @@ use super::handshake::{HeadError, read_head};
 use crate::config::Config;
 use crate::handshake::{self, Classified, HandshakeError, Limits};
 use crate::pending::{self, reject_response, respond};
-use crate::request::{Peer, WebSocketRequest};
+use crate::request::{Home, Peer, WebSocketRequest};
 use crate::runtime::Runtime;
 use crate::transport::{BoxTransport, Transport};
 
@@ -105,9 +105,11 @@ impl WebSocketRequest {
             upgrade,
             url,
             peer,
-            Arc::new(config),
-            None,
-            runtime.clone(),
+            Home {
+                config: Arc::new(config),
+                core: None,
+                runtime: runtime.clone(),
+            },
         );
         runtime.spawn_detached(async move {
             holding.await;
