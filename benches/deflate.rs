@@ -33,6 +33,7 @@ static CURRENT: AtomicUsize = AtomicUsize::new(0);
 // SAFETY: forwards to the system allocator; the counter is a statistic.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's layout goes to the system allocator as is.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             CURRENT.fetch_add(layout.size(), Ordering::Relaxed);
@@ -42,6 +43,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `p` came from `alloc` above with this layout.
         unsafe { System.dealloc(p, layout) }
     }
 }
