@@ -14,6 +14,7 @@
 
 #![cfg(feature = "deflate")]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

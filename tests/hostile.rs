@@ -10,6 +10,7 @@
 //! RSS. Tests that measure memory run alone (an exclusive lock); the others
 //! share it and run in parallel.
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

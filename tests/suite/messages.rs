@@ -1,9 +1,7 @@
 //! Data messages, fragmentation and pings against tungstenite and raw
 //! frames.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tungstenite::Message as WsMessage;
 use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::frame::coding::{Data, OpCode};

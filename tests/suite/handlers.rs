@@ -1,11 +1,9 @@
 //! The `EventHandlers` layer sees what the event stream sees.
 
-mod common;
-
 use std::net::SocketAddr;
 
+use crate::common::*;
 use async_std::channel::{Receiver, Sender, unbounded};
-use common::*;
 use tungstenite::Message as WsMessage;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;

@@ -1,11 +1,9 @@
 //! Closing: close codes both ways, failing the connection on protocol
 //! errors, abnormal ends and the close timeout.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tungstenite::Message as WsMessage;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;

@@ -13,10 +13,7 @@
 //!   `WSGATE_REQUIRE_BROWSER=1` (as CI sets it), which makes that a failure.
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
 
-// The chat example serves wss:// with rustls (it has required-features).
-#![cfg(feature = "rustls")]
-
-#[path = "../examples/chat/main.rs"]
+#[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
 mod chat;
 

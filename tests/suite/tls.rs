@@ -4,16 +4,12 @@
 //! the `wsgate::Client` over TLS, and (feature `async-tls`) the async-tls
 //! provider. Certificates are made in the test with rcgen.
 
-#![cfg(all(feature = "rustls", feature = "ring"))]
-
-mod tls_common;
-
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::tls_common::*;
 use futures::StreamExt;
-use tls_common::*;
 use tungstenite::Message;
 use wsgate::tls::rustls::version::{TLS12, TLS13};
 use wsgate::tls::{ReportFailures, RustlsAcceptor, TlsConfigError, TlsFailure, TlsFailureReason};

@@ -1,12 +1,10 @@
 //! The opening handshake: what the application sees of a request, how its
 //! decision reaches the client, and how bad handshakes are answered.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use http_types::StatusCode;
 use tungstenite::http::HeaderValue;
 use wsgate::{AcceptError, Config, Event, ExtensionOffer, IpNet, Message, Server};

@@ -6,8 +6,6 @@
 //! Clients are tungstenite (blocking, on their own threads) or raw std
 //! sockets; every wait is bounded.
 
-mod common;
-
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -16,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use async_std::channel::{Receiver, Sender, TryRecvError, unbounded};
-use common::*;
 use futures::StreamExt;
 use http_types::StatusCode;
 use tungstenite::Message as WsMessage;
@@ -154,7 +152,7 @@ async fn undecided_server(
 }
 
 // ---------------------------------------------------------------------------
-// Raw socket helpers (beyond tests/common)
+// Raw socket helpers (beyond tests/suite/common)
 // ---------------------------------------------------------------------------
 
 /// Reads an HTTP response head byte by byte (so nothing after it is
@@ -2138,7 +2136,7 @@ fn example(name: &str) -> Option<PathBuf> {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    // target/debug/deps/operations-… → target/debug/examples/echo
+    // target/debug/deps/suite-… → target/debug/examples/echo
     let exe = std::env::current_exe().ok()?;
     let path = exe
         .parent()?

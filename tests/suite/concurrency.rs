@@ -1,11 +1,9 @@
 //! Many clients at once, and misbehaving peers next to a healthy one.
 
-mod common;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tungstenite::Message as WsMessage;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;

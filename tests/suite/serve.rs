@@ -1,13 +1,11 @@
 //! `Server::serve`: the request loop on a task of its own, a task per
 //! request, and how it stops. tungstenite is the client.
 
-mod common;
-
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http_types::StatusCode;
 use tungstenite::Message as WsMessage;
 use wsgate::{Serve, Server, ServerHandle};
