@@ -30,6 +30,8 @@ use tungstenite::handshake::client::Request;
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::CloseFrame;
 
+use crate::common;
+
 /// How long any single read may wait.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the whole browser run may take.
@@ -39,14 +41,14 @@ type Ws = tungstenite::WebSocket<TcpStream>;
 
 /// Starts a chat server on a free port of 127.0.0.1.
 fn start_chat() -> SocketAddr {
-    async_std::task::block_on(async {
+    common::run(async {
         let room = Arc::new(chat::room::Room::new());
         let server = chat::server::builder(room.clone())
             .bind("127.0.0.1:0")
             .await
             .expect("bind the chat server");
         let addr = server.local_addr();
-        async_std::task::spawn(chat::server::serve(server, room));
+        common::spawn(chat::server::serve(server, room));
         addr
     })
 }

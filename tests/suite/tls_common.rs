@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::channel::{Receiver, unbounded};
+use async_channel::{Receiver, unbounded};
 use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -22,12 +22,14 @@ use tungstenite::{HandshakeError, Message, WebSocket};
 use wsgate::tls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use wsgate::{Event, Server};
 
+use crate::common;
+
 /// How long any single wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Awaits `future`, failing the test if it takes longer than [`TIMEOUT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match async_std::future::timeout(TIMEOUT, future).await {
+    match common::timeout(TIMEOUT, future).await {
         Ok(output) => output,
         Err(_) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
     }
@@ -139,7 +141,7 @@ pub struct Seen {
 /// Accepts every request on `server`, reports it, and echoes every message.
 pub fn serve_echo(mut server: Server) -> Receiver<Seen> {
     let (tx, rx) = unbounded();
-    async_std::task::spawn(async move {
+    common::spawn(async move {
         while let Some(request) = server.next().await {
             let _ = tx
                 .send(Seen {
@@ -148,7 +150,7 @@ pub fn serve_echo(mut server: Server) -> Receiver<Seen> {
                     peer_certificates: request.peer_certificates().to_vec(),
                 })
                 .await;
-            async_std::task::spawn(async move {
+            common::spawn(async move {
                 let Ok(conn) = request.accept(None, None).await else {
                     return;
                 };

@@ -20,12 +20,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use async_std::channel::{Receiver, TryRecvError, unbounded};
+use async_channel::{Receiver, TryRecvError, unbounded};
 use futures::StreamExt;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use wsgate::{Config, Connection, ConnectionId, Event, Server, ServerBuilder, WebSocketRequest};
+
+mod runtime;
+pub use runtime::*;
 
 /// How long any single wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,7 +48,7 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
 
 /// Awaits `future` for at most `limit`.
 pub async fn within_for<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
-    match async_std::future::timeout(limit, future).await {
+    match timeout(limit, future).await {
         Ok(output) => output,
         Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
     }
@@ -101,7 +104,7 @@ impl RequestServer {
 
     /// Fails if a request reached the application.
     pub async fn assert_no_request(&self) {
-        async_std::task::sleep(Duration::from_millis(50)).await;
+        sleep(Duration::from_millis(50)).await;
         match self.requests.try_recv() {
             Err(TryRecvError::Empty) => {}
             Ok(request) => panic!("a bad handshake reached the application: {request:?}"),
@@ -120,7 +123,7 @@ pub async fn request_server_with(builder: ServerBuilder) -> RequestServer {
     let mut server = builder.bind("127.0.0.1:0").await.expect("bind");
     let addr = server.local_addr();
     let (tx, rx) = unbounded();
-    async_std::task::spawn(async move {
+    spawn(async move {
         while let Some(request) = server.next().await {
             if tx.send(request).await.is_err() {
                 break;
@@ -180,11 +183,11 @@ pub async fn echo_server(config: Config) -> EchoServer {
     let addr = server.local_addr();
     let (conn_tx, conns) = unbounded();
     let (event_tx, events) = unbounded();
-    async_std::task::spawn(async move {
+    spawn(async move {
         while let Some(request) = server.next().await {
             let conn_tx = conn_tx.clone();
             let event_tx = event_tx.clone();
-            async_std::task::spawn(async move {
+            spawn(async move {
                 let Ok(conn) = request.accept(None, None).await else {
                     return;
                 };
@@ -217,7 +220,7 @@ pub async fn serve_echo(conn: Connection) -> Vec<Event> {
     panic!("more than 10 000 events");
 }
 
-async fn echo(conn: Connection, events_tx: async_std::channel::Sender<(ConnectionId, Event)>) {
+async fn echo(conn: Connection, events_tx: async_channel::Sender<(ConnectionId, Event)>) {
     let id = conn.id();
     let mut events = conn.events();
     // Bounded: the stream ends after its Close event.
@@ -735,7 +738,7 @@ pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> 
             start.elapsed() < limit,
             "timed out after {limit:?} waiting for {what}"
         );
-        async_std::task::sleep(Duration::from_millis(10)).await;
+        sleep(Duration::from_millis(10)).await;
     }
 }
 
