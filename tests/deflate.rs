@@ -17,12 +17,11 @@
 #[path = "suite/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_lock::RwLock;
@@ -34,38 +33,13 @@ use wsgate::{
     Client, CloseCode, Config, Connection, DataKind, Event, Message, SendOptions, Server,
 };
 
-use common::{
-    RawClient, SAMPLE_ACCEPT, close_frame, echo_server, raw_frame, upgrade_request, within,
-    within_for,
-};
+use common::counting::{Counting, LIVE, PEAK};
+use common::{RawClient, close_frame, echo_server, raw_frame, within, within_for};
 
 // ---------------------------------------------------------------------------
 // Memory accounting: a counting allocator, to show a bomb costs the server
 // bounded memory.
 // ---------------------------------------------------------------------------
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counters are only statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -293,11 +267,6 @@ macro_rules! need_python {
 // Servers
 // ---------------------------------------------------------------------------
 
-/// An echo server whose connections the test can inspect.
-async fn start_echo(config: Config) -> common::EchoServer {
-    echo_server(config).await
-}
-
 fn uri(server: &common::EchoServer) -> String {
     format!("ws://{}/", server.addr)
 }
@@ -329,7 +298,7 @@ fn python_echo_at_every_size() {
     common::run(async move {
         need_python!();
         let _quiet = QUIET.read().await;
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let messages = sizes();
         let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
         // The default offer (`permessage-deflate; client_max_window_bits`).
@@ -351,7 +320,7 @@ fn python_negotiates_each_parameter() {
     common::run(async move {
         need_python!();
         let _quiet = QUIET.read().await;
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let messages = vec![
             msg(64 << 10, "text", "words"),
             msg(64 << 10, "text", "words"),
@@ -433,7 +402,7 @@ fn python_sees_the_servers_preferences() {
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
             ),
         ] {
-            let server = start_echo(config).await;
+            let server = echo_server(config).await;
             let answer =
                 py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
             assert_eq!(answer["header"], expected);
@@ -449,7 +418,7 @@ fn python_offers_the_server_declines() {
         let _quiet = QUIET.read().await;
         let messages = vec![msg(10_000, "text", "words")];
         // A window of 8 bits, which our compressor cannot use.
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let answer = py(json!({
             "mode": "echo", "uri": uri(&server), "messages": messages,
             "offers": [{"server_max_window_bits": 8}],
@@ -471,7 +440,7 @@ fn python_offers_the_server_declines() {
         );
         assert_eq!(answer["echo"], json!([true]));
         // Switched off.
-        let server = start_echo(with_deflate(|d| d.enabled = false)).await;
+        let server = echo_server(with_deflate(|d| d.enabled = false)).await;
         let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
         assert_eq!(answer["header"], Value::Null);
         assert_eq!(answer["echo"], json!([true]));
@@ -485,7 +454,7 @@ fn python_bomb_is_closed_with_1009() {
         let _quiet = QUIET.read().await;
         let mut config = Config::default();
         config.max_message_size = 1 << 20;
-        let server = start_echo(config).await;
+        let server = echo_server(config).await;
         // 4 MiB of zeros: websockets sends about 4 KiB (small enough that the
         // server reads all of it before failing, so the close frame is not
         // lost to a reset).
@@ -759,7 +728,7 @@ async fn deflate_client(addr: std::net::SocketAddr, deflate: DeflateConfig) -> C
 fn client_and_server_echo_at_every_size() {
     common::run(async move {
         let _quiet = QUIET.read().await;
-        let server = start_echo(common::large_config()).await;
+        let server = echo_server(common::large_config()).await;
         for deflate in [DeflateConfig::default(), {
             let mut d = DeflateConfig::default();
             d.server_max_window_bits = 9;
@@ -1011,11 +980,7 @@ const OFFER: &str = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
 
 /// A raw client that offered `extensions` (a header line, or "").
 fn raw_client(addr: std::net::SocketAddr, extensions: &str) -> (RawClient, Option<String>) {
-    let mut client = RawClient::connect(addr);
-    client.send(upgrade_request("/", extensions).as_bytes());
-    let head = client.read_head();
-    assert_eq!(head.status, 101, "{}", head.head);
-    assert_eq!(head.header("Sec-WebSocket-Accept"), Some(SAMPLE_ACCEPT));
+    let (client, head) = RawClient::handshake_with(addr, extensions);
     let answer = head.header("Sec-WebSocket-Extensions").map(str::to_owned);
     (client, answer)
 }
@@ -1032,7 +997,7 @@ fn compressed(data: &[u8]) -> Vec<u8> {
 fn offers_declined_or_picked_byte_exact() {
     common::run(async move {
         let _quiet = QUIET.read().await;
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let addr = server.addr;
         let answers = common::blocking(move || {
             [
@@ -1098,7 +1063,7 @@ fn requested_extensions_stay_visible_on_the_request() {
 fn rsv1_misuse_is_1002() {
     common::run(async move {
         let _quiet = QUIET.read().await;
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let addr = server.addr;
         let hello = compressed(b"Hello");
         let codes = common::blocking(move || {
@@ -1135,7 +1100,7 @@ fn rsv1_misuse_is_1002() {
 fn corrupt_compressed_data_is_1007() {
     common::run(async move {
         let _quiet = QUIET.read().await;
-        let server = start_echo(Config::default()).await;
+        let server = echo_server(Config::default()).await;
         let addr = server.addr;
         let codes = common::blocking(move || {
             let mut codes = Vec::new();
@@ -1169,13 +1134,13 @@ fn bomb_is_1009_with_bounded_memory() {
         let frames = raw_frame(0x40 | 0x2, &bomb[..4 << 10]);
         let mut config = Config::default();
         config.max_message_size = 1 << 20;
-        let server = start_echo(config).await;
+        let server = echo_server(config).await;
         let addr = server.addr;
         let (client, _) = common::blocking(move || raw_client(addr, OFFER)).await;
         let conn = within("the connection", server.conns.recv()).await.unwrap();
 
         let _quiet = QUIET.write().await;
-        let baseline = CURRENT.load(Ordering::Relaxed);
+        let baseline = LIVE.load(Ordering::Relaxed);
         PEAK.store(baseline, Ordering::Relaxed);
         let code = common::blocking(move || {
             let mut client = client;

@@ -13,73 +13,26 @@
 #[path = "suite/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender, unbounded};
+use async_channel::Sender;
 use async_lock::RwLock;
+use common::counting::{Counting, LARGEST, LIVE};
 use common::*;
 use futures::StreamExt;
 use http_types::{Response, StatusCode};
 use tungstenite::Message as WsMessage;
 use wsgate::{
     Config, Connection, DataKind, Error, Event, Message, SendPolicy, Server, ServerBuilder,
-    ServerHandle,
 };
 
 // ---------------------------------------------------------------------------
 // Memory accounting
 // ---------------------------------------------------------------------------
-
-/// The system allocator, counting live bytes and the largest single
-/// allocation (or reallocation) requested.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(new_size, Ordering::Relaxed);
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -139,34 +92,19 @@ impl MemoryMark {
 // The server under attack
 // ---------------------------------------------------------------------------
 
-struct Accepted {
-    conn: Connection,
-    events: Receiver<Event>,
-}
-
-impl Accepted {
-    async fn event(&self) -> Event {
-        within("a connection event", self.events.recv())
-            .await
-            .expect("the event stream ended")
-    }
-}
-
 /// A server that accepts everything and echoes. Connections on `/t/…` are
 /// handed to the test with their events (pings are only counted); on
 /// `/panic` the application task panics at the first message.
 struct Target {
-    addr: SocketAddr,
-    handle: ServerHandle,
-    accepted: Receiver<Accepted>,
+    server: AppServer,
     pings: Arc<AtomicUsize>,
 }
 
-impl Target {
-    async fn accepted(&self) -> Accepted {
-        within("an accepted connection", self.accepted.recv())
-            .await
-            .expect("the server stopped")
+impl std::ops::Deref for Target {
+    type Target = AppServer;
+
+    fn deref(&self) -> &AppServer {
+        &self.server
     }
 }
 
@@ -175,42 +113,29 @@ async fn target(config: Config) -> Target {
 }
 
 async fn target_with(builder: ServerBuilder) -> Target {
-    let mut server = builder.bind("127.0.0.1:0").await.expect("bind");
-    let addr = server.local_addr();
-    let handle = server.handle();
-    let (tx, accepted) = unbounded();
     let pings = Arc::new(AtomicUsize::new(0));
     let counter = pings.clone();
-    common::spawn(async move {
-        while let Some(request) = server.next().await {
-            let (tx, counter) = (tx.clone(), counter.clone());
-            common::spawn(async move {
-                if let Ok(conn) = request.accept(None, None).await {
-                    application(conn, tx, counter).await;
-                }
-            });
+    let server = app_server(builder, "127.0.0.1:0", move |request, tx| {
+        let counter = counter.clone();
+        async move {
+            if let Ok(conn) = request.accept(None, None).await {
+                application(conn, tx, counter).await;
+            }
         }
-    });
-    Target {
-        addr,
-        handle,
-        accepted,
-        pings,
-    }
+    })
+    .await
+    .expect("bind");
+    Target { server, pings }
 }
 
 async fn application(conn: Connection, tx: Sender<Accepted>, pings: Arc<AtomicUsize>) {
     let watched = conn.resource().starts_with("/t/");
     let panics = conn.resource() == "/panic";
-    let (events_tx, events) = unbounded();
-    if watched {
-        let _ = tx
-            .send(Accepted {
-                conn: conn.clone(),
-                events,
-            })
-            .await;
-    }
+    let events_tx = if watched {
+        Some(Accepted::hand_over(&conn, &tx).await)
+    } else {
+        None
+    };
     let mut stream = conn.events();
     while let Some(event) = stream.next().await {
         match &event {
@@ -234,7 +159,7 @@ async fn application(conn: Connection, tx: Sender<Accepted>, pings: Arc<AtomicUs
             }
             _ => {}
         }
-        if watched {
+        if let Some(events_tx) = &events_tx {
             let _ = events_tx.send(event).await;
         }
     }
@@ -260,49 +185,9 @@ async fn assert_healthy(addr: SocketAddr) {
     );
 }
 
-/// Reads an HTTP response head byte by byte; returns its status.
+/// The status of an HTTP response head (read byte by byte).
 fn read_status(stream: &mut TcpStream) -> io::Result<u16> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    Ok(head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("status line in {head:?}")))
-}
-
-/// A raw client that never reads, with a tiny receive window, upgraded on
-/// `path`.
-fn never_reading_client(addr: SocketAddr, path: &str) -> TcpStream {
-    let mut stream = connect_with_buffers(addr, Some(4 << 10), None);
-    stream
-        .write_all(upgrade_request(path, "").as_bytes())
-        .unwrap();
-    assert_eq!(read_status(&mut stream).unwrap(), 101);
-    stream
-}
-
-/// Samples `conn.buffered_amount()` every millisecond until `stop`; returns
-/// the largest value seen and the sample count.
-fn sample_queue(conn: Connection, stop: Arc<AtomicBool>) -> common::JoinHandle<(usize, usize)> {
-    common::spawn(async move {
-        let (mut max, mut samples) = (0, 0);
-        while !stop.load(Ordering::SeqCst) {
-            max = max
-                .max(conn.buffered_amount())
-                .max(conn.stats().queued_bytes);
-            samples += 1;
-            common::sleep(Duration::from_millis(1)).await;
-        }
-        (max, samples)
-    })
+    read_http_head(stream).map(|(status, _)| status)
 }
 
 /// The response to `request` sent on a fresh connection: its status, or
@@ -737,12 +622,7 @@ fn the_aggregate_message_size_is_capped_across_fragments() {
 // ---------------------------------------------------------------------------
 
 fn never_reads_config(policy: SendPolicy) -> Config {
-    let mut config = quiet_config();
-    config.send_queue_high_water = 256 << 10;
-    config.send_queue_low_water = 64 << 10;
-    config.send_queue_policy = policy;
-    config.tcp.send_buffer_size = Some(16 << 10);
-    config
+    send_queue_config(policy, 256 << 10, 64 << 10)
 }
 
 #[test]

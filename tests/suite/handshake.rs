@@ -642,11 +642,7 @@ async fn bad_handshake(request: Vec<u8>, status: u16) -> HttpResponse {
     let addr = server.addr;
     let response = within(
         "the response",
-        blocking(move || {
-            let mut raw = RawClient::connect(addr);
-            raw.send(&request);
-            raw.read_response()
-        }),
+        blocking(move || raw_exchange(addr, &request)),
     )
     .await;
     assert_eq!(response.status, status, "{}", response.head);

@@ -15,93 +15,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::{self, *};
-use async_channel::{Receiver, Sender, TryRecvError, unbounded};
+use async_channel::{Sender, unbounded};
 use futures::StreamExt;
 use http_types::StatusCode;
 use tungstenite::Message as WsMessage;
 use wsgate::{
-    CloseCode, CloseEvent, Config, Connection, DataKind, Error, Event, IpNet, Message, SendPolicy,
-    Server, ServerBuilder, ServerHandle, WebSocketRequest,
+    CloseCode, Config, Connection, DataKind, Error, Event, IpNet, Message, SendPolicy, Server,
+    ServerBuilder, WebSocketRequest,
 };
 
 // ---------------------------------------------------------------------------
 // The server under test
 // ---------------------------------------------------------------------------
 
-/// One accepted connection as the application sees it, with its events.
-struct Accepted {
-    conn: Connection,
-    events: Receiver<Event>,
-}
-
-impl Accepted {
-    async fn event(&self) -> Event {
-        within("a connection event", self.events.recv())
-            .await
-            .expect("the event stream ended")
-    }
-
-    /// The connection's Close event (skipping others; at most 100 000).
-    async fn close_event(&self) -> CloseEvent {
-        for _ in 0..100_000 {
-            if let Event::Close(close) = self.event().await {
-                return close;
-            }
-        }
-        panic!("no close event");
-    }
-
-    /// Data messages received so far, without waiting.
-    fn messages_now(&self) -> Vec<Message> {
-        let mut out = Vec::new();
-        loop {
-            match self.events.try_recv() {
-                Ok(Event::Message(m)) => out.push(m),
-                Ok(_) => {}
-                Err(TryRecvError::Empty | TryRecvError::Closed) => return out,
-            }
-        }
-    }
-}
-
 /// A server whose application rejects `/reject` with 403, accepts every
 /// other request, echoes messages (except on `/quiet…` resources) and hands
 /// each connection and its events to the test.
-struct Ops {
-    addr: SocketAddr,
-    handle: ServerHandle,
-    accepted: Receiver<Accepted>,
-}
-
-impl Ops {
-    async fn accepted(&self) -> Accepted {
-        within("an accepted connection", self.accepted.recv())
-            .await
-            .expect("the server stopped")
-    }
-}
-
-async fn ops_server(config: Config) -> Ops {
+async fn ops_server(config: Config) -> AppServer {
     ops_server_on(Server::builder().config(config), "127.0.0.1:0")
         .await
         .expect("bind")
 }
 
-async fn ops_server_on(builder: ServerBuilder, addr: &str) -> io::Result<Ops> {
-    let mut server = builder.bind(addr).await?;
-    let addr = server.local_addr();
-    let handle = server.handle();
-    let (tx, accepted) = unbounded();
-    common::spawn(async move {
-        while let Some(request) = server.next().await {
-            common::spawn(application(request, tx.clone()));
-        }
-    });
-    Ok(Ops {
-        addr,
-        handle,
-        accepted,
-    })
+async fn ops_server_on(builder: ServerBuilder, addr: &str) -> io::Result<AppServer> {
+    app_server(builder, addr, application).await
 }
 
 async fn application(request: WebSocketRequest, tx: Sender<Accepted>) {
@@ -113,13 +50,7 @@ async fn application(request: WebSocketRequest, tx: Sender<Accepted>) {
         return;
     };
     let echo = !conn.resource().starts_with("/quiet");
-    let (events_tx, events) = unbounded();
-    let _ = tx
-        .send(Accepted {
-            conn: conn.clone(),
-            events,
-        })
-        .await;
+    let events_tx = Accepted::hand_over(&conn, &tx).await;
     let mut stream = conn.events();
     while let Some(event) = stream.next().await {
         if echo && let Event::Message(message) = &event {
@@ -129,129 +60,9 @@ async fn application(request: WebSocketRequest, tx: Sender<Accepted>) {
     }
 }
 
-/// A server that hands each request to the test undecided, with its handle.
-async fn undecided_server(
-    config: Config,
-) -> (SocketAddr, ServerHandle, Receiver<WebSocketRequest>) {
-    let mut server = Server::builder()
-        .config(config)
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let handle = server.handle();
-    let (tx, rx) = unbounded();
-    common::spawn(async move {
-        while let Some(request) = server.next().await {
-            if tx.send(request).await.is_err() {
-                break;
-            }
-        }
-    });
-    (addr, handle, rx)
-}
-
 // ---------------------------------------------------------------------------
-// Raw socket helpers (beyond tests/common)
+// Raw socket helpers (beyond tests/suite/common)
 // ---------------------------------------------------------------------------
-
-/// Reads an HTTP response head byte by byte (so nothing after it is
-/// consumed); returns the status and the head.
-fn read_http_head(stream: &mut TcpStream) -> io::Result<(u16, String)> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("end of stream after {:?}", String::from_utf8_lossy(&head)),
-            ));
-        }
-        head.push(byte[0]);
-        assert!(head.len() < 64 << 10, "response head too large");
-    }
-    let head = String::from_utf8(head).expect("UTF-8 head");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("status line in {head:?}"));
-    Ok((status, head))
-}
-
-/// Sends a valid upgrade request for `path` and expects 101.
-fn raw_upgrade(stream: &mut TcpStream, path: &str) {
-    stream
-        .write_all(upgrade_request(path, "").as_bytes())
-        .expect("write the handshake");
-    let (status, head) = read_http_head(stream).expect("read the handshake response");
-    assert_eq!(status, 101, "{head}");
-}
-
-/// A raw client connected and upgraded on `path`.
-fn raw_ws(addr: SocketAddr, path: &str) -> TcpStream {
-    let mut stream = tcp(addr);
-    raw_upgrade(&mut stream, path);
-    stream
-}
-
-/// Reads one server frame: its first byte (FIN, RSV, opcode) and payload.
-fn read_server_frame(stream: &mut TcpStream) -> io::Result<ServerFrame> {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head)?;
-    assert_eq!(head[1] & 0x80, 0, "server frames must not be masked");
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            stream.read_exact(&mut b)?;
-            u64::from(u16::from_be_bytes(b))
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            stream.read_exact(&mut b)?;
-            u64::from_be_bytes(b)
-        }
-        n => u64::from(n),
-    };
-    assert!(len <= 64 << 20, "implausible frame length {len}");
-    let mut payload = vec![0u8; len as usize];
-    stream.read_exact(&mut payload)?;
-    Ok((head[0], payload))
-}
-
-/// A server frame: its first byte (FIN, RSV, opcode) and payload.
-type ServerFrame = (u8, Vec<u8>);
-
-/// Reads frames until a close frame; returns its code and reason and the
-/// data frames before it.
-fn read_until_close(stream: &mut TcpStream) -> (Option<(u16, String)>, Vec<ServerFrame>) {
-    let mut before = Vec::new();
-    for _ in 0..100_000 {
-        let (first, payload) = read_server_frame(stream).expect("read a frame");
-        if first & 0x0f == 0x8 {
-            let close = (payload.len() >= 2).then(|| {
-                (
-                    u16::from_be_bytes([payload[0], payload[1]]),
-                    String::from_utf8_lossy(&payload[2..]).into_owned(),
-                )
-            });
-            return (close, before);
-        }
-        before.push((first, payload));
-    }
-    panic!("no close frame among 100 000 frames");
-}
-
-/// Expects the server to end the connection: end of stream or a reset.
-fn expect_end(stream: &mut TcpStream) {
-    let mut buf = [0u8; 4096];
-    match stream.read(&mut buf) {
-        Ok(0) => {}
-        Ok(n) => panic!("expected the connection to end, got {n} bytes"),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
-        Err(e) => panic!("expected the connection to end, got {e}"),
-    }
-}
 
 /// Reads everything that arrives until the server ends the connection (or
 /// the socket's read timeout fails the test); returns the byte count.
@@ -554,19 +365,7 @@ fn broadcast_where_reaches_only_the_selected_connections() {
 /// Config for the slow-client broadcasts: a small high-water mark and small
 /// kernel buffers, so one client that never reads fills its queue fast.
 fn slow_config(policy: SendPolicy) -> Config {
-    let mut config = quiet_config();
-    config.send_queue_high_water = 64 << 10;
-    config.send_queue_low_water = 16 << 10;
-    config.send_queue_policy = policy;
-    config.tcp.send_buffer_size = Some(16 << 10);
-    config
-}
-
-/// A client that never reads, with a tiny receive window.
-fn slow_client(addr: SocketAddr, path: &str) -> TcpStream {
-    let mut stream = connect_with_buffers(addr, Some(4 << 10), None);
-    raw_upgrade(&mut stream, path);
-    stream
+    send_queue_config(policy, 64 << 10, 16 << 10)
 }
 
 fn find(accepted: &[Accepted], resource: &str) -> Connection {
@@ -586,7 +385,7 @@ fn broadcast_to_1000_connections_finishes_despite_one_that_never_reads() {
         let addr = ops.addr;
         let slow = within(
             "the slow client",
-            blocking(move || slow_client(addr, "/quiet/slow")),
+            blocking(move || never_reading_client(addr, "/quiet/slow")),
         )
         .await;
         let fleet = raw_fleet(addr, "/quiet/fleet", FLEET).await;
@@ -647,7 +446,7 @@ fn broadcast_with_close_policy_closes_the_stalled_connection_with_1008() {
         let addr = ops.addr;
         let slow = within(
             "the slow client",
-            blocking(move || slow_client(addr, "/quiet/slow")),
+            blocking(move || never_reading_client(addr, "/quiet/slow")),
         )
         .await;
         let fleet = raw_fleet(addr, "/quiet/fleet", 10).await;
@@ -693,12 +492,12 @@ fn broadcast_with_wait_policy_returns_once_the_slow_ones_catch_up_or_close() {
         let addr = ops.addr;
         let slow_a = within(
             "slow client a",
-            blocking(move || slow_client(addr, "/quiet/slow-a")),
+            blocking(move || never_reading_client(addr, "/quiet/slow-a")),
         )
         .await;
         let slow_b = within(
             "slow client b",
-            blocking(move || slow_client(addr, "/quiet/slow-b")),
+            blocking(move || never_reading_client(addr, "/quiet/slow-b")),
         )
         .await;
         let fleet = raw_fleet(addr, "/quiet/fleet", 10).await;
@@ -905,7 +704,11 @@ fn graceful_shutdown_reports_clean_and_forced_closes_and_refuses_new_handshakes(
 #[test]
 fn shutdown_answers_undecided_requests_with_503() {
     common::run(async move {
-        let (addr, handle, requests) = undecided_server(quiet_config()).await;
+        let RequestServer {
+            addr,
+            handle,
+            requests,
+        } = request_server(quiet_config()).await;
         let client = blocking(move || {
             let mut s = tcp(addr);
             s.write_all(upgrade_request("/", "").as_bytes()).unwrap();
@@ -930,7 +733,7 @@ fn shutdown_returns_by_its_deadline_when_a_peer_never_reads() {
         let addr = ops.addr;
         let slow = within(
             "the slow client",
-            blocking(move || slow_client(addr, "/quiet/slow")),
+            blocking(move || never_reading_client(addr, "/quiet/slow")),
         )
         .await;
         let acc = ops.accepted().await;
@@ -1176,7 +979,11 @@ fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         // The same headers from an untrusted peer are ignored.
         let mut config = quiet_config();
         config.trusted_proxies = vec!["10.0.0.0/8".parse::<IpNet>().unwrap()];
-        let (addr, _handle, requests) = undecided_server(config).await;
+        let RequestServer {
+            addr,
+            handle: _handle,
+            requests,
+        } = request_server(config).await;
         for header in [xff, fwd] {
             let client = connect(addr, header);
             let request = within("request", requests.recv()).await.unwrap();
@@ -1358,7 +1165,7 @@ fn drain_fires_and_writable_resolves_after_a_slow_client_catches_up() {
         let addr = ops.addr;
         let client = within(
             "client",
-            blocking(move || slow_client(addr, "/quiet/drain")),
+            blocking(move || never_reading_client(addr, "/quiet/drain")),
         )
         .await;
         let acc = ops.accepted().await;
@@ -1570,18 +1377,7 @@ fn send_file_of_50_mib_arrives_whole_with_the_queue_near_its_bounds() {
         });
         let acc = ops.accepted().await;
         let stop = Arc::new(AtomicBool::new(false));
-        let (conn, flag) = (acc.conn.clone(), stop.clone());
-        let sampler = common::spawn(async move {
-            let (mut max, mut samples) = (0, 0);
-            while !flag.load(Ordering::SeqCst) {
-                max = max
-                    .max(conn.buffered_amount())
-                    .max(conn.stats().queued_bytes);
-                samples += 1;
-                common::sleep(Duration::from_millis(1)).await;
-            }
-            (max, samples)
-        });
+        let sampler = sample_queue(acc.conn.clone(), stop.clone());
         let path = file.0.clone();
         let sent = within_for(
             Duration::from_secs(30),
@@ -1925,7 +1721,11 @@ fn metrics_count_handshakes_traffic_and_closes() {
         drop((acc_a, acc_b));
 
         // A request waiting for its decision counts as pending.
-        let (addr, handle, requests) = undecided_server(quiet_config()).await;
+        let RequestServer {
+            addr,
+            handle,
+            requests,
+        } = request_server(quiet_config()).await;
         let client = blocking(move || {
             let mut s = tcp(addr);
             s.write_all(upgrade_request("/", "").as_bytes()).unwrap();
