@@ -14,17 +14,17 @@
 
 #![cfg(feature = "deflate")]
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_std::sync::RwLock;
+use async_lock::RwLock;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use wsgate::handshake::DeflateConfig;
@@ -33,38 +33,13 @@ use wsgate::{
     Client, CloseCode, Config, Connection, DataKind, Event, Message, SendOptions, Server,
 };
 
-use common::{
-    RawClient, SAMPLE_ACCEPT, close_frame, echo_server, raw_frame, upgrade_request, within,
-    within_for,
-};
+use common::counting::{Counting, LIVE, PEAK};
+use common::{RawClient, close_frame, echo_server, raw_frame, within, within_for};
 
 // ---------------------------------------------------------------------------
 // Memory accounting: a counting allocator, to show a bomb costs the server
 // bounded memory.
 // ---------------------------------------------------------------------------
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counters are only statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -292,11 +267,6 @@ macro_rules! need_python {
 // Servers
 // ---------------------------------------------------------------------------
 
-/// An echo server whose connections the test can inspect.
-async fn start_echo(config: Config) -> common::EchoServer {
-    echo_server(config).await
-}
-
 fn uri(server: &common::EchoServer) -> String {
     format!("ws://{}/", server.addr)
 }
@@ -323,363 +293,380 @@ fn sizes() -> Vec<Value> {
 // Interop with Python websockets
 // ---------------------------------------------------------------------------
 
-#[async_std::test]
-async fn python_echo_at_every_size() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let server = start_echo(Config::default()).await;
-    let messages = sizes();
-    let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
-    // The default offer (`permessage-deflate; client_max_window_bits`).
-    assert_eq!(answer["header"], "permessage-deflate");
-    assert_eq!(answer["echo"], json!(vec![true; messages.len()]));
-    let conn = within("the connection", server.conns.recv()).await.unwrap();
-    let params = conn.deflate().expect("negotiated");
-    assert_eq!(params.to_string(), "permessage-deflate");
-    assert_eq!(conn.extensions()[0].name, "permessage-deflate");
-    // The server compressed what it sent: the saving is most of 1 MiB of
-    // zeros and of the text.
-    let saved = conn.stats().deflate_bytes_saved;
-    assert!(saved > 2 << 20, "saved {saved}");
+#[test]
+fn python_echo_at_every_size() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let messages = sizes();
+        let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
+        // The default offer (`permessage-deflate; client_max_window_bits`).
+        assert_eq!(answer["header"], "permessage-deflate");
+        assert_eq!(answer["echo"], json!(vec![true; messages.len()]));
+        let conn = within("the connection", server.conns.recv()).await.unwrap();
+        let params = conn.deflate().expect("negotiated");
+        assert_eq!(params.to_string(), "permessage-deflate");
+        assert_eq!(conn.extensions()[0].name, "permessage-deflate");
+        // The server compressed what it sent: the saving is most of 1 MiB of
+        // zeros and of the text.
+        let saved = conn.stats().deflate_bytes_saved;
+        assert!(saved > 2 << 20, "saved {saved}");
+    })
 }
 
-#[async_std::test]
-async fn python_negotiates_each_parameter() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let server = start_echo(Config::default()).await;
-    let messages = vec![
-        msg(64 << 10, "text", "words"),
-        msg(64 << 10, "text", "words"),
-        msg(1 << 20, "binary", "random"),
-        msg(300 << 10, "binary", "zeros"),
-        msg(2000, "text", "words"),
-    ];
-    for (offer, expected) in [
-        (json!({}), "permessage-deflate"),
-        (
-            json!({"client_max_window_bits": 10}),
-            "permessage-deflate; client_max_window_bits=10",
-        ),
-        (
-            json!({"server_max_window_bits": 10}),
-            "permessage-deflate; server_max_window_bits=10",
-        ),
-        (
-            json!({"server_max_window_bits": 9, "client_max_window_bits": 9}),
-            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9",
-        ),
-        (
-            json!({"server_no_context_takeover": true}),
-            "permessage-deflate; server_no_context_takeover",
-        ),
-        (
-            json!({"client_no_context_takeover": true}),
-            "permessage-deflate; client_no_context_takeover",
-        ),
-        (
-            json!({"server_no_context_takeover": true, "client_no_context_takeover": true,
+#[test]
+fn python_negotiates_each_parameter() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let messages = vec![
+            msg(64 << 10, "text", "words"),
+            msg(64 << 10, "text", "words"),
+            msg(1 << 20, "binary", "random"),
+            msg(300 << 10, "binary", "zeros"),
+            msg(2000, "text", "words"),
+        ];
+        for (offer, expected) in [
+            (json!({}), "permessage-deflate"),
+            (
+                json!({"client_max_window_bits": 10}),
+                "permessage-deflate; client_max_window_bits=10",
+            ),
+            (
+                json!({"server_max_window_bits": 10}),
+                "permessage-deflate; server_max_window_bits=10",
+            ),
+            (
+                json!({"server_max_window_bits": 9, "client_max_window_bits": 9}),
+                "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9",
+            ),
+            (
+                json!({"server_no_context_takeover": true}),
+                "permessage-deflate; server_no_context_takeover",
+            ),
+            (
+                json!({"client_no_context_takeover": true}),
+                "permessage-deflate; client_no_context_takeover",
+            ),
+            (
+                json!({"server_no_context_takeover": true, "client_no_context_takeover": true,
                    "server_max_window_bits": 12, "client_max_window_bits": 11}),
-            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
              server_max_window_bits=12; client_max_window_bits=11",
-        ),
-    ] {
+            ),
+        ] {
+            let answer = py(json!({
+                "mode": "echo", "uri": uri(&server), "offers": [offer], "messages": messages,
+            }))
+            .await;
+            assert_eq!(answer["header"], expected, "offer {offer}");
+            assert_eq!(answer["echo"], json!(vec![true; 5]), "offer {offer}");
+            let conn = within("the connection", server.conns.recv()).await.unwrap();
+            assert_eq!(conn.deflate().unwrap().to_string(), expected);
+            // C zlib inflated what we compressed with the agreed window (it
+            // rejects distances past the window), and the other way round.
+            assert!(
+                conn.stats().deflate_bytes_saved > 100 << 10,
+                "offer {offer}"
+            );
+        }
+    })
+}
+
+#[test]
+fn python_sees_the_servers_preferences() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let messages = vec![
+            msg(100 << 10, "text", "words"),
+            msg(5000, "binary", "zeros"),
+        ];
+        for (config, expected) in [
+            (
+                with_deflate(|d| {
+                    d.server_max_window_bits = 11;
+                    d.client_max_window_bits = Some(10);
+                }),
+                "permessage-deflate; server_max_window_bits=11; client_max_window_bits=10",
+            ),
+            (
+                with_deflate(|d| {
+                    d.server_no_context_takeover = true;
+                    d.client_no_context_takeover = true;
+                    d.level = 1;
+                    d.threshold = 0;
+                }),
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            ),
+        ] {
+            let server = echo_server(config).await;
+            let answer =
+                py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
+            assert_eq!(answer["header"], expected);
+            assert_eq!(answer["echo"], json!([true, true]));
+        }
+    })
+}
+
+#[test]
+fn python_offers_the_server_declines() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let messages = vec![msg(10_000, "text", "words")];
+        // A window of 8 bits, which our compressor cannot use.
+        let server = echo_server(Config::default()).await;
         let answer = py(json!({
-            "mode": "echo", "uri": uri(&server), "offers": [offer], "messages": messages,
+            "mode": "echo", "uri": uri(&server), "messages": messages,
+            "offers": [{"server_max_window_bits": 8}],
         }))
         .await;
-        assert_eq!(answer["header"], expected, "offer {offer}");
-        assert_eq!(answer["echo"], json!(vec![true; 5]), "offer {offer}");
+        assert_eq!(answer["header"], Value::Null);
+        assert_eq!(answer["echo"], json!([true]));
         let conn = within("the connection", server.conns.recv()).await.unwrap();
-        assert_eq!(conn.deflate().unwrap().to_string(), expected);
-        // C zlib inflated what we compressed with the agreed window (it
-        // rejects distances past the window), and the other way round.
-        assert!(
-            conn.stats().deflate_bytes_saved > 100 << 10,
-            "offer {offer}"
+        assert!(conn.deflate().is_none() && conn.extensions().is_empty());
+        // 8 is declined, the next offer accepted.
+        let answer = py(json!({
+            "mode": "echo", "uri": uri(&server), "messages": messages,
+            "offers": [{"server_max_window_bits": 8}, {"server_max_window_bits": 9}],
+        }))
+        .await;
+        assert_eq!(
+            answer["header"],
+            "permessage-deflate; server_max_window_bits=9"
         );
-    }
-}
-
-#[async_std::test]
-async fn python_sees_the_servers_preferences() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let messages = vec![
-        msg(100 << 10, "text", "words"),
-        msg(5000, "binary", "zeros"),
-    ];
-    for (config, expected) in [
-        (
-            with_deflate(|d| {
-                d.server_max_window_bits = 11;
-                d.client_max_window_bits = Some(10);
-            }),
-            "permessage-deflate; server_max_window_bits=11; client_max_window_bits=10",
-        ),
-        (
-            with_deflate(|d| {
-                d.server_no_context_takeover = true;
-                d.client_no_context_takeover = true;
-                d.level = 1;
-                d.threshold = 0;
-            }),
-            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        ),
-    ] {
-        let server = start_echo(config).await;
+        assert_eq!(answer["echo"], json!([true]));
+        // Switched off.
+        let server = echo_server(with_deflate(|d| d.enabled = false)).await;
         let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
-        assert_eq!(answer["header"], expected);
-        assert_eq!(answer["echo"], json!([true, true]));
-    }
+        assert_eq!(answer["header"], Value::Null);
+        assert_eq!(answer["echo"], json!([true]));
+    })
 }
 
-#[async_std::test]
-async fn python_offers_the_server_declines() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let messages = vec![msg(10_000, "text", "words")];
-    // A window of 8 bits, which our compressor cannot use.
-    let server = start_echo(Config::default()).await;
-    let answer = py(json!({
-        "mode": "echo", "uri": uri(&server), "messages": messages,
-        "offers": [{"server_max_window_bits": 8}],
-    }))
-    .await;
-    assert_eq!(answer["header"], Value::Null);
-    assert_eq!(answer["echo"], json!([true]));
-    let conn = within("the connection", server.conns.recv()).await.unwrap();
-    assert!(conn.deflate().is_none() && conn.extensions().is_empty());
-    // 8 is declined, the next offer accepted.
-    let answer = py(json!({
-        "mode": "echo", "uri": uri(&server), "messages": messages,
-        "offers": [{"server_max_window_bits": 8}, {"server_max_window_bits": 9}],
-    }))
-    .await;
-    assert_eq!(
-        answer["header"],
-        "permessage-deflate; server_max_window_bits=9"
-    );
-    assert_eq!(answer["echo"], json!([true]));
-    // Switched off.
-    let server = start_echo(with_deflate(|d| d.enabled = false)).await;
-    let answer = py(json!({"mode": "echo", "uri": uri(&server), "messages": messages})).await;
-    assert_eq!(answer["header"], Value::Null);
-    assert_eq!(answer["echo"], json!([true]));
-}
-
-#[async_std::test]
-async fn python_bomb_is_closed_with_1009() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let mut config = Config::default();
-    config.max_message_size = 1 << 20;
-    let server = start_echo(config).await;
-    // 4 MiB of zeros: websockets sends about 4 KiB (small enough that the
-    // server reads all of it before failing, so the close frame is not
-    // lost to a reset).
-    let answer = py(json!({
-        "mode": "bomb", "uri": uri(&server), "message": msg(4 << 20, "binary", "zeros"),
-    }))
-    .await;
-    assert_eq!(answer["header"], "permessage-deflate");
-    assert_eq!(answer["close"], 1009);
-    let conn = within("the connection", server.conns.recv()).await.unwrap();
-    conn.closed().await;
-    // The server stopped reading early: it never took in the whole bomb.
-    assert!(
-        conn.stats().bytes_in < 16 << 10,
-        "{}",
-        conn.stats().bytes_in
-    );
+#[test]
+fn python_bomb_is_closed_with_1009() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let mut config = Config::default();
+        config.max_message_size = 1 << 20;
+        let server = echo_server(config).await;
+        // 4 MiB of zeros: websockets sends about 4 KiB (small enough that the
+        // server reads all of it before failing, so the close frame is not
+        // lost to a reset).
+        let answer = py(json!({
+            "mode": "bomb", "uri": uri(&server), "message": msg(4 << 20, "binary", "zeros"),
+        }))
+        .await;
+        assert_eq!(answer["header"], "permessage-deflate");
+        assert_eq!(answer["close"], 1009);
+        let conn = within("the connection", server.conns.recv()).await.unwrap();
+        conn.closed().await;
+        // The server stopped reading early: it never took in the whole bomb.
+        assert!(
+            conn.stats().bytes_in < 16 << 10,
+            "{}",
+            conn.stats().bytes_in
+        );
+    })
 }
 
 /// More compressed connections than the budget allows: the first ones get
 /// their own compressor, then no context takeover with the shared pool,
 /// then no compression; compression memory stays within the budget and
 /// comes back when they close.
-#[async_std::test]
-async fn budget_falls_back_then_declines() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let own = compressor_memory(15) + DECOMPRESSOR_MEMORY;
-    // Half the budget holds the pool (at most 8 compressors) and a few
-    // decompressors, whatever the machine's core count.
-    let budget = 2 * (8 * compressor_memory(15) + 4 * DECOMPRESSOR_MEMORY);
-    let mut config = Config::default();
-    config.deflate_memory_budget = budget;
-    let mut srv = Server::builder()
-        .config(config)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = srv.local_addr();
-    let handle = srv.handle();
-    async_std::task::spawn(async move {
-        while let Some(request) = srv.next().await {
-            async_std::task::spawn(async move {
-                if let Ok(conn) = request.accept(None, None).await {
-                    let mut events = conn.events();
-                    while let Some(event) = events.next().await {
-                        if let Event::Message(m) = event {
-                            let _ = conn.send(m).await;
+#[test]
+fn budget_falls_back_then_declines() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let own = compressor_memory(15) + DECOMPRESSOR_MEMORY;
+        // Half the budget holds the pool (at most 8 compressors) and a few
+        // decompressors, whatever the machine's core count.
+        let budget = 2 * (8 * compressor_memory(15) + 4 * DECOMPRESSOR_MEMORY);
+        let mut config = Config::default();
+        config.deflate_memory_budget = budget;
+        let mut srv = Server::builder()
+            .config(config)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = srv.local_addr();
+        let handle = srv.handle();
+        common::spawn(async move {
+            while let Some(request) = srv.next().await {
+                common::spawn(async move {
+                    if let Ok(conn) = request.accept(None, None).await {
+                        let mut events = conn.events();
+                        while let Some(event) = events.next().await {
+                            if let Event::Message(m) = event {
+                                let _ = conn.send(m).await;
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
-    let count = budget / DECOMPRESSOR_MEMORY; // more than can ever fit
-    let python = python().unwrap().to_owned();
-    let spec = json!({
-        "mode": "many", "uri": format!("ws://{addr}/"), "count": count,
-        "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
-    });
-    let mut child = Command::new(python)
-        .args(["-c", SCRIPT, &spec.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python");
-    let stdout = child.stdout.take().unwrap();
-    let line = within_for(
-        Duration::from_secs(60),
-        "python's connections",
-        common::blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        }),
-    )
-    .await;
-    let answer: Value = serde_json::from_str(&line).expect("JSON from python");
-    let headers: Vec<Option<&str>> = answer["conns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            assert!(c["echo"].as_array().unwrap().iter().all(|ok| ok == true));
-            c["header"].as_str()
-        })
-        .collect();
-    assert_eq!(headers.len(), count);
-    let tiers: Vec<&str> = headers
-        .iter()
-        .map(|h| match h {
-            Some("permessage-deflate") => "own",
-            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover") => {
-                "pooled"
+                });
             }
-            None => "declined",
-            Some(other) => panic!("unexpected answer {other}"),
+        });
+        let count = budget / DECOMPRESSOR_MEMORY; // more than can ever fit
+        let python = python().unwrap().to_owned();
+        let spec = json!({
+            "mode": "many", "uri": format!("ws://{addr}/"), "count": count,
+            "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
+        });
+        let mut child = Command::new(python)
+            .args(["-c", SCRIPT, &spec.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        let stdout = child.stdout.take().unwrap();
+        let line = within_for(
+            Duration::from_secs(60),
+            "python's connections",
+            common::blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line).unwrap();
+                line
+            }),
+        )
+        .await;
+        let answer: Value = serde_json::from_str(&line).expect("JSON from python");
+        let headers: Vec<Option<&str>> = answer["conns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert!(c["echo"].as_array().unwrap().iter().all(|ok| ok == true));
+                c["header"].as_str()
+            })
+            .collect();
+        assert_eq!(headers.len(), count);
+        let tiers: Vec<&str> = headers
+            .iter()
+            .map(|h| match h {
+                Some("permessage-deflate") => "own",
+                Some(
+                    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+                ) => "pooled",
+                None => "declined",
+                Some(other) => panic!("unexpected answer {other}"),
+            })
+            .collect();
+        // In order: own, then pooled, then declined, each at least once.
+        let own_n = tiers.iter().take_while(|t| **t == "own").count();
+        let pooled_n = tiers[own_n..]
+            .iter()
+            .take_while(|t| **t == "pooled")
+            .count();
+        assert!(own_n >= 1 && pooled_n >= 1, "{tiers:?}");
+        assert!(
+            tiers[own_n + pooled_n..].iter().all(|t| *t == "declined"),
+            "{tiers:?}"
+        );
+        assert!(own_n + pooled_n < count);
+        assert!(own_n * own <= budget / 2);
+
+        let m = handle.metrics();
+        assert_eq!(m.deflate_connections, own_n + pooled_n);
+        assert_eq!(m.deflate_pooled_connections, pooled_n);
+        assert_eq!(m.deflate_declined as usize, count - own_n - pooled_n);
+        assert!(
+            m.deflate_memory <= budget,
+            "{} > {budget}",
+            m.deflate_memory
+        );
+        assert!(m.deflate_memory >= own_n * own + pooled_n * DECOMPRESSOR_MEMORY);
+        // Both tiers compressed: 20 000 bytes of text per connection.
+        assert!(m.deflate_bytes_saved > ((own_n + pooled_n) * 10_000) as u64);
+        // Pooled connections compress too: each saved something.
+        for conn in handle.connections() {
+            if let Some(params) = conn.deflate() {
+                assert!(conn.stats().deflate_bytes_saved > 10_000, "{params}");
+            }
+        }
+
+        child.stdin.take().unwrap().write_all(b"close\n").unwrap();
+        let status = common::blocking(move || child.wait().unwrap()).await;
+        assert!(status.success());
+        within("the connections to close", async {
+            while handle.connection_count() > 0 {
+                common::sleep(Duration::from_millis(10)).await;
+            }
         })
-        .collect();
-    // In order: own, then pooled, then declined, each at least once.
-    let own_n = tiers.iter().take_while(|t| **t == "own").count();
-    let pooled_n = tiers[own_n..]
-        .iter()
-        .take_while(|t| **t == "pooled")
-        .count();
-    assert!(own_n >= 1 && pooled_n >= 1, "{tiers:?}");
-    assert!(
-        tiers[own_n + pooled_n..].iter().all(|t| *t == "declined"),
-        "{tiers:?}"
-    );
-    assert!(own_n + pooled_n < count);
-    assert!(own_n * own <= budget / 2);
-
-    let m = handle.metrics();
-    assert_eq!(m.deflate_connections, own_n + pooled_n);
-    assert_eq!(m.deflate_pooled_connections, pooled_n);
-    assert_eq!(m.deflate_declined as usize, count - own_n - pooled_n);
-    assert!(
-        m.deflate_memory <= budget,
-        "{} > {budget}",
-        m.deflate_memory
-    );
-    assert!(m.deflate_memory >= own_n * own + pooled_n * DECOMPRESSOR_MEMORY);
-    // Both tiers compressed: 20 000 bytes of text per connection.
-    assert!(m.deflate_bytes_saved > ((own_n + pooled_n) * 10_000) as u64);
-    // Pooled connections compress too: each saved something.
-    for conn in handle.connections() {
-        if let Some(params) = conn.deflate() {
-            assert!(conn.stats().deflate_bytes_saved > 10_000, "{params}");
-        }
-    }
-
-    child.stdin.take().unwrap().write_all(b"close\n").unwrap();
-    let status = common::blocking(move || child.wait().unwrap()).await;
-    assert!(status.success());
-    within("the connections to close", async {
-        while handle.connection_count() > 0 {
-            async_std::task::sleep(Duration::from_millis(10)).await;
-        }
+        .await;
+        // Everything but the shared pool came back.
+        let m = handle.metrics();
+        assert_eq!(
+            (m.deflate_connections, m.deflate_pooled_connections),
+            (0, 0)
+        );
+        assert!(
+            m.deflate_memory <= 8 * compressor_memory(15),
+            "{}",
+            m.deflate_memory
+        );
     })
-    .await;
-    // Everything but the shared pool came back.
-    let m = handle.metrics();
-    assert_eq!(
-        (m.deflate_connections, m.deflate_pooled_connections),
-        (0, 0)
-    );
-    assert!(
-        m.deflate_memory <= 8 * compressor_memory(15),
-        "{}",
-        m.deflate_memory
-    );
 }
 
 /// wsgate's client against Python's server.
-#[async_std::test]
-async fn client_against_python_server() {
-    need_python!();
-    let _quiet = QUIET.read().await;
-    let python = python().unwrap().to_owned();
-    let mut child = Command::new(python)
-        .args(["-c", SCRIPT, &json!({"mode": "server"}).to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python");
-    let stdout = child.stdout.take().unwrap();
-    let port: u16 = within_for(
-        Duration::from_secs(30),
-        "python's server",
-        common::blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line.trim().parse().expect("a port")
-        }),
-    )
-    .await;
-    for deflate in [DeflateConfig::default(), {
-        let mut d = DeflateConfig::default();
-        d.server_max_window_bits = 10;
-        d.client_max_window_bits = Some(9);
-        d.client_no_context_takeover = true;
-        d
-    }] {
-        let conn = Client::new()
-            .config(common::large_config())
-            .deflate(deflate)
-            .connect(&format!("ws://127.0.0.1:{port}/"))
-            .await
-            .expect("connect");
-        assert!(conn.deflate().is_some());
-        let mut events = conn.events();
-        for message in payloads() {
-            conn.send(message.clone()).await.unwrap();
-            match within("the echo", next_message(&mut events)).await {
-                Some(Event::Message(echo)) => assert!(echo == message, "{} bytes", message.len()),
-                other => panic!("{other:?}"),
+#[test]
+fn client_against_python_server() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let python = python().unwrap().to_owned();
+        let mut child = Command::new(python)
+            .args(["-c", SCRIPT, &json!({"mode": "server"}).to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        let stdout = child.stdout.take().unwrap();
+        let port: u16 = within_for(
+            Duration::from_secs(30),
+            "python's server",
+            common::blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line).unwrap();
+                line.trim().parse().expect("a port")
+            }),
+        )
+        .await;
+        for deflate in [DeflateConfig::default(), {
+            let mut d = DeflateConfig::default();
+            d.server_max_window_bits = 10;
+            d.client_max_window_bits = Some(9);
+            d.client_no_context_takeover = true;
+            d
+        }] {
+            let conn = Client::new()
+                .config(common::large_config())
+                .deflate(deflate)
+                .connect(&format!("ws://127.0.0.1:{port}/"))
+                .await
+                .expect("connect");
+            assert!(conn.deflate().is_some());
+            let mut events = conn.events();
+            for message in payloads() {
+                conn.send(message.clone()).await.unwrap();
+                match within("the echo", next_message(&mut events)).await {
+                    Some(Event::Message(echo)) => {
+                        assert!(echo == message, "{} bytes", message.len())
+                    }
+                    other => panic!("{other:?}"),
+                }
             }
+            assert!(conn.stats().deflate_bytes_saved > 1 << 20);
+            conn.close(CloseCode::NORMAL, "").unwrap();
+            conn.closed().await;
         }
-        assert!(conn.stats().deflate_bytes_saved > 1 << 20);
-        conn.close(CloseCode::NORMAL, "").unwrap();
-        conn.closed().await;
-    }
-    child.stdin.take().unwrap().write_all(b"\n").unwrap();
-    let _ = common::blocking(move || child.wait()).await;
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        let _ = common::blocking(move || child.wait()).await;
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -737,242 +724,252 @@ async fn deflate_client(addr: std::net::SocketAddr, deflate: DeflateConfig) -> C
         .expect("connect")
 }
 
-#[async_std::test]
-async fn client_and_server_echo_at_every_size() {
-    let _quiet = QUIET.read().await;
-    let server = start_echo(common::large_config()).await;
-    for deflate in [DeflateConfig::default(), {
-        let mut d = DeflateConfig::default();
-        d.server_max_window_bits = 9;
-        d.server_no_context_takeover = true;
-        d.threshold = 0;
-        d
-    }] {
-        let conn = deflate_client(server.addr, deflate).await;
-        let server_conn = within("the connection", server.conns.recv()).await.unwrap();
-        assert_eq!(conn.deflate(), server_conn.deflate());
-        assert!(conn.deflate().is_some());
-        let mut events = conn.events();
-        for message in payloads() {
-            conn.send(message.clone()).await.unwrap();
-            match within("the echo", next_message(&mut events)).await {
-                Some(Event::Message(echo)) => assert!(echo == message, "{} bytes", message.len()),
+#[test]
+fn client_and_server_echo_at_every_size() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(common::large_config()).await;
+        for deflate in [DeflateConfig::default(), {
+            let mut d = DeflateConfig::default();
+            d.server_max_window_bits = 9;
+            d.server_no_context_takeover = true;
+            d.threshold = 0;
+            d
+        }] {
+            let conn = deflate_client(server.addr, deflate).await;
+            let server_conn = within("the connection", server.conns.recv()).await.unwrap();
+            assert_eq!(conn.deflate(), server_conn.deflate());
+            assert!(conn.deflate().is_some());
+            let mut events = conn.events();
+            for message in payloads() {
+                conn.send(message.clone()).await.unwrap();
+                match within("the echo", next_message(&mut events)).await {
+                    Some(Event::Message(echo)) => {
+                        assert!(echo == message, "{} bytes", message.len())
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(conn.stats().deflate_bytes_saved > 1 << 20);
+            assert!(server_conn.stats().deflate_bytes_saved > 1 << 20);
+            conn.close(CloseCode::NORMAL, "").unwrap();
+            conn.closed().await;
+        }
+        // A client that does not offer deflate gets none.
+        let conn = Client::new()
+            .connect(&format!("ws://{}/", server.addr))
+            .await
+            .unwrap();
+        assert!(conn.deflate().is_none() && conn.extensions().is_empty());
+    })
+}
+
+#[test]
+fn send_options_force_compression_either_way() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let mut requests = Server::bind("127.0.0.1:0").await.unwrap();
+        let addr = requests.local_addr();
+        let client = common::spawn(deflate_client(addr, DeflateConfig::default()));
+        let request = within("a request", requests.next()).await.unwrap();
+        let server_conn = request.accept(None, None).await.unwrap();
+        let client = client.await;
+        let mut events = client.events();
+
+        // Bytes written for one message sent with `options`.
+        let wire = |message: Message, options: SendOptions| {
+            let server_conn = server_conn.clone();
+            async move {
+                let before = server_conn.stats().bytes_out;
+                server_conn.send_with(message, options).await.unwrap();
+                server_conn.flush().await.unwrap();
+                server_conn.stats().bytes_out - before
+            }
+        };
+        let small = Message::Text("ha".repeat(200)); // 400 bytes, under the threshold
+        let large = Message::Binary(vec![1; 8000]);
+        assert_eq!(wire(small.clone(), SendOptions::new()).await, 404);
+        assert!(wire(small.clone(), SendOptions::new().compress(true)).await < 50);
+        assert!(wire(large.clone(), SendOptions::new()).await < 100);
+        assert_eq!(
+            wire(large.clone(), SendOptions::new().compress(false)).await,
+            8004
+        );
+        for expected in [&small, &small, &large, &large] {
+            match within("a message", events.next()).await {
+                Some(Event::Message(m)) => assert!(&m == expected),
                 other => panic!("{other:?}"),
             }
         }
-        assert!(conn.stats().deflate_bytes_saved > 1 << 20);
-        assert!(server_conn.stats().deflate_bytes_saved > 1 << 20);
-        conn.close(CloseCode::NORMAL, "").unwrap();
-        conn.closed().await;
-    }
-    // A client that does not offer deflate gets none.
-    let conn = Client::new()
-        .connect(&format!("ws://{}/", server.addr))
-        .await
-        .unwrap();
-    assert!(conn.deflate().is_none() && conn.extensions().is_empty());
-}
-
-#[async_std::test]
-async fn send_options_force_compression_either_way() {
-    let _quiet = QUIET.read().await;
-    let mut requests = Server::bind("127.0.0.1:0").await.unwrap();
-    let addr = requests.local_addr();
-    let client = async_std::task::spawn(deflate_client(addr, DeflateConfig::default()));
-    let request = within("a request", requests.next()).await.unwrap();
-    let server_conn = request.accept(None, None).await.unwrap();
-    let client = client.await;
-    let mut events = client.events();
-
-    // Bytes written for one message sent with `options`.
-    let wire = |message: Message, options: SendOptions| {
-        let server_conn = server_conn.clone();
-        async move {
-            let before = server_conn.stats().bytes_out;
-            server_conn.send_with(message, options).await.unwrap();
-            server_conn.flush().await.unwrap();
-            server_conn.stats().bytes_out - before
-        }
-    };
-    let small = Message::Text("ha".repeat(200)); // 400 bytes, under the threshold
-    let large = Message::Binary(vec![1; 8000]);
-    assert_eq!(wire(small.clone(), SendOptions::new()).await, 404);
-    assert!(wire(small.clone(), SendOptions::new().compress(true)).await < 50);
-    assert!(wire(large.clone(), SendOptions::new()).await < 100);
-    assert_eq!(
-        wire(large.clone(), SendOptions::new().compress(false)).await,
-        8004
-    );
-    for expected in [&small, &small, &large, &large] {
-        match within("a message", events.next()).await {
-            Some(Event::Message(m)) => assert!(&m == expected),
-            other => panic!("{other:?}"),
-        }
-    }
+    })
 }
 
 /// Many tasks sending on one connection with context takeover, through a
 /// tiny send queue, with a streamed message among them and some sends
 /// cancelled halfway: the peer inflates every message (a message queued out
 /// of compression order would be corrupt data, 1007).
-#[async_std::test]
-async fn concurrent_compressed_sends_stay_in_order() {
-    let _quiet = QUIET.read().await;
-    let mut config = common::large_config();
-    config.send_queue_high_water = 4 << 10;
-    config.send_queue_low_water = 1 << 10;
-    let mut requests = Server::builder()
-        .config(config)
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = requests.local_addr();
-    let client = async_std::task::spawn(deflate_client(addr, DeflateConfig::default()));
-    let request = within("a request", requests.next()).await.unwrap();
-    let server_conn = request.accept(None, None).await.unwrap();
-    let client = client.await;
+#[test]
+fn concurrent_compressed_sends_stay_in_order() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let mut config = common::large_config();
+        config.send_queue_high_water = 4 << 10;
+        config.send_queue_low_water = 1 << 10;
+        let mut requests = Server::builder()
+            .config(config)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = requests.local_addr();
+        let client = common::spawn(deflate_client(addr, DeflateConfig::default()));
+        let request = within("a request", requests.next()).await.unwrap();
+        let server_conn = request.accept(None, None).await.unwrap();
+        let client = client.await;
 
-    const TASKS: usize = 8;
-    const EACH: usize = 40;
-    let body = |task: usize, i: usize| format!("task {task} message {i} ").repeat(100 + i * 7);
-    let mut senders = Vec::new();
-    for task in 0..TASKS {
-        let conn = server_conn.clone();
-        senders.push(async_std::task::spawn(async move {
-            let mut sent = Vec::new();
-            for i in 0..EACH {
-                let text = body(task, i);
-                if i % 10 == 9 {
-                    // Cancelled unless it gets through at once.
-                    let send = conn.send(text.clone());
-                    if async_std::future::timeout(Duration::from_micros(50), send)
-                        .await
-                        .is_ok()
-                    {
+        const TASKS: usize = 8;
+        const EACH: usize = 40;
+        let body = |task: usize, i: usize| format!("task {task} message {i} ").repeat(100 + i * 7);
+        let mut senders = Vec::new();
+        for task in 0..TASKS {
+            let conn = server_conn.clone();
+            senders.push(common::spawn(async move {
+                let mut sent = Vec::new();
+                for i in 0..EACH {
+                    let text = body(task, i);
+                    if i % 10 == 9 {
+                        // Cancelled unless it gets through at once.
+                        let send = conn.send(text.clone());
+                        if common::timeout(Duration::from_micros(50), send)
+                            .await
+                            .is_ok()
+                        {
+                            sent.push(i);
+                        }
+                    } else {
+                        conn.send(text).await.unwrap();
                         sent.push(i);
                     }
-                } else {
-                    conn.send(text).await.unwrap();
-                    sent.push(i);
+                }
+                (task, sent)
+            }));
+        }
+        let streamer = {
+            let conn = server_conn.clone();
+            common::spawn(async move {
+                let data = vec![b'z'; 300 << 10];
+                conn.send_stream(DataKind::Binary, futures::io::Cursor::new(data))
+                    .await
+                    .unwrap()
+            })
+        };
+        let reader = common::spawn(async move {
+            let mut events = client.events();
+            let mut texts = Vec::new();
+            let mut streamed = 0;
+            while let Some(event) = events.next().await {
+                match event {
+                    Event::Message(Message::Text(t)) => texts.push(t),
+                    Event::Message(Message::Binary(b)) => {
+                        assert!(b.iter().all(|&x| x == b'z'));
+                        streamed += 1;
+                    }
+                    Event::Close(close) => {
+                        assert_eq!(close.code, CloseCode::NORMAL, "{close:?}");
+                        break;
+                    }
+                    Event::Error(e) => panic!("client failed: {e}"),
+                    _ => {}
                 }
             }
-            (task, sent)
-        }));
-    }
-    let streamer = {
-        let conn = server_conn.clone();
-        async_std::task::spawn(async move {
-            let data = vec![b'z'; 300 << 10];
-            conn.send_stream(DataKind::Binary, futures::io::Cursor::new(data))
-                .await
-                .unwrap()
-        })
-    };
-    let reader = async_std::task::spawn(async move {
-        let mut events = client.events();
-        let mut texts = Vec::new();
-        let mut streamed = 0;
-        while let Some(event) = events.next().await {
-            match event {
-                Event::Message(Message::Text(t)) => texts.push(t),
-                Event::Message(Message::Binary(b)) => {
-                    assert!(b.iter().all(|&x| x == b'z'));
-                    streamed += 1;
-                }
-                Event::Close(close) => {
-                    assert_eq!(close.code, CloseCode::NORMAL, "{close:?}");
-                    break;
-                }
-                Event::Error(e) => panic!("client failed: {e}"),
-                _ => {}
-            }
+            (texts, streamed)
+        });
+        let mut sent = Vec::new();
+        for sender in senders {
+            sent.push(within_for(Duration::from_secs(30), "the senders", sender).await);
         }
-        (texts, streamed)
-    });
-    let mut sent = Vec::new();
-    for sender in senders {
-        sent.push(within_for(Duration::from_secs(30), "the senders", sender).await);
-    }
-    assert_eq!(within("the stream", streamer).await, 300 << 10);
-    server_conn.close(CloseCode::NORMAL, "done").unwrap();
-    let (texts, streamed) = within_for(Duration::from_secs(30), "the reader", reader).await;
-    assert_eq!(streamed, 1);
-    // Every sent message arrived, each task's in its order.
-    let mut next = [0; TASKS];
-    for text in &texts {
-        let task: usize = text.split(' ').nth(1).unwrap().parse().unwrap();
-        let i: usize = text.split(' ').nth(3).unwrap().parse().unwrap();
-        assert_eq!(*text, body(task, i));
-        let (_, ref mine) = sent[task];
-        assert_eq!(mine[next[task]], i, "task {task}");
-        next[task] += 1;
-    }
-    for (task, mine) in &sent {
-        assert_eq!(next[*task], mine.len(), "task {task}");
-    }
-}
-
-#[async_std::test]
-async fn broadcast_reaches_every_kind_of_connection() {
-    let _quiet = QUIET.read().await;
-    let mut server = Server::bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr();
-    let handle = server.handle();
-    async_std::task::spawn(async move {
-        while let Some(request) = server.next().await {
-            async_std::task::spawn(async move {
-                if let Ok(conn) = request.accept(None, None).await {
-                    let mut events = conn.events();
-                    while events.next().await.is_some() {}
-                }
-            });
+        assert_eq!(within("the stream", streamer).await, 300 << 10);
+        server_conn.close(CloseCode::NORMAL, "done").unwrap();
+        let (texts, streamed) = within_for(Duration::from_secs(30), "the reader", reader).await;
+        assert_eq!(streamed, 1);
+        // Every sent message arrived, each task's in its order.
+        let mut next = [0; TASKS];
+        for text in &texts {
+            let task: usize = text.split(' ').nth(1).unwrap().parse().unwrap();
+            let i: usize = text.split(' ').nth(3).unwrap().parse().unwrap();
+            assert_eq!(*text, body(task, i));
+            let (_, ref mine) = sent[task];
+            assert_eq!(mine[next[task]], i, "task {task}");
+            next[task] += 1;
         }
-    });
-    let pooled = {
-        let mut d = DeflateConfig::default();
-        d.server_no_context_takeover = true;
-        d
-    };
-    let mut clients = Vec::new();
-    for deflate in [
-        Some(DeflateConfig::default()),
-        Some(pooled.clone()),
-        Some(pooled),
-        None,
-    ] {
-        let mut client = Client::new();
-        if let Some(deflate) = deflate {
-            client = client.deflate(deflate);
-        }
-        clients.push(client.connect(&format!("ws://{addr}/")).await.unwrap());
-    }
-    within("registration", async {
-        while handle.connection_count() < clients.len() {
-            async_std::task::sleep(Duration::from_millis(5)).await;
+        for (task, mine) in &sent {
+            assert_eq!(next[*task], mine.len(), "task {task}");
         }
     })
-    .await;
-    let messages = [
-        Message::Text("news ".repeat(20_000)),
-        Message::Binary(vec![9; 100]),
-        Message::Text("more news ".repeat(5_000)),
-    ];
-    for message in &messages {
-        let report = handle.broadcast(message.clone()).await;
-        assert_eq!((report.queued + report.waited, report.failed), (4, 0));
-    }
-    for client in &clients {
-        let mut events = client.events();
+}
+
+#[test]
+fn broadcast_reaches_every_kind_of_connection() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let mut server = Server::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr();
+        let handle = server.handle();
+        common::spawn(async move {
+            while let Some(request) = server.next().await {
+                common::spawn(async move {
+                    if let Ok(conn) = request.accept(None, None).await {
+                        let mut events = conn.events();
+                        while events.next().await.is_some() {}
+                    }
+                });
+            }
+        });
+        let pooled = {
+            let mut d = DeflateConfig::default();
+            d.server_no_context_takeover = true;
+            d
+        };
+        let mut clients = Vec::new();
+        for deflate in [
+            Some(DeflateConfig::default()),
+            Some(pooled.clone()),
+            Some(pooled),
+            None,
+        ] {
+            let mut client = Client::new();
+            if let Some(deflate) = deflate {
+                client = client.deflate(deflate);
+            }
+            clients.push(client.connect(&format!("ws://{addr}/")).await.unwrap());
+        }
+        within("registration", async {
+            while handle.connection_count() < clients.len() {
+                common::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let messages = [
+            Message::Text("news ".repeat(20_000)),
+            Message::Binary(vec![9; 100]),
+            Message::Text("more news ".repeat(5_000)),
+        ];
         for message in &messages {
-            match within("a broadcast", next_message(&mut events)).await {
-                Some(Event::Message(m)) => assert!(&m == message),
-                other => panic!("{other:?}"),
+            let report = handle.broadcast(message.clone()).await;
+            assert_eq!((report.queued + report.waited, report.failed), (4, 0));
+        }
+        for client in &clients {
+            let mut events = client.events();
+            for message in &messages {
+                match within("a broadcast", next_message(&mut events)).await {
+                    Some(Event::Message(m)) => assert!(&m == message),
+                    other => panic!("{other:?}"),
+                }
             }
         }
-    }
-    // Three compressed connections, two large messages each.
-    let saved = handle.metrics().deflate_bytes_saved;
-    assert!(saved > 3 * 140_000, "{saved}");
+        // Three compressed connections, two large messages each.
+        let saved = handle.metrics().deflate_bytes_saved;
+        assert!(saved > 3 * 140_000, "{saved}");
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -983,11 +980,7 @@ const OFFER: &str = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
 
 /// A raw client that offered `extensions` (a header line, or "").
 fn raw_client(addr: std::net::SocketAddr, extensions: &str) -> (RawClient, Option<String>) {
-    let mut client = RawClient::connect(addr);
-    client.send(upgrade_request("/", extensions).as_bytes());
-    let head = client.read_head();
-    assert_eq!(head.status, 101, "{}", head.head);
-    assert_eq!(head.header("Sec-WebSocket-Accept"), Some(SAMPLE_ACCEPT));
+    let (client, head) = RawClient::handshake_with(addr, extensions);
     let answer = head.header("Sec-WebSocket-Extensions").map(str::to_owned);
     (client, answer)
 }
@@ -1000,163 +993,173 @@ fn compressed(data: &[u8]) -> Vec<u8> {
     out
 }
 
-#[async_std::test]
-async fn offers_declined_or_picked_byte_exact() {
-    let _quiet = QUIET.read().await;
-    let server = start_echo(Config::default()).await;
-    let addr = server.addr;
-    let answers = common::blocking(move || {
-        [
-            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8, \
+#[test]
+fn offers_declined_or_picked_byte_exact() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let addr = server.addr;
+        let answers = common::blocking(move || {
+            [
+                "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8, \
              permessage-deflate; client_max_window_bits=9\r\n",
-            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8\r\n",
-            "Sec-WebSocket-Extensions: permessage-deflate; unknown\r\n",
-            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+                "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8\r\n",
+                "Sec-WebSocket-Extensions: permessage-deflate; unknown\r\n",
+                "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
              server_no_context_takeover\r\n",
-            "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n",
-            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=16, \
+                "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n",
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=16, \
              permessage-deflate; server_max_window_bits=12; client_no_context_takeover\r\n",
-        ]
-        .map(|offer| {
-            let (mut client, answer) = raw_client(addr, offer);
-            client.send(&close_frame(1000, ""));
-            client.read_until_close();
-            answer
+            ]
+            .map(|offer| {
+                let (mut client, answer) = raw_client(addr, offer);
+                client.send(&close_frame(1000, ""));
+                client.read_until_close();
+                answer
+            })
         })
+        .await;
+        assert_eq!(
+            answers,
+            [
+                Some("permessage-deflate; client_max_window_bits=9".to_owned()),
+                None,
+                None,
+                None,
+                None,
+                Some(
+                    "permessage-deflate; client_no_context_takeover; server_max_window_bits=12"
+                        .to_owned()
+                ),
+            ]
+        );
     })
-    .await;
-    assert_eq!(
-        answers,
-        [
-            Some("permessage-deflate; client_max_window_bits=9".to_owned()),
-            None,
-            None,
-            None,
-            None,
-            Some(
-                "permessage-deflate; client_no_context_takeover; server_max_window_bits=12"
-                    .to_owned()
-            ),
-        ]
-    );
 }
 
-#[async_std::test]
-async fn requested_extensions_stay_visible_on_the_request() {
-    let _quiet = QUIET.read().await;
-    let server = common::request_server(Config::default()).await;
-    let addr = server.addr;
-    let client = common::blocking(move || {
-        raw_client(
+#[test]
+fn requested_extensions_stay_visible_on_the_request() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = common::request_server(Config::default()).await;
+        let addr = server.addr;
+        let client = common::blocking(move || {
+            raw_client(
             addr,
             "Sec-WebSocket-Extensions: x-foo; a=1, permessage-deflate; client_max_window_bits\r\n",
         )
         .1
-    });
-    let request = server.next().await;
-    assert_eq!(request.extensions().len(), 2);
-    assert_eq!(request.extensions()[0].name, "x-foo");
-    let conn = request.accept(None, None).await.unwrap();
-    assert_eq!(client.await.as_deref(), Some("permessage-deflate"));
-    assert_eq!(conn.extensions().len(), 1);
-    assert_eq!(conn.extensions()[0].to_string(), "permessage-deflate");
-}
-
-#[async_std::test]
-async fn rsv1_misuse_is_1002() {
-    let _quiet = QUIET.read().await;
-    let server = start_echo(Config::default()).await;
-    let addr = server.addr;
-    let hello = compressed(b"Hello");
-    let codes = common::blocking(move || {
-        let mut codes = Vec::new();
-        // Without the extension negotiated.
-        let (mut client, answer) = raw_client(addr, "");
-        assert_eq!(answer, None);
-        client.send(&raw_frame(0x80 | 0x40 | 0x1, &hello));
-        codes.push(client.read_until_close().0.unwrap().0);
-        // Negotiated, but on a continuation frame.
-        let (mut client, answer) = raw_client(addr, OFFER);
-        assert!(answer.is_some());
-        client.send(&raw_frame(0x40 | 0x1, &hello[..2]));
-        client.send(&raw_frame(0x80 | 0x40, &hello[2..]));
-        codes.push(client.read_until_close().0.unwrap().0);
-        // Negotiated, on a ping.
-        let (mut client, _) = raw_client(addr, OFFER);
-        client.send(&raw_frame(0x80 | 0x40 | 0x9, b"x"));
-        codes.push(client.read_until_close().0.unwrap().0);
-        // And a correct compressed message is echoed compressed.
-        let (mut client, _) = raw_client(addr, OFFER);
-        client.send(&raw_frame(0x80 | 0x40 | 0x1, &hello));
-        let echo = client.read_frame();
-        assert_eq!((echo.fin, echo.rsv, echo.opcode), (true, 0, 0x1));
-        assert_eq!(echo.payload, b"Hello"); // under the threshold: uncompressed
-        codes
+        });
+        let request = server.next().await;
+        assert_eq!(request.extensions().len(), 2);
+        assert_eq!(request.extensions()[0].name, "x-foo");
+        let conn = request.accept(None, None).await.unwrap();
+        assert_eq!(client.await.as_deref(), Some("permessage-deflate"));
+        assert_eq!(conn.extensions().len(), 1);
+        assert_eq!(conn.extensions()[0].to_string(), "permessage-deflate");
     })
-    .await;
-    assert_eq!(codes, [1002, 1002, 1002]);
 }
 
-#[async_std::test]
-async fn corrupt_compressed_data_is_1007() {
-    let _quiet = QUIET.read().await;
-    let server = start_echo(Config::default()).await;
-    let addr = server.addr;
-    let codes = common::blocking(move || {
-        let mut codes = Vec::new();
-        for bad in [
-            vec![0xff; 16],                     // reserved block type
-            vec![0x1a, 0x03],                   // literal/length code 286
-            vec![0xf2, 0x00, 0x11, 0x00, 0x00], // a distance before any output
-        ] {
-            let (mut client, _) = raw_client(addr, OFFER);
-            client.send(&raw_frame(0x80 | 0x40 | 0x2, &bad));
+#[test]
+fn rsv1_misuse_is_1002() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let addr = server.addr;
+        let hello = compressed(b"Hello");
+        let codes = common::blocking(move || {
+            let mut codes = Vec::new();
+            // Without the extension negotiated.
+            let (mut client, answer) = raw_client(addr, "");
+            assert_eq!(answer, None);
+            client.send(&raw_frame(0x80 | 0x40 | 0x1, &hello));
             codes.push(client.read_until_close().0.unwrap().0);
-        }
-        codes
+            // Negotiated, but on a continuation frame.
+            let (mut client, answer) = raw_client(addr, OFFER);
+            assert!(answer.is_some());
+            client.send(&raw_frame(0x40 | 0x1, &hello[..2]));
+            client.send(&raw_frame(0x80 | 0x40, &hello[2..]));
+            codes.push(client.read_until_close().0.unwrap().0);
+            // Negotiated, on a ping.
+            let (mut client, _) = raw_client(addr, OFFER);
+            client.send(&raw_frame(0x80 | 0x40 | 0x9, b"x"));
+            codes.push(client.read_until_close().0.unwrap().0);
+            // And a correct compressed message is echoed compressed.
+            let (mut client, _) = raw_client(addr, OFFER);
+            client.send(&raw_frame(0x80 | 0x40 | 0x1, &hello));
+            let echo = client.read_frame();
+            assert_eq!((echo.fin, echo.rsv, echo.opcode), (true, 0, 0x1));
+            assert_eq!(echo.payload, b"Hello"); // under the threshold: uncompressed
+            codes
+        })
+        .await;
+        assert_eq!(codes, [1002, 1002, 1002]);
     })
-    .await;
-    assert_eq!(codes, [1007, 1007, 1007]);
+}
+
+#[test]
+fn corrupt_compressed_data_is_1007() {
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let addr = server.addr;
+        let codes = common::blocking(move || {
+            let mut codes = Vec::new();
+            for bad in [
+                vec![0xff; 16],                     // reserved block type
+                vec![0x1a, 0x03],                   // literal/length code 286
+                vec![0xf2, 0x00, 0x11, 0x00, 0x00], // a distance before any output
+            ] {
+                let (mut client, _) = raw_client(addr, OFFER);
+                client.send(&raw_frame(0x80 | 0x40 | 0x2, &bad));
+                codes.push(client.read_until_close().0.unwrap().0);
+            }
+            codes
+        })
+        .await;
+        assert_eq!(codes, [1007, 1007, 1007]);
+    })
 }
 
 /// A few KiB that inflate to megabytes, against a 1 MiB limit: closed with
 /// 1009, the server holding at most about the limit (measured with the
 /// counting allocator, everything else quiet).
-#[async_std::test]
-async fn bomb_is_1009_with_bounded_memory() {
-    // The first 4 KiB of 64 MiB of zeros, compressed: about 4 MiB inflated.
-    // (Only that is sent, so that the server reads every byte before it
-    // fails and its close frame is not lost to a reset.)
-    let bomb = compressed(&vec![0u8; 64 << 20]);
-    assert!(bomb.len() < 80 << 10);
-    let frames = raw_frame(0x40 | 0x2, &bomb[..4 << 10]);
-    let mut config = Config::default();
-    config.max_message_size = 1 << 20;
-    let server = start_echo(config).await;
-    let addr = server.addr;
-    let (client, _) = common::blocking(move || raw_client(addr, OFFER)).await;
-    let conn = within("the connection", server.conns.recv()).await.unwrap();
+#[test]
+fn bomb_is_1009_with_bounded_memory() {
+    common::run(async move {
+        // The first 4 KiB of 64 MiB of zeros, compressed: about 4 MiB inflated.
+        // (Only that is sent, so that the server reads every byte before it
+        // fails and its close frame is not lost to a reset.)
+        let bomb = compressed(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 80 << 10);
+        let frames = raw_frame(0x40 | 0x2, &bomb[..4 << 10]);
+        let mut config = Config::default();
+        config.max_message_size = 1 << 20;
+        let server = echo_server(config).await;
+        let addr = server.addr;
+        let (client, _) = common::blocking(move || raw_client(addr, OFFER)).await;
+        let conn = within("the connection", server.conns.recv()).await.unwrap();
 
-    let _quiet = QUIET.write().await;
-    let baseline = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
-    let code = common::blocking(move || {
-        let mut client = client;
-        // The server may stop reading (and reset) before all is sent.
-        let _ = client.try_send(&frames);
-        client.read_until_close().0.unwrap().0
+        let _quiet = QUIET.write().await;
+        let baseline = LIVE.load(Ordering::Relaxed);
+        PEAK.store(baseline, Ordering::Relaxed);
+        let code = common::blocking(move || {
+            let mut client = client;
+            // The server may stop reading (and reset) before all is sent.
+            let _ = client.try_send(&frames);
+            client.read_until_close().0.unwrap().0
+        })
+        .await;
+        assert_eq!(code, 1009);
+        conn.closed().await;
+        let peak = PEAK.load(Ordering::Relaxed) - baseline;
+        assert!(
+            peak < 4 << 20,
+            "the server held {peak} bytes for a 1 MiB limit"
+        );
+        assert!(
+            conn.stats().bytes_in < 128 << 10,
+            "{}",
+            conn.stats().bytes_in
+        );
     })
-    .await;
-    assert_eq!(code, 1009);
-    conn.closed().await;
-    let peak = PEAK.load(Ordering::Relaxed) - baseline;
-    assert!(
-        peak < 4 << 20,
-        "the server held {peak} bytes for a 1 MiB limit"
-    );
-    assert!(
-        conn.stats().bytes_in < 128 << 10,
-        "{}",
-        conn.stats().bytes_in
-    );
 }

@@ -7,11 +7,10 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::channel::{Receiver, unbounded};
+use async_channel::{Receiver, unbounded};
 use futures::StreamExt;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -22,35 +21,26 @@ use tungstenite::{HandshakeError, Message, WebSocket};
 use wsgate::tls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use wsgate::{Event, Server};
 
+use crate::common;
+
 /// How long any single wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Awaits `future`, failing the test if it takes longer than [`TIMEOUT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match async_std::future::timeout(TIMEOUT, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
-    }
+    common::within_for(TIMEOUT, what, future).await
 }
 
-/// Runs `f` on a new OS thread; the returned future yields its result (and
-/// re-raises its panic, so a failed client assertion fails the test).
+/// Runs `f` on a new OS thread; the returned future yields its result
+/// within [`TIMEOUT`] (and re-raises its panic, so a failed client
+/// assertion fails the test).
 pub fn blocking<T, F>(f: F) -> impl Future<Output = T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    async move {
-        match within("a client thread", rx).await {
-            Ok(Ok(value)) => value,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("client thread vanished"),
-        }
-    }
+    let client = common::blocking(f);
+    async move { within("a client thread", client).await }
 }
 
 /// A PEM certificate (chain) and its PEM private key.
@@ -139,7 +129,7 @@ pub struct Seen {
 /// Accepts every request on `server`, reports it, and echoes every message.
 pub fn serve_echo(mut server: Server) -> Receiver<Seen> {
     let (tx, rx) = unbounded();
-    async_std::task::spawn(async move {
+    common::spawn(async move {
         while let Some(request) = server.next().await {
             let _ = tx
                 .send(Seen {
@@ -148,7 +138,7 @@ pub fn serve_echo(mut server: Server) -> Receiver<Seen> {
                     peer_certificates: request.peer_certificates().to_vec(),
                 })
                 .await;
-            async_std::task::spawn(async move {
+            common::spawn(async move {
                 let Ok(conn) = request.accept(None, None).await else {
                     return;
                 };
@@ -203,10 +193,7 @@ pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
 /// A plain std socket to `addr` with read and write timeouts.
 pub fn tcp(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream
+    common::tcp_with_timeout(addr, TIMEOUT)
 }
 
 /// Opens a WebSocket over TLS to `addr` with tungstenite (an independent
@@ -231,8 +218,7 @@ pub fn wss_connect(
 
 /// Opens a plain WebSocket to `addr` with tungstenite.
 pub fn ws_connect(addr: SocketAddr, path: &str) -> WebSocket<TcpStream> {
-    let url = format!("ws://{addr}{path}");
-    let (ws, _) = tungstenite::client(url.into_client_request().unwrap(), tcp(addr)).unwrap();
+    let (ws, _) = tungstenite::client(common::ws_request(addr, path), tcp(addr)).unwrap();
     ws
 }
 

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use wsgate::runtime::{Runtime, block_on};
+use wsgate::runtime::Runtime;
+
+use crate::common::run as block_on;
 use wsgate::{Client, Event, Server};
 
 /// The names of this process's threads, as the kernel has them.

@@ -13,15 +13,12 @@
 //!   `WSGATE_REQUIRE_BROWSER=1` (as CI sets it), which makes that a failure.
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
 
-// The chat example serves wss:// with rustls (it has required-features).
-#![cfg(feature = "rustls")]
-
-#[path = "../examples/chat/main.rs"]
+#[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
 mod chat;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -33,39 +30,28 @@ use tungstenite::handshake::client::Request;
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::CloseFrame;
 
-/// How long any single read may wait.
-const TIMEOUT: Duration = Duration::from_secs(5);
+use crate::common::{self, TIMEOUT, Ws, raw_exchange, ws_request, ws_try_connect};
+
 /// How long the whole browser run may take.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
 
-type Ws = tungstenite::WebSocket<TcpStream>;
-
 /// Starts a chat server on a free port of 127.0.0.1.
 fn start_chat() -> SocketAddr {
-    async_std::task::block_on(async {
+    common::run(async {
         let room = Arc::new(chat::room::Room::new());
         let server = chat::server::builder(room.clone())
             .bind("127.0.0.1:0")
             .await
             .expect("bind the chat server");
         let addr = server.local_addr();
-        async_std::task::spawn(chat::server::serve(server, room));
+        common::spawn(chat::server::serve(server, room));
         addr
     })
 }
 
-fn tcp(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream
-}
-
 /// A handshake request for `path`, offering the chat protocol.
 fn chat_request(addr: SocketAddr, path: &str) -> Request {
-    let mut request = format!("ws://{addr}{path}")
-        .into_client_request()
-        .expect("request");
+    let mut request = ws_request(addr, path);
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("chat"));
@@ -74,13 +60,13 @@ fn chat_request(addr: SocketAddr, path: &str) -> Request {
 
 /// The handshake's outcome: the socket, or the refusal's status and reason.
 fn handshake(addr: SocketAddr, request: Request) -> Result<Ws, (u16, String)> {
-    match tungstenite::client::client(request, tcp(addr)) {
+    match ws_try_connect(addr, request, None) {
         Ok((ws, response)) => {
             let protocol = response.headers().get("Sec-WebSocket-Protocol");
             assert_eq!(protocol.and_then(|p| p.to_str().ok()), Some("chat"));
             Ok(ws)
         }
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+        Err(tungstenite::Error::Http(response)) => {
             let reason = response
                 .headers()
                 .get("X-WebSocket-Reject-Reason")
@@ -144,33 +130,18 @@ fn read_close(ws: &mut Ws) -> CloseFrame {
 
 /// A plain HTTP/1.1 request; returns the status and the body.
 fn http(addr: SocketAddr, method: &str, target: &str) -> (u16, String) {
-    let mut stream = tcp(addr);
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    let request =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let response = raw_exchange(addr, request.as_bytes());
+    assert!(
+        response.header("Content-Length").is_some(),
+        "no Content-Length: {}",
+        response.head
+    );
+    (
+        response.status,
+        String::from_utf8(response.body).expect("UTF-8 body"),
     )
-    .unwrap();
-    // Read the head, then Content-Length bytes of body.
-    let mut response = Vec::new();
-    let mut byte = [0u8];
-    while !response.ends_with(b"\r\n\r\n") {
-        assert!(response.len() < 16 << 10, "response head too long");
-        stream.read_exact(&mut byte).expect("response head");
-        response.push(byte[0]);
-    }
-    let head = String::from_utf8(response).expect("UTF-8 head");
-    let status = head[9..12].parse().expect("status");
-    let length = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().expect("Content-Length"))
-        })
-        .expect("Content-Length");
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).expect("response body");
-    (status, String::from_utf8(body).expect("UTF-8 body"))
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Mounting on axum (feature `hyper`): wsgate requests answered through
 //! hyper's upgrade, checked with tungstenite as the independent client.
-#![cfg(feature = "hyper")]
+//! Always on tokio (hyper's upgraded stream is tokio's), on a runtime of
+//! each test's own.
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -1,0 +1,158 @@
+//! Shared helpers for the integration tests.
+//!
+//! - [`run`], [`spawn`], [`sleep`], [`timeout`]: the async runtime the crate
+//!   is built for (`runtime.rs`, the only test code that names one);
+//! - servers built from the public API (`servers.rs`): [`echo_server`]
+//!   (echoes every message and reports every event and connection to the
+//!   test), [`request_server`] (hands each `WebSocketRequest` to the test)
+//!   and [`app_server`] (runs an application function per request);
+//! - clients: tungstenite (the independent reference client) over a std
+//!   `TcpStream` (`ws.rs`), and byte-exact ones (`raw.rs`): [`RawClient`],
+//!   a frame encoder and decoder, and helpers for raw std streams;
+//! - [`blocking`], which runs a blocking client script on its own thread, and
+//!   [`within`], which bounds every await;
+//! - [`counting`], the counting global allocator of the binaries that
+//!   measure memory (tests/hostile.rs, tests/deflate.rs).
+//!
+//! Every wait is bounded: std sockets get read and write timeouts, and async
+//! waits go through [`within`].
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wsgate::{Config, Connection, SendPolicy};
+
+pub mod counting;
+mod raw;
+mod runtime;
+mod servers;
+mod ws;
+
+pub use raw::*;
+pub use runtime::*;
+pub use servers::*;
+pub use ws::*;
+
+/// How long any single wait may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The masking key the raw client uses (anything but zeros, so that a server
+/// that forgets to unmask sees garbage).
+pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// The RFC 6455 §1.3 sample key and its accept value.
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const SAMPLE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// Awaits `future`, failing the test if it takes longer than [`TIMEOUT`].
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    within_for(TIMEOUT, what, future).await
+}
+
+/// Awaits `future` for at most `limit`.
+pub async fn within_for<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
+    match timeout(limit, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// Runs `f` on a new OS thread at once; the returned future yields its
+/// result (and re-raises its panic, so a failed client assertion fails the
+/// test).
+pub fn blocking<T, F>(f: F) -> impl Future<Output = T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(result);
+    });
+    async move {
+        match rx.await {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("client thread vanished"),
+        }
+    }
+}
+
+/// A config with every limit raised above 16 MiB, for the large messages.
+pub fn large_config() -> Config {
+    let mut config = Config::default();
+    config.max_message_size = 64 << 20;
+    config.max_frame_size = 64 << 20;
+    config
+}
+
+/// Text of `n` bytes, with multi-byte characters in it.
+pub fn text_of_len(n: usize) -> String {
+    let unit = "aé€😀"; // 1 + 2 + 3 + 4 bytes
+    let mut s = String::with_capacity(n);
+    while s.len() + unit.len() <= n {
+        s.push_str(unit);
+    }
+    while s.len() < n {
+        s.push('x');
+    }
+    s
+}
+
+/// Binary data of `n` bytes, not all the same.
+pub fn bytes_of_len(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// A configuration without keepalive pings, so a test sees only its own traffic.
+pub fn quiet_config() -> Config {
+    let mut config = Config::default();
+    config.ping_interval = None;
+    config
+}
+
+/// A quiet configuration for peers that never read: `policy` applies
+/// once the send queue passes `high_water` (until it is under
+/// `low_water`), and a small kernel send buffer makes it fill fast.
+pub fn send_queue_config(policy: SendPolicy, high_water: usize, low_water: usize) -> Config {
+    let mut config = quiet_config();
+    config.send_queue_high_water = high_water;
+    config.send_queue_low_water = low_water;
+    config.send_queue_policy = policy;
+    config.tcp.send_buffer_size = Some(16 << 10);
+    config
+}
+
+/// Polls `check` every 10 ms until it holds, failing after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Samples `conn.buffered_amount()` every millisecond until `stop`; returns
+/// the largest value seen and the sample count.
+pub fn sample_queue(conn: Connection, stop: Arc<AtomicBool>) -> JoinHandle<(usize, usize)> {
+    spawn(async move {
+        let (mut max, mut samples) = (0, 0);
+        while !stop.load(Ordering::SeqCst) {
+            max = max
+                .max(conn.buffered_amount())
+                .max(conn.stats().queued_bytes);
+            samples += 1;
+            sleep(Duration::from_millis(1)).await;
+        }
+        (max, samples)
+    })
+}

@@ -1,0 +1,28 @@
+//! The integration tests, in one test binary: each module is one area of
+//! the server, `common` (and `tls_common`) the helpers they share.
+//!
+//! The tests run on the runtime the crate is built for (see
+//! `common::run`). Two areas have their own binaries, because each counts
+//! the process's allocations with a `#[global_allocator]` and needs no
+//! other test allocating while it measures: `tests/hostile.rs` and
+//! `tests/deflate.rs` (they include `common` by path).
+
+mod common;
+#[cfg(all(feature = "rustls", feature = "ring"))]
+mod tls_common;
+
+#[cfg(feature = "hyper")]
+mod axum;
+// The chat example serves wss:// with rustls (it has required-features).
+#[cfg(feature = "rustls")]
+mod browser;
+mod close;
+mod concurrency;
+mod handlers;
+mod handshake;
+mod messages;
+mod operations;
+mod runtime;
+mod serve;
+#[cfg(all(feature = "rustls", feature = "ring"))]
+mod tls;
