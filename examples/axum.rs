@@ -49,7 +49,8 @@ async fn websocket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> http::Response<String> {
-    ws.upgrade_hyper(request, peer, |request| async move {
+    // Plain HTTP here; behind TLS, pass true.
+    ws.upgrade_hyper(request, peer, false, |request| async move {
         if request.resource_url().path() != "/ws" {
             request.reject(StatusCode::NotFound, "try /ws");
             return;

@@ -90,7 +90,7 @@ mod tests {
         let waiter_space = space.clone();
         let waiter_changed = changed.clone();
         let waiter = std::thread::spawn(move || {
-            crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
+            crate::runtime::block_on(crate::runtime::Runtime::for_tests().timeout(
                 Duration::from_secs(20),
                 async {
                     loop {

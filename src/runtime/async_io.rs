@@ -34,9 +34,10 @@ impl<T: Source> Io<T> {
         mut read: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         if std::mem::take(&mut self.drained) {
-            // The readiness event behind the last read is spent (the first
-            // poll consumes it); the second registers for the next one.
-            // Either may find a newer event, and then the read goes ahead.
+            // The readiness event behind the last read is spent: the first
+            // poll consumes it, the second re-arms the one-shot registration
+            // and waits. Bytes already queued by then are reported at once
+            // (the re-arm is level-triggered), so no arrival is missed.
             for _ in 0..2 {
                 if futures::ready!(self.io.poll_readable(cx)).is_err() {
                     break; // let the read report the error

@@ -129,11 +129,12 @@ impl Runtime {
     /// # Examples
     ///
     /// ```
-    /// # #[cfg(feature = "tokio")]
-    /// wsgate::runtime::block_on(async {
-    ///     # #[cfg(not(feature = "async-std"))]
+    /// # #[cfg(feature = "tokio")] {
+    /// let tokio = tokio::runtime::Runtime::new().unwrap();
+    /// tokio.block_on(async {
     ///     assert_eq!(wsgate::runtime::Runtime::tokio().name(), "tokio");
     /// });
+    /// # }
     /// ```
     #[cfg(feature = "tokio")]
     pub fn tokio() -> Runtime {
@@ -164,7 +165,11 @@ impl Runtime {
     /// # Panics
     ///
     /// With `tokio` as the only runtime feature, when called outside a
-    /// tokio runtime.
+    /// tokio runtime (and so do [`Server::bind`](crate::Server::bind),
+    /// [`ServerBuilder::build`](crate::ServerBuilder::build),
+    /// [`Client::connect`](crate::Client::connect) and
+    /// [`TcpTransport::new`](crate::TcpTransport::new) without an explicit
+    /// runtime).
     ///
     /// # Examples
     ///
@@ -318,6 +323,20 @@ impl Runtime {
         .await
     }
 
+    /// The runtime the crate's unit tests use: [`current`](Self::current),
+    /// or with `tokio` as the only runtime feature, the runtime
+    /// [`block_on`] keeps for the process.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Runtime {
+        #[cfg(not(any(feature = "async-std", feature = "smol")))]
+        if Runtime::try_tokio().is_none() {
+            return Runtime {
+                kind: Kind::Tokio(tokio::global().handle().clone()),
+            };
+        }
+        Runtime::current()
+    }
+
     /// Registers a connected, non-blocking socket with the reactor.
     pub(crate) fn register<T: registered::Source>(&self, io: T) -> io::Result<Registered<T>> {
         match &self.kind {
@@ -357,10 +376,11 @@ impl PartialEq for Runtime {
 ///
 /// On async-std and smol it drives the future on this thread while their
 /// executors run the tasks wsgate spawns (async-std when both features are
-/// on). With `tokio` as the only runtime feature it starts a
-/// multi-threaded tokio runtime for the call and runs `future` inside it
-/// (an application with its own `#[tokio::main]` does not need this; it
-/// panics when called from inside a tokio runtime, as tokio's own
+/// on). With `tokio` as the only runtime feature it runs `future` inside a
+/// multi-threaded tokio runtime that wsgate starts on first use and keeps
+/// for the process, so a server started in one call still serves in the
+/// next (an application with its own `#[tokio::main]` does not need this;
+/// it panics when called from inside a tokio runtime, as tokio's own
 /// `block_on` does).
 ///
 /// # Examples
@@ -410,7 +430,6 @@ where
 ///     assert_eq!(handle.await, "done");
 /// });
 /// ```
-#[must_use = "dropping a JoinHandle detaches its task"]
 pub struct JoinHandle<T> {
     receiver: oneshot::Receiver<T>,
 }
@@ -420,11 +439,14 @@ impl<T> Future for JoinHandle<T> {
 
     /// # Panics
     ///
-    /// If the task panicked.
+    /// If the task ended without an output: it panicked, or its runtime
+    /// shut down and dropped it.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         match Pin::new(&mut self.receiver).poll(cx) {
             Poll::Ready(Ok(output)) => Poll::Ready(output),
-            Poll::Ready(Err(oneshot::Canceled)) => panic!("a task spawned by wsgate panicked"),
+            Poll::Ready(Err(oneshot::Canceled)) => {
+                panic!("the task ended without an output: it panicked, or its runtime shut down")
+            }
             Poll::Pending => Poll::Pending,
         }
     }

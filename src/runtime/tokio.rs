@@ -28,13 +28,23 @@ where
     }
 }
 
+/// The runtime `block_on` runs on when tokio is the only runtime feature:
+/// one for the process, made on first use, so that a server started in one
+/// `block_on` call still serves in the next.
+#[cfg(not(any(feature = "async-std", feature = "smol")))]
+pub(super) fn global() -> &'static tokio::runtime::Runtime {
+    static GLOBAL: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("cannot start a tokio runtime")
+    })
+}
+
 #[cfg(not(any(feature = "async-std", feature = "smol")))]
 pub(super) fn block_on<F: Future>(future: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("cannot start a tokio runtime");
-    runtime.block_on(future)
+    global().block_on(future)
 }
 
 /// A socket on tokio's reactor.

@@ -45,11 +45,22 @@ impl ServerHandle {
     ///
     /// `peer_addr` is the client's address (axum's `ConnectInfo`); the
     /// request's local address is `0.0.0.0:0`, which hyper does not pass
-    /// on. The connection counts in this server's registry, broadcast,
-    /// metrics, limits and shutdown, and runs on its
-    /// [`Runtime`](crate::runtime::Runtime), which must be tokio: hyper's
-    /// upgraded stream lives on tokio's reactor. A server made only for
-    /// mounting needs no listener: [`ServerBuilder::build`](crate::ServerBuilder::build).
+    /// on. `secure` says whether the connection hyper read it from is TLS
+    /// (it makes [`is_secure`](WebSocketRequest::is_secure), the `wss://`
+    /// URL and [`is_same_origin`](WebSocketRequest::is_same_origin)); it is
+    /// never taken from the request itself, which the client wrote.
+    ///
+    /// The connection counts in this server's registry, broadcast,
+    /// metrics, limits and shutdown, and its tasks run on the server's
+    /// [`Runtime`](crate::runtime::Runtime) (build the server inside the
+    /// tokio runtime hyper runs on). A server made only for mounting needs
+    /// no listener: [`ServerBuilder::build`](crate::ServerBuilder::build).
+    ///
+    /// hyper must serve the connection with upgrades on: axum does; with
+    /// hyper itself, `http1::Builder::serve_connection(..).with_upgrades()`
+    /// (or hyper-util's `serve_connection_with_upgrades`). Behind axum's
+    /// `Router::nest`, the request's path has lost the nesting prefix, and
+    /// so has [`resource`](WebSocketRequest::resource).
     ///
     /// Only HTTP/1.1 upgrades are WebSocket handshakes here; a request over
     /// HTTP/2 gets 426 (RFC 8441's extended CONNECT is not supported).
@@ -71,7 +82,7 @@ impl ServerHandle {
     ///     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ///     request: Request,
     /// ) -> http::Response<String> {
-    ///     ws.upgrade_hyper(request, peer, |request| async move {
+    ///     ws.upgrade_hyper(request, peer, false, |request| async move {
     ///         let Ok(conn) = request.accept(None, None).await else { return };
     ///         let mut events = conn.events();
     ///         while let Some(Event::Message(m)) = events.next().await {
@@ -86,6 +97,7 @@ impl ServerHandle {
         &self,
         mut request: http::Request<B>,
         peer_addr: SocketAddr,
+        secure: bool,
         handler: F,
     ) -> impl Future<Output = http::Response<String>> + Send + 'static + use<B, F, Fut>
     where
@@ -93,7 +105,7 @@ impl ServerHandle {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let inner = self.inner.clone();
-        let prepared = prepare(&inner, &mut request, peer_addr);
+        let prepared = prepare(&inner, &mut request, peer_addr, secure);
         async move {
             let (ws_request, pending) = match prepared {
                 Ok(prepared) => prepared,
@@ -149,6 +161,7 @@ fn prepare<B>(
     inner: &Arc<Inner>,
     request: &mut http::Request<B>,
     peer_addr: SocketAddr,
+    secure: bool,
 ) -> Result<(WebSocketRequest, Pending), Box<http::Response<String>>> {
     let config = &inner.config;
     let core = &inner.core;
@@ -197,10 +210,7 @@ fn prepare<B>(
     if core.shutting_down.load(Ordering::Acquire) {
         return Err(refuse(503, &reject_response(503, "server shutting down")));
     }
-    let scheme = match request.uri().scheme_str() {
-        Some("https") => "wss",
-        _ => "ws",
-    };
+    let scheme = if secure { "wss" } else { "ws" };
     let Some(url) = RequestUrl::new(scheme, &upgrade.host, &upgrade.resource) else {
         let response = reject_response(400, "invalid Host or request target");
         return Err(refuse(400, &response));
@@ -212,7 +222,7 @@ fn prepare<B>(
     let peer = Peer {
         peer_addr,
         local_addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        secure: scheme == "wss",
+        secure,
         peer_certificates: Vec::new(),
     };
     let state = Arc::new(PendingState::default());
@@ -340,7 +350,10 @@ impl Pending {
 }
 
 /// One of wsgate's own responses (a 101 or an error) as hyper's: status,
-/// headers and body; hyper writes the `Content-Length`.
+/// headers and body. hyper writes the `Content-Length`, and decides about
+/// the connection: an error response's `Connection: close` is left out, so
+/// a rejection does not end hyper's keep-alive connection (the 101 keeps
+/// its `Connection: Upgrade`).
 fn to_http(bytes: &[u8]) -> http::Response<String> {
     let lines = bytes.windows(2).filter(|w| w == b"\r\n").count();
     let mut headers = vec![httparse::EMPTY_HEADER; lines];
@@ -357,7 +370,9 @@ fn to_http(bytes: &[u8]) -> http::Response<String> {
         .and_then(|code| http::StatusCode::from_u16(code).ok())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for header in parsed.headers.iter() {
-        if header.name.eq_ignore_ascii_case("content-length") {
+        let hop_by_hop = header.name.eq_ignore_ascii_case("content-length")
+            || (header.name.eq_ignore_ascii_case("connection") && response.status() != 101);
+        if hop_by_hop {
             continue;
         }
         if let (Ok(name), Ok(value)) = (
@@ -429,6 +444,7 @@ mod tests {
         assert_eq!(response.headers()["retry-after"], "5");
         assert_eq!(response.headers()["x-websocket-reject-reason"], "too many");
         assert!(response.headers().get("content-length").is_none());
+        assert!(response.headers().get("connection").is_none());
         assert_eq!(response.body(), "too many");
     }
 

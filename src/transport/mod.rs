@@ -211,7 +211,14 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
-        (TcpTransport::new(accepted).unwrap(), client)
+        (
+            {
+                accepted.set_nonblocking(true).unwrap();
+                TcpTransport::from_nonblocking(accepted, &crate::runtime::Runtime::for_tests())
+                    .unwrap()
+            },
+            client,
+        )
     }
 
     /// A TCP transport reads into uninitialised memory through the shared
@@ -226,7 +233,7 @@ mod tests {
         assert!(!cursor.reads_spare());
         client.write_all(b"hello").unwrap();
         let mut room = [MaybeUninit::<u8>::uninit(); 64];
-        let n = crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
+        let n = crate::runtime::block_on(crate::runtime::Runtime::for_tests().timeout(
             Duration::from_secs(10),
             futures::future::poll_fn(|cx| shared.poll_read_spare(cx, &mut room)),
         ))
@@ -264,7 +271,7 @@ mod tests {
         let mut room = [0u8; 4];
         let mut n = 0;
         while n < 4 {
-            n += crate::runtime::block_on(crate::runtime::Runtime::current().timeout(
+            n += crate::runtime::block_on(crate::runtime::Runtime::for_tests().timeout(
                 Duration::from_secs(10),
                 futures::future::poll_fn(|cx| shared.poll_read(cx, &mut room[n..])),
             ))

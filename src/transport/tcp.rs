@@ -252,12 +252,19 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
-        (TcpTransport::new(accepted).unwrap(), client)
+        (
+            {
+                accepted.set_nonblocking(true).unwrap();
+                TcpTransport::from_nonblocking(accepted, &crate::runtime::Runtime::for_tests())
+                    .unwrap()
+            },
+            client,
+        )
     }
 
     fn block_on<T>(future: impl Future<Output = T>) -> T {
         crate::runtime::block_on(
-            crate::runtime::Runtime::current().timeout(Duration::from_secs(20), future),
+            crate::runtime::Runtime::for_tests().timeout(Duration::from_secs(20), future),
         )
         .expect("timed out")
     }
@@ -410,7 +417,10 @@ mod tests {
             let mut tasks = Vec::new();
             for _ in 0..64 {
                 let (stream, _) = listener.accept().unwrap();
-                let mut stream = TcpTransport::new(stream).unwrap();
+                stream.set_nonblocking(true).unwrap();
+                let mut stream =
+                    TcpTransport::from_nonblocking(stream, &crate::runtime::Runtime::for_tests())
+                        .unwrap();
                 tasks.push(crate::runtime::spawn(async move {
                     let mut buf = [0u8; 2];
                     loop {

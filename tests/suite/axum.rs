@@ -19,9 +19,18 @@ async fn websocket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> http::Response<String> {
-    ws.upgrade_hyper(request, peer, |request| async move {
+    ws.upgrade_hyper(request, peer, false, |request| async move {
         match request.resource_url().path() {
             "/ws" => {}
+            "/secure" => {
+                let reason = format!(
+                    "secure={} url={}",
+                    request.is_secure(),
+                    request.resource_url()
+                );
+                request.reject(StatusCode::Forbidden, &reason);
+                return;
+            }
             "/slow" => {
                 // Never decides: the decision deadline answers 503.
                 std::future::pending::<()>().await;
@@ -54,6 +63,7 @@ async fn app(config: wsgate::Config) -> (SocketAddr, Server) {
         .route("/ws", get(websocket))
         .route("/other", get(websocket))
         .route("/slow", get(websocket))
+        .route("/secure", get(websocket))
         .with_state(server.handle());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -177,6 +187,26 @@ fn axum_route_rejects_with_the_reason_and_refuses_plain_requests() {
             response.to_ascii_lowercase().contains("upgrade: websocket"),
             "{response}"
         );
+        // An absolute-form https:// target over plain TCP is not TLS: the
+        // scheme the client writes decides nothing.
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = format!(
+            "GET https://{addr}/secure HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = vec![0u8; 1024];
+        let n = stream.read(&mut response).unwrap();
+        let response = String::from_utf8_lossy(&response[..n]).to_ascii_lowercase();
+        assert!(response.starts_with("http/1.1 403"), "{response}");
+        assert!(
+            response.contains(&format!("secure=false url=ws://{addr}/secure")),
+            "{response}"
+        );
         // A bad version: 426 as from the server's own handshake.
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
@@ -195,6 +225,7 @@ fn axum_route_rejects_with_the_reason_and_refuses_plain_requests() {
     checked.join().unwrap();
     let metrics = server.handle().metrics();
     assert_eq!(metrics.rejected.get(&404), Some(&1), "{metrics:?}");
+    assert_eq!(metrics.rejected.get(&403), Some(&1), "{metrics:?}");
     assert_eq!(metrics.rejected.get(&426), Some(&2), "{metrics:?}");
     drop(rt);
 }
