@@ -1,5 +1,4 @@
-//! Which runtime runs wsgate: its tasks on the chosen runtime's threads,
-//! and no other runtime's threads in the process.
+//! Which runtime runs wsgate: its tasks on the chosen runtime's threads.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,18 +7,6 @@ use wsgate::runtime::Runtime;
 
 use crate::common::run as block_on;
 use wsgate::{Client, Event, Server};
-
-/// The names of this process's threads, as the kernel has them.
-fn process_threads() -> Vec<String> {
-    let mut names = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let comm = task.unwrap().path().join("comm");
-        if let Ok(name) = std::fs::read_to_string(comm) {
-            names.push(name.trim().to_owned());
-        }
-    }
-    names
-}
 
 /// The thread-name prefix of the runtime this build defaults to.
 fn expected_prefix(runtime: &Runtime) -> &'static str {
@@ -83,20 +70,9 @@ fn handlers_writers_and_clients_run_on_the_chosen_runtime() {
             "a task ran on {name:?}, not on {prefix}*"
         );
     }
-    let threads = process_threads();
-    if runtime.name() != "async-std" {
-        assert!(
-            !threads.iter().any(|t| t.starts_with("async-std")),
-            "async-std threads in a {} build: {threads:?}",
-            runtime.name()
-        );
-    }
-    if runtime.name() == "tokio" {
-        assert!(
-            !threads.iter().any(|t| t.starts_with("async-io")),
-            "async-io's reactor thread in a tokio build: {threads:?}"
-        );
-    }
+    // That no other runtime's code is even linked into a smol or tokio
+    // build is .ci/run's `cargo tree` check: threads cannot show it here,
+    // where other tests' clients share the process.
 }
 
 #[test]
