@@ -2241,3 +2241,31 @@ fn chat_example_graceful_sigterm() {
     }
     terminate_and_see_a_clean_shutdown(server, &mut ws);
 }
+
+/// examples/axum.rs: a page, /health and wsgate's echo on one port, with
+/// tungstenite and raw HTTP as the clients.
+#[cfg(feature = "hyper")]
+#[test]
+fn axum_example_serves_a_page_health_and_a_websocket_on_one_port() {
+    let Some(exe) = example("axum") else {
+        eprintln!("skipped: the axum example could not be built");
+        return;
+    };
+    let server = ExampleProcess::start(&exe, &[]);
+    let addr = server.addr;
+    let page = raw_exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body_text().contains("wsgate on axum"));
+    let mut ws = ws_connect(addr, "/ws");
+    ws.send(WsMessage::text("through axum")).unwrap();
+    assert_eq!(text_of(&ws_read_data(&mut ws)), "through axum");
+    let health = raw_exchange(
+        addr,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body_text(), "ok: 1 connections\n");
+}
