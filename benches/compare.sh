@@ -3,8 +3,8 @@
 # fastwebsockets (tokio + hyper), tokio-tungstenite, async-tungstenite on
 # async-std, and Node's `ws` when npm is available.
 #
-#   benches/compare.sh            # full run: 3 rounds, 3 s per cell, 10 000 idle connections (~20 min)
-#   benches/compare.sh --quick    # 1 round, 1 s per cell, 2 000 idle connections (~4 min)
+#   benches/compare.sh            # full run: 3 rounds, 3 s per cell, 10 000 idle connections (~15 min)
+#   benches/compare.sh --quick    # 1 round, 1 s per cell, 2 000 idle connections (~3 min)
 #
 # Options: --rounds N, --duration SECS, --idle-connections N, --window W,
 #          --sizes "16 1024 ..." (message sizes), --conns "1 64" (connection
