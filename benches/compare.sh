@@ -11,10 +11,14 @@
 #          counts), --servers "wsgate fastwebsockets ...", --out FILE (Markdown report),
 #          --no-build, --baseline BINARY (an earlier build of wsgate's echo
 #          example, shown as the column "baseline": for A/B of a change).
-#          --servers may also name wsgate-tokio (not run by default): the
-#          same echo with wsgate's connection layer over tokio sockets
-#          (benches/compare/src/bin/wsgate-tokio-echo.rs), to tell what
-#          wsgate costs from what its runtime (async-io) costs.
+#
+# Servers (--servers; all of them by default): wsgate, wsgate-smol and
+# wsgate-tokio are examples/echo.rs built for each of wsgate's runtimes
+# (the default features: async-std; --no-default-features --features
+# smol,rustls,ring,deflate; and the same with tokio, whose sockets are
+# registered with tokio's own reactor); fastwebsockets, tokio-tungstenite,
+# async-tungstenite and node-ws are the peers. wsgate against itself on
+# three runtimes tells what wsgate costs from what its runtime costs.
 #
 # Method
 # - Every server is pinned to CPU 1 and the load generator
@@ -47,7 +51,7 @@ HS_DURATION=3
 WINDOW=1
 SIZES="16 1024 65536 1048576"
 CONNS="1 64"
-SERVERS="wsgate fastwebsockets tokio-tungstenite async-tungstenite node-ws"
+SERVERS="wsgate wsgate-smol wsgate-tokio fastwebsockets tokio-tungstenite async-tungstenite node-ws"
 OUT=""
 BASELINE=""
 BUILD=1
@@ -68,7 +72,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --no-build) BUILD=0 ;;
     --baseline) BASELINE=$2; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -100,15 +104,15 @@ trap cleanup EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---------------------------------------------------------------- build
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 if [ "$BUILD" = 1 ]; then
-  log "building wsgate's echo and loadgen examples"
-  (cd "$ROOT" && cargo build --release --example echo --example loadgen) >&2
+  log "building wsgate's echo example for async-std, smol and tokio, and loadgen"
+  build_wsgate_echo
   log "building the peers (benches/compare)"
   (cd "$COMPARE" && cargo build --release) >&2
 fi
 LOADGEN="$ROOT/target/release/examples/loadgen"
-# shellcheck source=benches/servers.sh
-source "$ROOT/benches/servers.sh"
 if [ -n "$BASELINE" ]; then
   CMD[baseline]=$BASELINE
   SERVERS="$SERVERS baseline"
@@ -221,6 +225,13 @@ for size in $SIZES; do
           --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP")
         cpu=$(field server_cpu_us_per_msg "$res")
         rate=$(field msgs_per_s "$res")
+        if [ "$(field messages "$res")" = 0 ]; then
+          # Seen with --quick on a busy machine at 1 MiB x 64: the cell ended
+          # before any echo was counted after the warm-up, and its 0 µs
+          # would have counted as a measurement.
+          log "echo ${size}B x${conns} $s: no message completed in the window; sample dropped"
+          continue
+        fi
         printf 'echo\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$conns" "$s" "$r" "$cpu" "$rate" >>"$RESULTS"
         log "echo ${size}B x${conns} $s: ${cpu} µs/msg, ${rate} msg/s"
       done
@@ -289,9 +300,18 @@ def fmt(kind, v):
         return f"{v / 1000:.2f} ms"
     return f"{v:.2f} µs" if v < 10 else f"{v:.1f} µs"
 
-names = {"wsgate": "wsgate", "fastwebsockets": "fastwebsockets", "tokio-tungstenite": "tokio-tungstenite",
-         "async-tungstenite": "async-tungstenite (async-std)", "node-ws": "Node ws",
-         "wsgate-tokio": "wsgate on tokio's I/O"}
+names = {"wsgate": "wsgate (async-std)", "wsgate-smol": "wsgate (smol)", "wsgate-tokio": "wsgate (tokio)",
+         "fastwebsockets": "fastwebsockets", "tokio-tungstenite": "tokio-tungstenite",
+         "async-tungstenite": "async-tungstenite (async-std)", "node-ws": "Node ws"}
+# wsgate's echo example built for each runtime: their cells carry no ratio
+# in the first table; the second divides each of them by the peers.
+builds = [s for s in ("wsgate", "wsgate-smol", "wsgate-tokio") if s in servers]
+peers = [s for s in ("fastwebsockets", "async-tungstenite") if s in servers]
+
+def median(key, s):
+    vals = cells.get(key + (s,))
+    return statistics.median(vals) if vals else None
+
 out = []
 out.append("| work | connections | " + " | ".join(names.get(s, s) for s in servers) + " |")
 out.append("|---|---|" + "---|" * len(servers))
@@ -310,10 +330,26 @@ for key in order:
         if len(vals) > 1 and med > 0:
             spread = (max(vals) - min(vals)) / med * 100
             cell += f" ±{spread / 2:.0f}%"
-        if s != "wsgate" and base_med is not None and med > 0:
+        if s not in builds and base_med is not None and med > 0:
             cell += f" (**{base_med / med:.2f}×**)"
         row.append(cell)
     out.append("| " + " | ".join(row) + " |")
+
+if builds and peers:
+    out.append("")
+    out.append("Each wsgate build's cost divided by the peer's (medians from the table above; "
+               "below 1.0× wsgate is cheaper):")
+    out.append("")
+    cols = [(b, p) for p in peers for b in builds]
+    out.append("| work | connections | " + " | ".join(
+        f"{names[b]} ÷ {names[p].split(' (')[0]}" for b, p in cols) + " |")
+    out.append("|---|---|" + "---|" * len(cols))
+    for key in order:
+        row = list(label(*key))
+        for b, p in cols:
+            mb, mp = median(key, b), median(key, p)
+            row.append(f"{mb / mp:.2f}×" if mb is not None and mp else "–")
+        out.append("| " + " | ".join(row) + " |")
 
 out.append("")
 out.append("Throughput seen by the load generator (messages or handshakes per second, median; the client "
@@ -334,7 +370,8 @@ e = os.environ
 head = [
     "Server CPU time per echoed message or handshake (utime+stime from /proc, median of "
     f"{e['ROUNDS']} round(s)), and server memory per idle connection. "
-    "`(N×)` is wsgate's cost divided by that peer's: below 1.0× wsgate is cheaper. "
+    "`(N×)` in a peer's column is wsgate's cost (on async-std, the default features) divided by "
+    "that peer's: below 1.0× wsgate is cheaper. "
     "`±` is half the spread between rounds, relative to the median.",
     "",
     f"Machine: {os.cpu_count()} CPUs, {e['MODEL']}; server pinned to CPU 1, load generator to CPU 0. "

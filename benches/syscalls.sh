@@ -7,8 +7,13 @@
 # a quiet machine.
 #
 #   benches/syscalls.sh                                  # wsgate, 64 x 16 B
-#   benches/syscalls.sh --conns 1 --size 1024 wsgate fastwebsockets
+#   benches/syscalls.sh --conns 1 --size 1024 wsgate wsgate-smol wsgate-tokio fastwebsockets
 #   benches/syscalls.sh --mallocs --size 65536 --messages 5000 wsgate
+#
+# Servers are named as in compare.sh (benches/servers.sh): wsgate,
+# wsgate-smol and wsgate-tokio are examples/echo.rs built for async-std,
+# smol and tokio. Reads that fail with EAGAIN (a read that found nothing)
+# are counted apart, as recvfrom-EAGAIN and read-EAGAIN.
 #
 # Needs perf with tracepoints (Debian: linux-perf) and root; run
 # compare.sh once first (or build the same binaries) so the servers exist.
@@ -28,7 +33,7 @@ while [ $# -gt 0 ]; do
     --size) SIZE=$2; shift ;;
     --messages) MESSAGES=$2; shift ;;
     --mallocs) MALLOCS=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) SERVERS+=("$1") ;;
   esac
@@ -45,6 +50,9 @@ for s in recvfrom read readv writev write sendto sendmsg epoll_wait epoll_pwait 
   futex timerfd_settime; do
   EVENTS="$EVENTS,syscalls:sys_enter_$s"
 done
+# Reads that found nothing (EAGAIN is 11 on Linux).
+EAGAIN_EVENTS=(-e syscalls:sys_exit_recvfrom --filter 'ret == -11'
+  -e syscalls:sys_exit_read --filter 'ret == -11')
 if [ "$MALLOCS" = 1 ]; then
   LIBC=$(ldd "$LOADGEN" | sed -n 's/.*libc\.so\.6 => \([^ ]*\).*/\1/p')
   perf probe -q -x "$LIBC" --add malloc --add realloc 2>/dev/null || true
@@ -65,7 +73,7 @@ for s in "${SERVERS[@]}"; do
   taskset -c 1 ${CMD[$s]} --addr "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
-  perf stat -x, -e "$EVENTS" -p "$SERVER_PID" 2>"$WORK/stat.csv" &
+  perf stat -x, -e "$EVENTS" "${EAGAIN_EVENTS[@]}" -p "$SERVER_PID" 2>"$WORK/stat.csv" &
   PERF=$!
   sleep 0.3
   timeout 300 taskset -c 0 "$LOADGEN" --url "ws://127.0.0.1:$PORT/" echo --connections "$CONNS" \
@@ -87,8 +95,9 @@ for row in csv.reader(open(path)):
     except ValueError:
         continue
     ev = (row[2].replace("raw_syscalls:sys_enter", "syscalls").replace("syscalls:sys_enter_", "")
+          .replace("syscalls:sys_exit_recvfrom", "recvfrom-EAGAIN").replace("syscalls:sys_exit_read", "read-EAGAIN")
           .replace("probe_libc:", "").replace("context-switches", "ctx-switches"))
-    if v > 0:
+    if v > 0 or ev == "recvfrom-EAGAIN":
         parts.append(f"{ev}={v / n:.2f}")
 print(f"{name:18} {conns}x{size}B, per message (incl. {conns} handshakes and closes): " + " ".join(parts))
 EOF
