@@ -64,6 +64,7 @@ mod deflate;
 mod error;
 pub mod handshake;
 mod http;
+mod lifecycle;
 mod net;
 mod pending;
 pub mod protocol;

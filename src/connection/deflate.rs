@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
-use super::queue::{Body, Closing, OutFrame};
+use super::queue::{Body, OutFrame};
 use super::shared::{Outgoing, Shared};
 use crate::config::SendPolicy;
 use crate::deflate::{DeflateState, SendCodec};
@@ -99,7 +99,7 @@ impl Shared {
         loop {
             let listener = {
                 let mut queue = self.lock_queue();
-                if queue.closing != Closing::Open {
+                if !queue.life.accepts_frames() {
                     return Err(Error::Closed);
                 }
                 if !queue.streaming {
@@ -131,7 +131,7 @@ impl Shared {
         loop {
             let listener = {
                 let mut queue = self.lock_queue();
-                if queue.closing != Closing::Open {
+                if !queue.life.accepts_frames() {
                     return Err(Error::Closed);
                 }
                 if !queue.streaming {

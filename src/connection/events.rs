@@ -284,10 +284,8 @@ impl Reader {
             }
             Incoming::Close(close) => {
                 let (code, reason) = close.unwrap_or((CloseCode::NO_STATUS, String::new()));
-                // Echo the peer's code (RFC 6455 §5.5.1); a no-op if our own
-                // close is already queued.
-                shared.queue_close(code, "", false);
-                shared.peer_closed(Some(code));
+                // Echoed (RFC 6455 §5.5.1) unless our own close is queued.
+                shared.peer_closed(code);
                 self.done = true;
                 self.release_buffer();
                 Event::Close(CloseEvent {

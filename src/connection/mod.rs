@@ -5,7 +5,6 @@
 mod deflate;
 mod events;
 mod handlers;
-mod keepalive;
 mod keys;
 mod options;
 mod queue;
@@ -26,7 +25,6 @@ use self::events::Reader;
 pub use self::events::{CloseEvent, Event, Events};
 pub use self::handlers::EventHandlers;
 pub use self::options::SendOptions;
-use self::queue::Closing;
 pub(crate) use self::queue::{Body, OutFrame};
 pub(crate) use self::shared::{ConnectionInfo, Offer, Outgoing, Shared};
 pub use self::stats::ConnectionStats;
@@ -457,8 +455,7 @@ impl Connection {
     /// # }
     /// ```
     pub fn is_open(&self) -> bool {
-        self.shared().lock_queue().closing == Closing::Open
-            && !self.shared().peer_closed.load(Ordering::Acquire)
+        self.shared().lock_queue().life.is_open()
     }
 
     /// Bytes queued and not yet written to the transport.
@@ -497,7 +494,7 @@ impl Connection {
             let listener = self.shared().space.listen();
             {
                 let queue = self.shared().lock_queue();
-                if queue.closing == Closing::Finished {
+                if queue.life.is_finished() {
                     return Err(Error::Closed);
                 }
                 if queue.bytes <= low {

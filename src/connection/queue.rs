@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::protocol::{CloseCode, FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::lifecycle::Lifecycle;
+use crate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode};
 
 /// Automatic pongs that may wait in the queue at once: enough to answer a
 /// burst of pings one by one, few enough (at most 32 × 131 bytes) that a ping
@@ -113,22 +114,6 @@ impl OutFrame {
     }
 }
 
-/// Why the connection accepts no more frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Closing {
-    /// Open: frames of every kind may be queued.
-    Open,
-    /// A close frame is queued or sent; only the writer's work remains.
-    CloseQueued {
-        /// Failing the connection: end the writing side as soon as the
-        /// close frame is written, and process nothing the peer sends after
-        /// (see `writer::finish_close`).
-        fail: bool,
-    },
-    /// The writer has stopped; nothing more will be written.
-    Finished,
-}
-
 /// The frames waiting to be written, with the byte count the high-water
 /// mark is checked against.
 #[derive(Debug)]
@@ -140,43 +125,32 @@ pub(crate) struct SendQueue {
     front_seq: u64,
     /// Sequence numbers of automatic pongs still waiting in the queue.
     pending_pongs: VecDeque<u64>,
-    pub(crate) closing: Closing,
-    /// The code and reason this end failed the connection with, if it did.
-    pub(crate) failed_with: Option<(CloseCode, String)>,
-    /// The code of the close frame this end queued.
-    pub(crate) sent_close: Option<CloseCode>,
-    /// The code of the close frame the peer sent.
-    pub(crate) received_close: Option<CloseCode>,
+    /// The connection's lifecycle: under the queue's lock, so that whether
+    /// frames may be queued is decided with the queue in hand.
+    pub(crate) life: Lifecycle,
     /// A message is being streamed: other data messages wait for its end.
     pub(crate) streaming: bool,
     /// A sender met the high-water mark: announce when the queue drains.
     pub(crate) wants_drain: bool,
     /// The connection ended with frames still unwritten.
     pub(crate) lost: bool,
-    /// When the close frame was queued (the close timeout runs from here
-    /// while the frame cannot be written).
-    pub(crate) close_queued_at: Option<std::time::Instant>,
     /// A batch has been taken and is being written (by the writer task or
     /// a write-through); nobody else may take one.
     pub(crate) writing: bool,
 }
 
 impl SendQueue {
-    pub(crate) fn new() -> SendQueue {
+    pub(crate) fn new(life: Lifecycle) -> SendQueue {
         SendQueue {
             frames: VecDeque::new(),
             bytes: 0,
             front_seq: 0,
             pending_pongs: VecDeque::new(),
-            closing: Closing::Open,
-            failed_with: None,
-            sent_close: None,
-            received_close: None,
+            life,
             streaming: false,
             wants_drain: false,
             lost: false,
             writing: false,
-            close_queued_at: None,
         }
     }
 
@@ -263,7 +237,7 @@ mod tests {
 
     #[test]
     fn pongs_do_not_pile_up() {
-        let mut q = SendQueue::new();
+        let mut q = SendQueue::new(Lifecycle::new(std::time::Instant::now()));
         q.push(frame(OpCode::Text, b"hello"));
         for i in 0..1000u32 {
             q.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));

@@ -11,7 +11,7 @@ use futures::task::AtomicWaker;
 
 use super::events::{CloseEvent, Reader};
 use super::keys::MaskKeys;
-use super::queue::{Body, Closing, OutFrame, SendQueue};
+use super::queue::{Body, OutFrame, SendQueue};
 use super::space::Space;
 use super::stats::{Counters, Observer};
 use super::{ConnectionId, Role};
@@ -19,6 +19,7 @@ use crate::config::{Config, SendPolicy};
 use crate::deflate::DeflateState;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
+use crate::lifecycle::{Activity, Lifecycle, Mode, Timeouts};
 use crate::protocol::{
     CloseCode, DataFrames, DataKind, FrameHeader, OpCode, apply_mask, close_payload,
 };
@@ -103,9 +104,9 @@ pub(crate) struct Shared {
     pub(crate) writer_wake: AtomicWaker,
     /// The queue shrank, a streamed message ended, or the connection finished.
     pub(crate) space: Space,
-    /// The peer's close arrived, the stream ended, or the writer finished.
+    /// The lifecycle changed: the peer's close arrived, the stream ended,
+    /// reading stopped, or the writer finished.
     pub(crate) state_changed: Notify,
-    pub(crate) peer_closed: AtomicBool,
     /// When the connection started; `last_rx` counts from here.
     pub(crate) started: Instant,
     pub(crate) opened_at: SystemTime,
@@ -114,15 +115,6 @@ pub(crate) struct Shared {
     /// Microseconds from `started` to the last read that brought bytes of
     /// a data frame (for the idle timeout: pings and pongs do not count).
     last_data_rx: AtomicU64,
-    /// Nothing reads the transport any more: the event stream stopped at a
-    /// protocol error, or every handle is gone. The writer then reads and
-    /// discards what the peer still sends while the connection closes.
-    pub(crate) reader_stopped: AtomicBool,
-    /// The payload of the last keepalive ping (its send time in µs), to
-    /// recognise its pong and measure the round trip.
-    pub(crate) keepalive_ping: AtomicU64,
-    /// The last measured round-trip time in µs, 0 until measured.
-    rtt_micros: AtomicU64,
     pub(crate) counters: Counters,
     pub(crate) reader: Arc<futures::lock::Mutex<Reader>>,
     /// Wakes the event stream for pause/resume and drain.
@@ -156,6 +148,7 @@ impl Shared {
         deflate: Option<DeflateState>,
         runtime: Runtime,
     ) -> Shared {
+        let started = Instant::now();
         Shared {
             id,
             role,
@@ -164,18 +157,14 @@ impl Shared {
             config,
             info,
             transport,
-            queue: Mutex::new(SendQueue::new()),
+            queue: Mutex::new(SendQueue::new(Lifecycle::new(started))),
             writer_wake: AtomicWaker::new(),
             space: Space::new(),
             state_changed: Notify::new(),
-            peer_closed: AtomicBool::new(false),
-            started: Instant::now(),
+            started,
             opened_at: SystemTime::now(),
             last_rx: AtomicU64::new(0),
             last_data_rx: AtomicU64::new(0),
-            reader_stopped: AtomicBool::new(false),
-            keepalive_ping: AtomicU64::new(u64::MAX),
-            rtt_micros: AtomicU64::new(0),
             counters: Counters::default(),
             events_waker: AtomicWaker::new(),
             paused: AtomicBool::new(false),
@@ -273,7 +262,7 @@ impl Shared {
 
     /// Whether a message may be queued now, with the queue locked.
     pub(super) fn admit(&self, queue: &mut SendQueue, streaming: bool) -> Result<Admission, Error> {
-        if queue.closing != Closing::Open {
+        if !queue.life.accepts_frames() {
             return Err(Error::Closed);
         }
         if queue.streaming && !streaming {
@@ -343,7 +332,7 @@ impl Shared {
         }
         let frame = self.frame(opcode, true, payload);
         let mut queue = self.lock_queue();
-        if queue.closing != Closing::Open {
+        if !queue.life.accepts_frames() {
             return Err(Error::Closed);
         }
         queue.push(frame);
@@ -352,24 +341,13 @@ impl Shared {
         Ok(())
     }
 
-    /// Sends a keepalive ping carrying its send time, to measure the round
-    /// trip when the pong comes back.
-    pub(crate) fn keepalive_ping(&self) {
-        let stamp = self.started.elapsed().as_micros() as u64;
-        self.keepalive_ping.store(stamp, Ordering::Relaxed);
-        let _ = self.send_control(OpCode::Ping, stamp.to_be_bytes().to_vec());
-    }
-
     /// Records the round trip if `payload` answers our keepalive ping.
     pub(crate) fn pong_received(&self, payload: &[u8]) {
-        let Ok(bytes) = <[u8; 8]>::try_from(payload) else {
+        if payload.len() != 8 {
             return;
-        };
-        let stamp = u64::from_be_bytes(bytes);
-        if stamp == self.keepalive_ping.load(Ordering::Relaxed) {
-            let now = self.started.elapsed().as_micros() as u64;
-            self.rtt_micros
-                .store(now.saturating_sub(stamp).max(1), Ordering::Relaxed);
+        }
+        let answered = self.lock_queue().life.pong(payload, Instant::now());
+        if answered.is_some() {
             // The next ping is now due an interval after this pong, which
             // can be before the timer the writer armed for the pong's
             // deadline: let it plan again.
@@ -378,17 +356,14 @@ impl Shared {
     }
 
     pub(crate) fn rtt(&self) -> Option<Duration> {
-        match self.rtt_micros.load(Ordering::Relaxed) {
-            0 => None,
-            micros => Some(Duration::from_micros(micros)),
-        }
+        self.lock_queue().life.rtt()
     }
 
     /// Answers a ping, replacing an answer still waiting in the queue.
     pub(crate) fn auto_pong(&self, payload: Vec<u8>) {
         let frame = self.frame(OpCode::Pong, true, payload);
         let mut queue = self.lock_queue();
-        if queue.closing == Closing::Open {
+        if queue.life.accepts_frames() {
             queue.push_pong(frame);
             drop(queue);
             self.writer_wake.wake();
@@ -401,63 +376,50 @@ impl Shared {
     /// queued it.
     pub(crate) fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
         let frame = self.frame(OpCode::Close, true, close_payload(code, reason));
+        let mode = if fail { Mode::Fail } else { Mode::Handshake };
         let mut queue = self.lock_queue();
-        if queue.closing != Closing::Open {
+        if !queue.life.close(code, reason, mode, Instant::now()) {
             return false;
         }
         queue.push(frame);
-        queue.closing = Closing::CloseQueued { fail };
-        queue.close_queued_at = Some(Instant::now());
-        queue.sent_close = Some(code);
-        if fail {
-            queue.failed_with = Some((code, reason.to_owned()));
-        }
         drop(queue);
         self.writer_wake.wake();
         self.space.notify();
         true
     }
 
-    /// When the queued close frame must have been written by: its queueing
-    /// time plus the close timeout.
-    pub(crate) fn close_deadline(&self) -> Option<Instant> {
-        self.lock_queue()
-            .close_queued_at
-            .map(|at| at + self.config.close_timeout)
-    }
-
     /// Gives up on a connection whose writes are blocked: no close frame can
     /// be sent, so it is recorded as the failure and the transport dropped.
     pub(crate) fn abort(&self, code: CloseCode, reason: &str) {
-        let mut queue = self.lock_queue();
-        if queue.failed_with.is_none() && code != CloseCode::ABNORMAL {
-            queue.failed_with = Some((code, reason.to_owned()));
-        }
-        if queue.closing == Closing::Open {
-            queue.closing = Closing::CloseQueued { fail: true };
-        }
-        drop(queue);
+        self.lock_queue().life.abort(code, reason, Instant::now());
         log::debug!("{} dropped: {reason}", self.id);
     }
 
-    /// The peer's close frame arrived (with `code`), or its stream ended.
-    pub(crate) fn peer_closed(&self, code: Option<CloseCode>) {
-        if let Some(code) = code {
-            self.lock_queue().received_close = Some(code);
+    /// The peer's close frame arrived, with `code`: answers it with the
+    /// same code unless this end's close is already queued (RFC 6455
+    /// §5.5.1).
+    pub(crate) fn peer_closed(&self, code: CloseCode) {
+        let echo = self.frame(OpCode::Close, true, close_payload(code, ""));
+        {
+            let mut queue = self.lock_queue();
+            if let Some(code) = queue.life.peer_closed(code)
+                && queue.life.close(code, "", Mode::Handshake, Instant::now())
+            {
+                queue.push(echo);
+            }
         }
-        self.peer_closed.store(true, Ordering::Release);
+        self.writer_wake.wake();
+        self.space.notify();
         self.state_changed.notify(usize::MAX);
     }
 
-    /// The stream ended without a close handshake: stop the writer too.
+    /// The stream ended without a close handshake (or the transport was
+    /// dropped): stop the writer too.
     pub(crate) fn stream_ended(&self) {
-        self.peer_closed(None);
-        let mut queue = self.lock_queue();
-        if queue.closing == Closing::Open {
-            queue.closing = Closing::CloseQueued { fail: true };
-        }
-        drop(queue);
+        self.lock_queue().life.stream_ended(Instant::now());
+        self.state_changed.notify(usize::MAX);
         self.writer_wake.wake();
+        self.space.notify();
     }
 
     /// Records that `n` bytes arrived (for keepalive, idle timeouts, stats).
@@ -485,21 +447,31 @@ impl Shared {
         self.started + Duration::from_micros(self.last_data_rx.load(Ordering::Relaxed))
     }
 
-    /// Nothing reads the transport any more (see `reader_stopped`); wakes
-    /// a writer waiting for the peer's end, so that it reads instead.
+    /// The lifecycle's timeouts, from the configuration.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts::from_config(&self.config)
+    }
+
+    /// What the keepalive and idle timeouts count from (see `received`).
+    pub(crate) fn activity(&self) -> Activity {
+        Activity {
+            last_rx: self.last_rx(),
+            last_data: self.last_data_rx(),
+        }
+    }
+
+    /// Nothing reads the transport any more: the event stream stopped at a
+    /// protocol error, or every handle is gone. Wakes a writer waiting for
+    /// the peer's end, so that it reads and discards instead.
     pub(crate) fn stop_reading(&self) {
-        self.reader_stopped.store(true, Ordering::Release);
+        self.lock_queue().life.stop_reading();
         self.state_changed.notify(usize::MAX);
     }
 
     /// How the connection ended without the peer's close frame: the code
     /// this end failed it with, or 1006.
     pub(crate) fn abnormal_close(&self) -> CloseEvent {
-        let (code, reason) = self
-            .lock_queue()
-            .failed_with
-            .clone()
-            .unwrap_or((CloseCode::ABNORMAL, String::new()));
+        let (code, reason) = self.lock_queue().life.abnormal_close();
         CloseEvent {
             code,
             reason,
@@ -508,18 +480,12 @@ impl Shared {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.lock_queue().closing == Closing::Finished
+        self.lock_queue().life.is_finished()
     }
 
     /// Called by the writer when it has stopped: the connection is over.
     pub(crate) fn finished(&self) {
-        let code = {
-            let queue = self.lock_queue();
-            queue
-                .received_close
-                .or(queue.sent_close)
-                .unwrap_or(CloseCode::ABNORMAL)
-        };
+        let code = self.lock_queue().life.final_code();
         // Give the compression memory back to the server's budget.
         #[cfg(feature = "deflate")]
         if let Some(deflate) = &self.deflate {
@@ -532,7 +498,7 @@ impl Shared {
         }
         {
             let mut queue = self.lock_queue();
-            queue.closing = Closing::Finished;
+            queue.life.finish();
             queue.discard();
         }
         self.space.notify();
@@ -545,14 +511,13 @@ impl Shared {
     /// Drops the transport now and lets the writer finish (a forced close).
     pub(crate) fn force_close(&self) {
         self.transport.kill();
-        self.peer_closed(None);
-        self.writer_wake.wake();
+        self.stream_ended();
     }
 
     /// Whether the peer's close frame arrived: the closing handshake
     /// completed.
     pub(crate) fn closed_cleanly(&self) -> bool {
-        self.lock_queue().received_close.is_some()
+        self.lock_queue().life.closed_cleanly()
     }
 
     /// Waits until the writer has finished.

@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use futures::io::{AsyncRead, AsyncReadExt};
 
 use super::Connection;
-use super::queue::Closing;
 use super::shared::{Frames, Outgoing, Shared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataKind, OpCode};
@@ -33,7 +32,7 @@ impl Shared {
             let listener = self.space.listen();
             {
                 let mut queue = self.lock_queue();
-                if queue.closing != Closing::Open {
+                if !queue.life.accepts_frames() {
                     return Err(Error::Closed);
                 }
                 if !queue.streaming {

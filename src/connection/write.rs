@@ -8,8 +8,6 @@ use std::sync::TryLockError;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-#[cfg(feature = "deflate")]
-use super::queue::Closing;
 use super::queue::{OutFrame, SendQueue};
 use super::shared::{Admission, Frames, Offer, Outgoing, Shared};
 use crate::error::Error;
@@ -227,7 +225,7 @@ impl Shared {
                 // Whoever is writing takes these next.
                 return;
             }
-            if queue.closing != Closing::Open {
+            if !queue.life.accepts_frames() {
                 drop(queue);
                 self.writer_wake.wake();
                 return;

@@ -3,7 +3,6 @@
 
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -11,10 +10,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::Shared;
-use super::keepalive::{Due, Keepalive};
-use super::queue::{Closing, OutFrame};
+use super::queue::OutFrame;
 use super::write::{BATCH, poll_write_frames};
-use crate::protocol::{CloseCode, Role};
+use crate::lifecycle::Expired;
+use crate::protocol::{CloseCode, OpCode, Role};
 use crate::runtime::Timer;
 
 /// What the writer does next.
@@ -23,45 +22,33 @@ enum Work {
     Write,
     /// Nothing is left to write and the connection is ending.
     Stop,
-    /// Keepalive wants a ping, or the connection is dead or idle.
-    Keepalive(Due),
+    /// A deadline of the connection's lifecycle came.
+    Expired(Expired),
 }
 
-/// The writer's deadlines: keepalive and idle timeouts, and the close
-/// deadline while a write is blocked. One timer, re-armed only for an
-/// earlier deadline (a deadline that moved later is found when the armed
-/// timer fires), so busy connections touch no timer.
-struct Deadlines {
-    keepalive: Keepalive,
+/// The one timer through which the writer sleeps until the lifecycle's
+/// next deadline (see `lifecycle.rs`). Re-armed only for an earlier
+/// deadline: a deadline that moved later is found when the armed timer
+/// fires, so busy connections touch no timer.
+struct Deadline {
     timer: Timer,
     armed: Option<Instant>,
 }
 
-/// A deadline that passed.
-enum Fired {
-    Keepalive(Due),
-    /// The close frame could not be written within the close timeout.
-    Close,
-}
-
-impl Deadlines {
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        shared: &Shared,
-        close: Option<Instant>,
-    ) -> Poll<Fired> {
+impl Deadline {
+    /// Asks the lifecycle what is due now; if nothing, sleeps until its
+    /// next deadline.
+    fn poll(&mut self, cx: &mut Context<'_>, shared: &Shared) -> Poll<Expired> {
         loop {
             let now = Instant::now();
-            if close.is_some_and(|at| now >= at) {
-                return Poll::Ready(Fired::Close);
-            }
-            let due = self
-                .keepalive
-                .check(now, shared.last_rx(), shared.last_data_rx());
-            let next = match due {
-                Due::Wait(at) => [at, close].into_iter().flatten().min(),
-                due => return Poll::Ready(Fired::Keepalive(due)),
+            let activity = shared.activity();
+            let t = shared.timeouts();
+            let next = {
+                let mut queue = shared.lock_queue();
+                if let Some(expired) = queue.life.on_deadline(t, now, activity) {
+                    return Poll::Ready(expired);
+                }
+                queue.life.next_deadline(t, activity)
             };
             if let Some(at) = next
                 && self.armed.is_none_or(|armed| at < armed)
@@ -79,13 +66,7 @@ impl Deadlines {
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut batch = Vec::new();
-    let config = &shared.config;
-    let mut deadlines = Deadlines {
-        keepalive: Keepalive::new(
-            config.ping_interval,
-            config.ping_timeout,
-            config.idle_timeout,
-        ),
+    let mut deadline = Deadline {
         timer: shared.runtime.timer_never(),
         armed: None,
     };
@@ -97,10 +78,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 queue.take_batch(&mut batch, BATCH);
                 return Poll::Ready(Work::Write);
             }
-            if !queue.writing
-                && (queue.closing == (Closing::CloseQueued { fail: true })
-                    || queue.closing == Closing::Finished)
-            {
+            if !queue.writing && queue.life.writer_may_stop() {
                 // The stream ended or the connection failed, and nothing is
                 // left to write.
                 return Poll::Ready(Work::Stop);
@@ -109,25 +87,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             // this point wakes us.
             shared.writer_wake.register(cx.waker());
             drop(queue);
-            deadlines.poll(cx, &shared, None).map(|fired| match fired {
-                Fired::Keepalive(due) => Work::Keepalive(due),
-                Fired::Close => Work::Stop,
-            })
+            deadline.poll(cx, &shared).map(Work::Expired)
         })
         .await;
         match work {
             Work::Write => {}
-            Work::Stop => break,
-            Work::Keepalive(Due::Ping) => {
-                shared.keepalive_ping();
+            Work::Stop | Work::Expired(Expired::CloseTimeout) => break,
+            Work::Expired(Expired::Ping(payload)) => {
+                let _ = shared.send_control(OpCode::Ping, payload.to_vec());
                 continue;
             }
-            Work::Keepalive(Due::PongOverdue) => {
-                shared.queue_close(CloseCode::INTERNAL_ERROR, "keepalive timeout", true);
-                continue;
-            }
-            Work::Keepalive(_) => {
-                shared.queue_close(CloseCode::GOING_AWAY, "idle timeout", true);
+            Work::Expired(Expired::Fail(code, reason)) => {
+                shared.queue_close(code, reason, true);
                 continue;
             }
         }
@@ -141,20 +112,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 return Poll::Ready(result.map_err(|_| None));
             }
             loop {
-                let close = shared.close_deadline();
-                match deadlines.poll(cx, &shared, close) {
+                match deadline.poll(cx, &shared) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Fired::Keepalive(Due::Ping)) => shared.keepalive_ping(),
-                    Poll::Ready(Fired::Keepalive(Due::PongOverdue)) => {
-                        return Poll::Ready(Err(Some((
-                            CloseCode::INTERNAL_ERROR,
-                            "keepalive timeout",
-                        ))));
+                    Poll::Ready(Expired::Ping(payload)) => {
+                        let _ = shared.send_control(OpCode::Ping, payload.to_vec());
                     }
-                    Poll::Ready(Fired::Keepalive(_)) => {
-                        return Poll::Ready(Err(Some((CloseCode::GOING_AWAY, "idle timeout"))));
+                    Poll::Ready(Expired::Fail(code, reason)) => {
+                        return Poll::Ready(Err(Some((code, reason))));
                     }
-                    Poll::Ready(Fired::Close) => {
+                    Poll::Ready(Expired::CloseTimeout) => {
                         return Poll::Ready(Err(Some((CloseCode::ABNORMAL, "close timeout"))));
                     }
                 }
@@ -165,14 +131,20 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             Ok(()) => batch.iter().map(OutFrame::len).sum(),
             Err(_) => 0,
         };
-        let drained = shared.finish_write(&mut shared.lock_queue(), written);
+        let close_written = result.is_ok() && batch.iter().any(OutFrame::is_close);
+        let drained = {
+            let mut queue = shared.lock_queue();
+            if close_written {
+                queue.life.close_written(Instant::now());
+            }
+            shared.finish_write(&mut queue, written)
+        };
         if let Err(stalled) = result {
             if let Some((code, reason)) = stalled {
                 shared.abort(code, reason);
             }
             break;
         }
-        let close_written = batch.iter().any(OutFrame::is_close);
         batch.drain(..).for_each(OutFrame::recycle);
         if batch.capacity() > 8 {
             batch.shrink_to(8);
@@ -211,7 +183,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// when the server has not done so within `close_timeout`.
 async fn finish_close(shared: &Shared) {
     let limit = shared.config.close_timeout;
-    let fail = shared.lock_queue().closing == (Closing::CloseQueued { fail: true });
+    let (fail, until) = {
+        let queue = shared.lock_queue();
+        let until = queue
+            .life
+            .next_deadline(shared.timeouts(), shared.activity());
+        (queue.life.failing(), until)
+    };
+    let until = until.unwrap_or_else(|| Instant::now() + limit);
     // Whether the writing side was ended (or tried for as long as allowed).
     let mut shut = false;
     if fail {
@@ -221,10 +200,14 @@ async fn finish_close(shared: &Shared) {
     let peer_end = async {
         loop {
             let listener = shared.state_changed.listen();
-            if shared.peer_closed.load(Ordering::Acquire) {
+            let (peer_done, reader_stopped) = {
+                let queue = shared.lock_queue();
+                (queue.life.peer_done(), queue.life.reader_stopped())
+            };
+            if peer_done {
                 return true;
             }
-            if shared.reader_stopped.load(Ordering::Acquire) {
+            if reader_stopped {
                 if !shut {
                     shut = true;
                     shut_down(shared).await;
@@ -235,7 +218,9 @@ async fn finish_close(shared: &Shared) {
             listener.await;
         }
     };
-    let close_frame = shared.runtime.timeout(limit, peer_end).await == Some(true);
+    // The lifecycle's close deadline: the close timeout from when the
+    // close frame was written.
+    let close_frame = shared.runtime.timeout_at(until, peer_end).await == Some(true);
     if close_frame && !fail && shared.role == Role::Client {
         // Nothing may follow the server's close frame: read and drop
         // until its end of stream.

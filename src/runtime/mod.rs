@@ -308,13 +308,20 @@ impl Runtime {
     /// first poll: registering a timer wakes the reactor, and most
     /// handshake steps complete at once.
     pub(crate) async fn timeout<F: Future>(&self, limit: Duration, future: F) -> Option<F::Output> {
+        self.timeout_at(Instant::now() + limit, future).await
+    }
+
+    /// Runs `future` until `at` at most; `None` when time ran out first.
+    /// Like [`timeout`](Self::timeout), the timer is only created if the
+    /// future does not finish on its first poll.
+    pub(crate) async fn timeout_at<F: Future>(&self, at: Instant, future: F) -> Option<F::Output> {
         let mut future = std::pin::pin!(future);
         let mut timer: Option<Timer> = None;
         std::future::poll_fn(|cx| {
             if let Poll::Ready(output) = future.as_mut().poll(cx) {
                 return Poll::Ready(Some(output));
             }
-            let timer = timer.get_or_insert_with(|| self.timer_at(Instant::now() + limit));
+            let timer = timer.get_or_insert_with(|| self.timer_at(at));
             match Pin::new(timer).poll(cx) {
                 Poll::Ready(()) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
