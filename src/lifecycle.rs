@@ -293,14 +293,7 @@ impl Lifecycle {
         if self.theirs == Theirs::Open {
             self.theirs = Theirs::Ended;
         }
-        if self.ours == Ours::Open {
-            self.ours = Ours::Closing {
-                mode: Mode::Fail,
-                code: None,
-                since: now,
-                written: None,
-            };
-        }
+        self.end_without_close(now);
     }
 
     /// Nothing reads the transport any more (a protocol error stopped the
@@ -323,6 +316,11 @@ impl Lifecycle {
         if self.failed.is_none() && code != CloseCode::ABNORMAL {
             self.failed = Some((code, reason.to_owned()));
         }
+        self.end_without_close(now);
+    }
+
+    /// This end, if still open, ends without a close frame (failing).
+    fn end_without_close(&mut self, now: Instant) {
         if self.ours == Ours::Open {
             self.ours = Ours::Closing {
                 mode: Mode::Fail,
