@@ -6,7 +6,10 @@ use crate::net::IpNet;
 use crate::protocol::{ReceiverConfig, Role};
 
 /// What a send does when the connection's send queue is over its high-water
-/// mark ([`Config::send_queue_high_water`]).
+/// mark ([`Config::send_queue_high_water`]): one rule for
+/// [`Connection::send`](crate::Connection::send),
+/// [`Connection::send_prepared`](crate::Connection::send_prepared) and the
+/// server's broadcasts.
 ///
 /// # Examples
 ///
@@ -24,8 +27,10 @@ pub enum SendPolicy {
     Wait,
     /// The send fails at once with [`Error::QueueFull`](crate::Error::QueueFull).
     Fail,
-    /// The connection is closed with 1008 (policy violation) and the send
-    /// fails: for peers too slow to be worth waiting for.
+    /// The connection is failed with 1008 (policy violation, reason "send
+    /// queue full": its close frame follows what is queued, and the peer's
+    /// answer is not awaited) and the send fails: for peers too slow to be
+    /// worth waiting for.
     Close,
 }
 

@@ -79,7 +79,7 @@ mod transport;
 pub use client::{Client, connect};
 pub use config::{Config, SendPolicy, TcpKeepalive, TcpOptions};
 pub use connection::{
-    CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events,
+    CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events, Prepared,
     SendOptions,
 };
 pub use error::{AcceptError, Error};

@@ -33,19 +33,15 @@
 //! not matter, and a busy pool means the message goes uncompressed.
 
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
-use super::queue::{Body, OutFrame};
-use super::shared::{Outgoing, Shared};
-use crate::config::SendPolicy;
+use super::shared::{Admission, Outgoing, Shared};
 use crate::deflate::{DeflateState, SendCodec};
 use crate::error::Error;
-use crate::protocol::{CloseCode, CompressorPool, DataFrames, DataKind, MAX_HEADER_LEN, OpCode};
+use crate::protocol::{CompressorPool, DataKind};
 
-/// RSV1: the first frame of a compressed message (RFC 7692 §6).
-const RSV1: u8 = 0x40;
+use super::prepared::RSV1;
 
 impl Shared {
     /// Sends a data message compressed (as `deflate` allows), or as it is
@@ -129,30 +125,17 @@ impl Shared {
     /// [`send`](Self::send) does.
     async fn wait_for_room(&self) -> Result<(), Error> {
         loop {
-            let listener = {
-                let mut queue = self.lock_queue();
-                if !queue.life.accepts_frames() {
-                    return Err(Error::Closed);
-                }
-                if !queue.streaming {
-                    if queue.bytes < self.config.send_queue_high_water {
-                        return Ok(());
-                    }
-                    queue.wants_drain = true;
-                    match self.config.send_queue_policy {
-                        SendPolicy::Wait => {}
-                        SendPolicy::Fail => return Err(Error::QueueFull),
-                        SendPolicy::Close => {
-                            drop(queue);
-                            self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
-                            return Err(Error::QueueFull);
-                        }
-                    }
-                }
-                // Registered under the queue lock: space freed after this
-                // point wakes us.
-                self.space.listen()
-            };
+            match self.admit(&mut self.lock_queue(), false)? {
+                Admission::Admitted => return Ok(()),
+                Admission::Full => self.queue_full()?,
+                Admission::Busy => {}
+            }
+            // Listen, then look once more: space freed in between is not
+            // missed, and the fast path above allocates no listener.
+            let listener = self.space.listen();
+            if let Admission::Admitted = self.admit(&mut self.lock_queue(), false)? {
+                return Ok(());
+            }
             listener.await;
         }
     }
@@ -179,84 +162,4 @@ fn pool_compress(deflate: &DeflateState, pool: &CompressorPool, payload: &[u8]) 
     }
     deflate.record(payload.len(), compressed.len());
     Some(compressed)
-}
-
-/// One broadcast payload compressed once per window size and shared by every
-/// connection compressing from the pool: without context takeover the
-/// compressed bytes depend only on the payload, the window and the level,
-/// so one copy serves them all (server frames are not masked).
-pub(crate) struct BroadcastCompressed<'a> {
-    kind: DataKind,
-    payload: &'a [u8],
-    fragment_size: usize,
-    /// Per window bits: the encoded frames, or `None` when compression was
-    /// not possible or did not help.
-    by_bits: Vec<(u8, Option<EncodedFrames>)>,
-}
-
-type EncodedFrames = (
-    Vec<([u8; MAX_HEADER_LEN], usize, OpCode, std::ops::Range<usize>)>,
-    Arc<Vec<u8>>,
-);
-
-impl<'a> BroadcastCompressed<'a> {
-    pub(crate) fn new(kind: DataKind, payload: &'a [u8], fragment_size: usize) -> Self {
-        BroadcastCompressed {
-            kind,
-            payload,
-            fragment_size,
-            by_bits: Vec::new(),
-        }
-    }
-
-    /// The compressed frames for a pooled connection, or `None` to send it
-    /// the uncompressed ones.
-    pub(crate) fn frames(&mut self, deflate: &DeflateState) -> Option<Outgoing> {
-        let SendCodec::Pool(pool) = &deflate.codec else {
-            return None;
-        };
-        let bits = deflate.send_window_bits();
-        let at = match self.by_bits.iter().position(|(b, _)| *b == bits) {
-            Some(at) => at,
-            None => {
-                let encoded = self.encode(pool, bits);
-                self.by_bits.push((bits, encoded));
-                self.by_bits.len() - 1
-            }
-        };
-        let (frames, compressed) = self.by_bits[at].1.as_ref()?;
-        deflate.record(self.payload.len(), compressed.len());
-        let frames = frames
-            .iter()
-            .map(|(head, len, opcode, range)| {
-                OutFrame::from_encoded(
-                    *head,
-                    *len,
-                    *opcode,
-                    Body::Shared(compressed.clone(), range.clone()),
-                )
-            })
-            .collect();
-        Some(Outgoing {
-            frames,
-            messages: 1,
-        })
-    }
-
-    fn encode(&self, pool: &CompressorPool, bits: u8) -> Option<EncodedFrames> {
-        let mut compressed = Vec::new();
-        pool.try_acquire(bits)?
-            .compress(self.payload, &mut compressed);
-        if compressed.len() >= self.payload.len() {
-            return None;
-        }
-        let frames = DataFrames::new(self.kind, RSV1, compressed.len(), self.fragment_size)
-            .map(|(header, range)| {
-                let mut head = [0u8; MAX_HEADER_LEN];
-                let len = header.encode(&mut head);
-                (head, len, header.opcode, range)
-            })
-            .collect();
-        Some((frames, Arc::new(compressed)))
-    }
 }

@@ -7,6 +7,7 @@ mod events;
 mod handlers;
 mod keys;
 mod options;
+mod prepared;
 mod queue;
 mod shared;
 mod space;
@@ -19,14 +20,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[cfg(feature = "deflate")]
-pub(crate) use self::deflate::BroadcastCompressed;
 use self::events::Reader;
 pub use self::events::{CloseEvent, Event, Events};
 pub use self::handlers::EventHandlers;
 pub use self::options::SendOptions;
-pub(crate) use self::queue::{Body, OutFrame};
-pub(crate) use self::shared::{ConnectionInfo, Offer, Outgoing, Shared};
+pub use self::prepared::Prepared;
+pub(crate) use self::shared::{ConnectionInfo, Offer, Shared};
 pub use self::stats::ConnectionStats;
 pub(crate) use self::stats::Observer;
 use crate::config::Config;
@@ -318,6 +317,26 @@ impl Connection {
         let _ = options;
         let out = self.shared().data_frames(kind, payload);
         self.shared().send(out, false).await
+    }
+
+    /// Sends a [`Prepared`] message: framed once, its bytes shared with
+    /// every other connection it is sent to (compressed once per window
+    /// size for connections compressing from the server's pool). Waits,
+    /// fails or closes under [`Config::send_queue_policy`] as
+    /// [`send`](Self::send) does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(room: Vec<wsgate::Connection>) {
+    /// let news = wsgate::Prepared::new("the room is closing");
+    /// for member in &room {
+    ///     let _ = member.send_prepared(&news).await;
+    /// }
+    /// # }
+    /// ```
+    pub async fn send_prepared(&self, prepared: &Prepared) -> Result<(), Error> {
+        self.shared().send_prepared(prepared).await
     }
 
     /// Sends a text message.

@@ -15,7 +15,7 @@ use super::queue::{Body, OutFrame, SendQueue};
 use super::space::Space;
 use super::stats::{Counters, Observer};
 use super::{ConnectionId, Role};
-use crate::config::{Config, SendPolicy};
+use crate::config::Config;
 use crate::deflate::DeflateState;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
@@ -292,8 +292,9 @@ impl Shared {
         }
     }
 
-    /// Queues `out` under the send-queue policy: waits (the default), fails,
-    /// or closes the connection with 1008 when the queue is full.
+    /// Queues `out` under the send-queue policy (see
+    /// [`queue_full`](Self::queue_full)): waits (the default), fails, or
+    /// fails the connection with 1008 when the queue is full.
     pub(crate) async fn send(&self, mut out: Outgoing, streaming: bool) -> Result<(), Error> {
         loop {
             let mut offered = Some(out);
@@ -305,14 +306,10 @@ impl Shared {
             out = match offer? {
                 Offer::Queued => return Ok(()),
                 Offer::Busy(out) => out,
-                Offer::Full(out) => match self.config.send_queue_policy {
-                    SendPolicy::Wait => out,
-                    SendPolicy::Fail => return Err(Error::QueueFull),
-                    SendPolicy::Close => {
-                        self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
-                        return Err(Error::QueueFull);
-                    }
-                },
+                Offer::Full(out) => {
+                    self.queue_full()?;
+                    out
+                }
             };
             // Listen, then try once more: space freed in between is not
             // missed, and the fast path above allocates no listener.

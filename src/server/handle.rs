@@ -8,14 +8,9 @@ use futures::future::join_all;
 
 use super::Inner;
 use super::registry::MetricsSnapshot;
-use crate::config::SendPolicy;
-#[cfg(feature = "deflate")]
-use crate::connection::BroadcastCompressed;
-use crate::connection::{Body, Connection, ConnectionId, Offer, OutFrame, Outgoing};
-#[cfg(feature = "deflate")]
-use crate::deflate::SendCodec;
+use crate::connection::{Connection, ConnectionId, Offer, Prepared};
 use crate::error::Error;
-use crate::protocol::{CloseCode, DataFrames, DataKind, MAX_HEADER_LEN, Message};
+use crate::protocol::{CloseCode, Message};
 
 /// A cheap, cloneable handle to a running server's connections: look them
 /// up, send to one or all, disconnect, shut down, read counters.
@@ -57,10 +52,10 @@ pub struct BroadcastReport {
     /// Connections whose queue took the message at once.
     pub queued: usize,
     /// Connections over their high-water mark that took it after waiting
-    /// ([`SendPolicy::Wait`]).
+    /// ([`SendPolicy::Wait`](crate::SendPolicy::Wait)).
     pub waited: usize,
     /// Connections that did not get it: closed, or over the mark under
-    /// [`SendPolicy::Fail`] / [`SendPolicy::Close`] (which also closed them).
+    /// [`SendPolicy::Fail`](crate::SendPolicy::Fail) / [`SendPolicy::Close`](crate::SendPolicy::Close) (which also failed them with 1008).
     pub failed: usize,
 }
 
@@ -181,10 +176,11 @@ impl ServerHandle {
     /// The frame is encoded once and its bytes shared by every connection's
     /// queue (no per-connection copy). Connections under their high-water
     /// mark get it at once, in one pass; a connection over its mark follows
-    /// the send-queue policy, so a slow connection never delays the others:
-    /// with [`SendPolicy::Wait`] the broadcast then waits for the slow ones
-    /// (concurrently) before it returns, with `Fail` it skips them, with
-    /// `Close` it closes them with 1008.
+    /// the send-queue policy exactly as [`Connection::send`] does: with
+    /// [`SendPolicy::Wait`](crate::SendPolicy::Wait) the broadcast then waits for the slow ones
+    /// (concurrently, after every other connection has its copy) before it
+    /// returns, with `Fail` it skips them, with `Close` it fails them with
+    /// 1008 ("send queue full").
     ///
     /// With permessage-deflate (a message at or above the connection's
     /// threshold): connections compressing from the server's shared pool
@@ -206,98 +202,53 @@ impl ServerHandle {
         message: impl Into<Message>,
         filter: impl Fn(&Connection) -> bool,
     ) -> BroadcastReport {
-        let (kind, payload) = match message.into() {
-            Message::Text(text) => (DataKind::Text, text.into_bytes()),
-            Message::Binary(data) => (DataKind::Binary, data),
-        };
-        let config = &self.inner.config;
-        let frames = DataFrames::new(kind, 0, payload.len(), config.fragment_size);
-        let encoded: Vec<_> = frames
-            .map(|(header, range)| {
-                let mut head = [0u8; MAX_HEADER_LEN];
-                let len = header.encode(&mut head);
-                (head, len, header.opcode, range)
-            })
-            .collect();
-        let payload = Arc::new(payload);
+        self.broadcast_prepared_where(&Prepared::new(message), filter)
+            .await
+    }
+
+    /// Sends a [`Prepared`] message to every open connection that `filter`
+    /// selects, as [`broadcast_where`](Self::broadcast_where) does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(handle: wsgate::ServerHandle) {
+    /// let notice = wsgate::Prepared::new("maintenance at noon");
+    /// handle.broadcast_prepared_where(&notice, |conn| conn.resource() == "/ops").await;
+    /// # }
+    /// ```
+    pub async fn broadcast_prepared_where(
+        &self,
+        prepared: &Prepared,
+        filter: impl Fn(&Connection) -> bool,
+    ) -> BroadcastReport {
         let mut report = BroadcastReport::default();
+        // Over the mark or behind a streamed message (Wait), or compressing
+        // with their own compressor: sent concurrently, after the pass.
         let mut waiting = Vec::new();
-        // permessage-deflate: pooled connections share one compressed copy;
-        // connections with their own compressor compress in turn.
-        #[cfg(feature = "deflate")]
-        let mut pooled = BroadcastCompressed::new(kind, &payload, config.fragment_size);
-        #[cfg(feature = "deflate")]
-        let mut own_compressed = Vec::new();
-        let plain = || Outgoing {
-            frames: encoded
-                .iter()
-                .map(|(head, len, opcode, range)| {
-                    OutFrame::from_encoded(
-                        *head,
-                        *len,
-                        *opcode,
-                        Body::Shared(payload.clone(), range.clone()),
-                    )
-                })
-                .collect(),
-            messages: 1,
-        };
         for conn in self.connections().into_iter().filter(|c| filter(c)) {
-            #[cfg(feature = "deflate")]
-            let out = match &conn.shared().deflate {
-                Some(deflate) if deflate.wants(payload.len(), None) => match deflate.codec {
-                    SendCodec::Own(_) => {
-                        own_compressed.push(conn);
-                        continue;
-                    }
-                    SendCodec::Pool(_) => pooled.frames(deflate).unwrap_or_else(plain),
-                },
-                _ => plain(),
-            };
-            #[cfg(not(feature = "deflate"))]
-            let out = plain();
-            match conn.shared().offer(out, false) {
-                Ok(Offer::Queued) => report.queued += 1,
+            let shared = conn.shared();
+            match shared.offer_prepared(prepared) {
+                Some(Ok(Offer::Queued)) => report.queued += 1,
+                None => waiting.push((conn, false)),
                 // Behind a streamed message: wait for its end, like a send.
-                Ok(Offer::Busy(out)) => waiting.push((conn, out)),
-                Ok(Offer::Full(out)) => match config.send_queue_policy {
-                    SendPolicy::Wait => waiting.push((conn, out)),
-                    SendPolicy::Fail => report.failed += 1,
-                    SendPolicy::Close => {
-                        let _ = conn.close(CloseCode::POLICY_VIOLATION, "send queue full");
-                        report.failed += 1;
-                    }
+                Some(Ok(Offer::Busy(_))) => waiting.push((conn, true)),
+                Some(Ok(Offer::Full(_))) => match shared.queue_full() {
+                    Ok(()) => waiting.push((conn, true)),
+                    Err(_) => report.failed += 1,
                 },
-                Err(_) => report.failed += 1,
+                Some(Err(_)) => report.failed += 1,
             }
         }
-        let waited = join_all(
-            waiting
-                .into_iter()
-                .map(|(conn, out)| async move { conn.shared().send(out, false).await }),
-        );
-        #[cfg(feature = "deflate")]
-        let (results, compressed) = {
-            let payload = &payload;
-            let compressed = join_all(own_compressed.iter().map(|conn| async move {
-                let shared = conn.shared();
-                let deflate = shared.deflate.as_ref().expect("checked above");
-                shared.send_own_compressed(deflate, kind, payload).await
-            }));
-            futures::future::join(waited, compressed).await
-        };
-        #[cfg(not(feature = "deflate"))]
-        let (results, compressed) = (waited.await, Vec::<Result<(), Error>>::new());
-        for result in results {
-            match result {
-                Ok(()) => report.waited += 1,
-                Err(_) => report.failed += 1,
-            }
-        }
-        for result in compressed {
-            match result {
-                Ok(()) => report.queued += 1,
-                Err(_) => report.failed += 1,
+        let results = join_all(waiting.into_iter().map(|(conn, waited)| async move {
+            (conn.shared().send_prepared(prepared).await, waited)
+        }))
+        .await;
+        for (result, waited) in results {
+            match (result, waited) {
+                (Ok(()), true) => report.waited += 1,
+                (Ok(()), false) => report.queued += 1,
+                (Err(_), _) => report.failed += 1,
             }
         }
         report

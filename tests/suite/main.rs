@@ -22,6 +22,7 @@ mod handlers;
 mod handshake;
 mod messages;
 mod operations;
+mod policy;
 mod runtime;
 mod serve;
 #[cfg(all(feature = "rustls", feature = "ring"))]
