@@ -94,6 +94,10 @@ pub struct Security;
 #[doc = include_str!("../book/src/operating.md")]
 pub struct Operating;
 
+/// Topics.
+#[doc = include_str!("../book/src/topics.md")]
+pub struct Topics;
+
 /// Testing your server.
 #[cfg(all(feature = "rustls", feature = "ring"))]
 #[doc = include_str!("../book/src/testing.md")]

@@ -34,6 +34,36 @@ pub enum SendPolicy {
     Close,
 }
 
+/// What a broadcast or a publish does for a connection whose send queue is
+/// over its high-water mark ([`Config::send_queue_high_water`]). A
+/// broadcast or publish never waits for a slow connection: the task that
+/// publishes is never held up, and every other connection gets its copy.
+///
+/// Set per server in [`Config::broadcast_policy`]; a connection can
+/// override it with
+/// [`Connection::set_broadcast_policy`](crate::Connection::set_broadcast_policy).
+///
+/// # Examples
+///
+/// ```
+/// use wsgate::{BroadcastPolicy, Config};
+///
+/// let mut config = Config::default();
+/// config.broadcast_policy = BroadcastPolicy::Close;
+/// assert_ne!(config.broadcast_policy, BroadcastPolicy::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BroadcastPolicy {
+    /// This message is dropped for that connection (counted as `dropped`
+    /// in the report and the topic's metrics); the connection stays open
+    /// and gets later messages once its queue has room. The default.
+    #[default]
+    Drop,
+    /// The connection is failed with 1008 (policy violation, reason "send
+    /// queue full"), as [`SendPolicy::Close`] does for a send.
+    Close,
+}
+
 /// TCP keep-alive probing: the kernel's own check for dead peers, below
 /// WebSocket keepalive.
 ///
@@ -223,6 +253,18 @@ pub struct Config {
     /// falls to this level, and [`Connection::writable`](crate::Connection::writable)
     /// resolves.
     pub send_queue_low_water: usize,
+    /// What a broadcast or publish does for a connection over its
+    /// high-water mark. Default [`BroadcastPolicy::Drop`]: never wait, drop
+    /// that connection's copy and count it.
+    pub broadcast_policy: BroadcastPolicy,
+    /// The longest topic name accepted, in bytes. Default 256.
+    pub max_topic_len: usize,
+    /// Topics one connection may subscribe to at once. Default 1,000.
+    pub max_subscriptions_per_connection: usize,
+    /// Topics (with at least one subscriber) one server may hold at once.
+    /// Default 1,000,000; a subscription to a new topic beyond it fails
+    /// with [`Error::TooManyTopics`](crate::Error::TooManyTopics).
+    pub max_topics: usize,
     /// Frame size for streamed messages
     /// ([`Connection::send_stream`](crate::Connection::send_stream),
     /// [`send_file`](crate::Connection::send_file)). Default 64 KiB: large
@@ -316,6 +358,10 @@ impl Default for Config {
             send_queue_high_water: 1 << 20,
             send_queue_policy: SendPolicy::Wait,
             send_queue_low_water: 256 << 10,
+            broadcast_policy: BroadcastPolicy::Drop,
+            max_topic_len: 256,
+            max_subscriptions_per_connection: 1_000,
+            max_topics: 1_000_000,
             stream_chunk_size: 64 << 10,
             read_buffer_size: 64 << 10,
             max_http_body_size: 64 << 10,

@@ -30,7 +30,8 @@ pub enum Error {
     Closed,
     /// The send queue is over its high-water mark and the connection's
     /// policy is [`SendPolicy::Fail`](crate::SendPolicy::Fail) (or
-    /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also closed it).
+    /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also failed it
+    /// with 1008).
     QueueFull,
     /// A control frame payload (ping, pong) is longer than 125 bytes.
     ControlTooLong,
@@ -39,6 +40,25 @@ pub enum Error {
     /// The URL given to the client is not a `ws://` (or `wss://`) URL with
     /// a host and without a fragment.
     InvalidUrl,
+    /// A topic name is longer than
+    /// [`Config::max_topic_len`](crate::Config::max_topic_len) (its length
+    /// and the limit).
+    TopicTooLong {
+        /// The name's length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection already has
+    /// [`Config::max_subscriptions_per_connection`](crate::Config::max_subscriptions_per_connection)
+    /// subscriptions (the limit).
+    TooManySubscriptions(usize),
+    /// The server already holds
+    /// [`Config::max_topics`](crate::Config::max_topics) topics (the limit).
+    TooManyTopics(usize),
+    /// Topics are served by a [`Server`](crate::Server): this connection
+    /// (a client's) has none.
+    NoTopics,
 }
 
 impl std::fmt::Display for Error {
@@ -54,6 +74,19 @@ impl std::fmt::Display for Error {
             Error::InvalidUrl => {
                 f.write_str("not a ws:// or wss:// URL with a host and no fragment")
             }
+            Error::TopicTooLong { len, max } => {
+                write!(f, "topic name of {len} bytes, over the limit of {max}")
+            }
+            Error::TooManySubscriptions(max) => {
+                write!(
+                    f,
+                    "the connection already has {max} subscriptions, the limit"
+                )
+            }
+            Error::TooManyTopics(max) => {
+                write!(f, "the server already holds {max} topics, the limit")
+            }
+            Error::NoTopics => f.write_str("topics are served by a server, not a client"),
         }
     }
 }

@@ -77,7 +77,7 @@ pub mod tls;
 mod transport;
 
 pub use client::{Client, connect};
-pub use config::{Config, SendPolicy, TcpKeepalive, TcpOptions};
+pub use config::{BroadcastPolicy, Config, SendPolicy, TcpKeepalive, TcpOptions};
 pub use connection::{
     CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events, Prepared,
     SendOptions,
@@ -89,6 +89,7 @@ pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use request::WebSocketRequest;
 pub use server::{
     BroadcastReport, MetricsSnapshot, Serve, Server, ServerBuilder, ServerHandle, ShutdownReport,
+    TopicMetrics,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

@@ -955,7 +955,7 @@ fn broadcast_reaches_every_kind_of_connection() {
         ];
         for message in &messages {
             let report = handle.broadcast(message.clone()).await;
-            assert_eq!((report.queued + report.waited, report.failed), (4, 0));
+            assert_eq!((report.queued, report.dropped + report.closed), (4, 0));
         }
         for client in &clients {
             let mut events = client.events();

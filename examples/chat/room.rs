@@ -6,9 +6,11 @@
 //! what the others saw. Messages go out through the server's broadcast
 //! ([`ServerHandle::broadcast_where`]), which encodes each frame once and
 //! shares its bytes with every member's queue. The lock is held while a
-//! message is queued; that never waits on a slow member, because the chat's
-//! send policy is [`SendPolicy::Close`](wsgate::SendPolicy::Close): a member
-//! whose send queue is full is disconnected instead of holding up the room.
+//! message is queued; that never waits on a slow member, because a
+//! broadcast never waits, and the chat's broadcast policy is
+//! [`BroadcastPolicy::Close`](wsgate::BroadcastPolicy::Close): a member
+//! whose send queue is full is disconnected rather than left with gaps in
+//! the conversation.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -7,8 +7,8 @@ use std::time::Instant;
 use futures::StreamExt;
 use http_types::{StatusCode, Url};
 use wsgate::{
-    CloseCode, Config, Connection, Event, Message, SendPolicy, Server, ServerBuilder,
-    WebSocketRequest,
+    BroadcastPolicy, CloseCode, Config, Connection, Event, Message, SendPolicy, Server,
+    ServerBuilder, WebSocketRequest,
 };
 
 use super::http;
@@ -33,10 +33,12 @@ pub fn config() -> Config {
     // character escaped, it fits in 16 KiB.
     config.max_message_size = 16 << 10;
     config.max_frame_size = 16 << 10;
-    // Room for a burst from everyone; past it, the member is closed (1008).
+    // Room for a burst from everyone; past it, the member is closed (1008),
+    // whether its own send or the room's broadcast met the mark.
     config.send_queue_high_water = 256 << 10;
     config.send_queue_low_water = 64 << 10; // a quarter of high water
     config.send_queue_policy = SendPolicy::Close;
+    config.broadcast_policy = BroadcastPolicy::Close;
     config
 }
 // ANCHOR_END: config

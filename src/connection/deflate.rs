@@ -36,6 +36,7 @@ use std::future::poll_fn;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
+use super::prepared::{Delivery, Prepared};
 use super::shared::{Admission, Outgoing, Shared};
 use crate::deflate::{DeflateState, SendCodec};
 use crate::error::Error;
@@ -120,6 +121,43 @@ impl Shared {
         Ok(())
     }
 
+    /// Delivers a broadcast or published message to a connection with its
+    /// own compressor, without waiting (see [`deliver`](Self::deliver)):
+    /// compressed when the compressor is free and the queue has room.
+    /// `None`: the caller delivers it uncompressed (no compressor of its
+    /// own, a message not worth compressing, the compressor busy with
+    /// another send, or no room, where the policy then applies).
+    pub(crate) fn deliver_own_compressed(&self, prepared: &Prepared) -> Option<Delivery> {
+        let deflate = self.deflate.as_ref()?;
+        let SendCodec::Own(own) = &deflate.codec else {
+            return None;
+        };
+        if !deflate.wants(prepared.len(), None) {
+            return None;
+        }
+        let mut own = own.try_lock()?;
+        let own = &mut *own;
+        let compressor = own.compressor.as_mut()?;
+        if !matches!(
+            self.admit(&mut self.lock_queue(), false),
+            Ok(Admission::Admitted)
+        ) {
+            return None;
+        }
+        if own.dirty {
+            compressor.reset();
+        }
+        // Dirty until the frames are queued: a message compressed and then
+        // not queued (the queue filled meanwhile) leaves a context the
+        // peer never saw, so the next compressed send resets it.
+        own.dirty = true;
+        let mut compressed = Vec::new();
+        compressor.compress(prepared.payload(), &mut compressed);
+        deflate.record(prepared.len(), compressed.len());
+        let out = self.compressed_frames(prepared.kind(), compressed);
+        Some(self.deliver_frames(out, |_| own.dirty = false))
+    }
+
     /// Waits until the send queue is open, under its high-water mark and
     /// not behind a streamed message, applying the send-queue policy as
     /// [`send`](Self::send) does.
@@ -127,7 +165,7 @@ impl Shared {
         loop {
             match self.admit(&mut self.lock_queue(), false)? {
                 Admission::Admitted => return Ok(()),
-                Admission::Full => self.queue_full()?,
+                Admission::Full => self.send_queue_full()?,
                 Admission::Busy => {}
             }
             // Listen, then look once more: space freed in between is not

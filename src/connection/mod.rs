@@ -24,8 +24,9 @@ use self::events::Reader;
 pub use self::events::{CloseEvent, Event, Events};
 pub use self::handlers::EventHandlers;
 pub use self::options::SendOptions;
+pub(crate) use self::prepared::Delivery;
 pub use self::prepared::Prepared;
-pub(crate) use self::shared::{ConnectionInfo, Offer, Shared};
+pub(crate) use self::shared::{ConnectionInfo, Shared};
 pub use self::stats::ConnectionStats;
 pub(crate) use self::stats::Observer;
 use crate::config::Config;
@@ -337,6 +338,90 @@ impl Connection {
     /// ```
     pub async fn send_prepared(&self, prepared: &Prepared) -> Result<(), Error> {
         self.shared().send_prepared(prepared).await
+    }
+
+    /// Subscribes this connection to `topic`: every
+    /// [`ServerHandle::publish`](crate::ServerHandle::publish) to it
+    /// reaches this connection, until [`unsubscribe`](Self::unsubscribe)
+    /// or the connection ends (it leaves its topics by itself). Returns
+    /// whether it was not subscribed yet.
+    ///
+    /// Fails with [`Error::TopicTooLong`], [`Error::TooManySubscriptions`]
+    /// or [`Error::TooManyTopics`] past the limits in [`Config`]
+    /// (`max_topic_len`, `max_subscriptions_per_connection`, `max_topics`),
+    /// with [`Error::Closed`] once the connection has ended, and with
+    /// [`Error::NoTopics`] on a client's connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.subscribe("room/42")?;
+    /// assert_eq!(conn.topics(), ["room/42"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self, topic: &str) -> Result<bool, Error> {
+        let shared = self.shared();
+        match &shared.observer {
+            Some(server) => server.subscribe(shared, topic),
+            None => Err(Error::NoTopics),
+        }
+    }
+
+    /// Unsubscribes this connection from `topic`; whether it was
+    /// subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.subscribe("news")?;
+    /// assert!(conn.unsubscribe("news"));
+    /// assert!(!conn.unsubscribe("news"));
+    /// # Ok(()) }
+    /// ```
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let shared = self.shared();
+        shared
+            .observer
+            .as_ref()
+            .is_some_and(|server| server.unsubscribe(shared, topic))
+    }
+
+    /// The topics this connection is subscribed to.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// for topic in conn.topics() { println!("in {topic}"); }
+    /// # }
+    /// ```
+    pub fn topics(&self) -> Vec<String> {
+        let shared = self.shared();
+        shared
+            .observer
+            .as_ref()
+            .map(|server| server.topics(shared))
+            .unwrap_or_default()
+    }
+
+    /// Sets this connection's own [`BroadcastPolicy`](crate::BroadcastPolicy),
+    /// in place of the server's
+    /// [`Config::broadcast_policy`](crate::Config::broadcast_policy): what a
+    /// broadcast or publish does when this connection's send queue is over
+    /// its high-water mark.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// // A dashboard that must see every update or reconnect.
+    /// conn.set_broadcast_policy(wsgate::BroadcastPolicy::Close);
+    /// # }
+    /// ```
+    pub fn set_broadcast_policy(&self, policy: crate::BroadcastPolicy) {
+        self.shared().set_broadcast_policy(policy);
     }
 
     /// Sends a text message.

@@ -3,9 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::queue::{Body, OutFrame};
-use super::shared::{Offer, Outgoing, Shared};
-use crate::config::SendPolicy;
+use std::sync::atomic::Ordering;
+
+use super::queue::{Body, OutFrame, SendQueue};
+use super::shared::{Admission, Outgoing, Shared};
+use crate::config::{BroadcastPolicy, SendPolicy};
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataFrames, DataKind, MAX_HEADER_LEN, Message, OpCode};
 
@@ -215,27 +217,154 @@ fn outgoing(heads: &Heads, payload: &Arc<Vec<u8>>) -> Outgoing {
     }
 }
 
+/// Who met a full send queue: a sender (which may wait), or a broadcast
+/// or publish (which never does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sending {
+    /// `send` and its kin: [`Config::send_queue_policy`](crate::Config::send_queue_policy).
+    Send,
+    /// A broadcast or a publish: the connection's [`BroadcastPolicy`].
+    Publish,
+}
+
+/// What [`Shared::queue_full`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Wait for room (senders under [`SendPolicy::Wait`] only).
+    Wait,
+    /// Not this message; the connection stays open.
+    Skip,
+    /// The connection was failed with 1008.
+    Closed,
+}
+
+/// What became of a broadcast or published message at one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Queued (or, behind a message being streamed, queued to follow it).
+    Queued,
+    /// Dropped for this connection: over its mark under
+    /// [`BroadcastPolicy::Drop`], or closing already.
+    Dropped,
+    /// Over its mark under [`BroadcastPolicy::Close`]: failed with 1008.
+    Closed,
+}
+
 impl Shared {
     /// The send-queue policy, for a message that met the high-water mark:
-    /// the one place that decides what a full queue means, for
-    /// [`send`](crate::Connection::send), compressed sends and broadcasts
-    /// alike.
+    /// the one place that decides what a full queue means, for `send`,
+    /// compressed sends, prepared sends, broadcasts and publishes.
     ///
-    /// - [`SendPolicy::Wait`]: `Ok(())`, wait for room;
-    /// - [`SendPolicy::Fail`]: [`Error::QueueFull`], the connection stays
-    ///   open;
-    /// - [`SendPolicy::Close`]: the connection is failed with 1008 ("send
-    ///   queue full": its close frame goes out after what is queued, and the
-    ///   peer's answer is not awaited), then [`Error::QueueFull`].
-    pub(crate) fn queue_full(&self) -> Result<(), Error> {
-        match self.config.send_queue_policy {
-            SendPolicy::Wait => Ok(()),
-            SendPolicy::Fail => Err(Error::QueueFull),
-            SendPolicy::Close => {
-                self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
-                Err(Error::QueueFull)
+    /// | policy | `Sending::Send` | `Sending::Publish` |
+    /// |---|---|---|
+    /// | wait | [`SendPolicy::Wait`]: wait for room | never |
+    /// | skip | [`SendPolicy::Fail`]: `Error::QueueFull` | [`BroadcastPolicy::Drop`]: dropped, counted |
+    /// | close | [`SendPolicy::Close`] | [`BroadcastPolicy::Close`] |
+    ///
+    /// Closing fails the connection with 1008 ("send queue full"): its close
+    /// frame goes out after what is queued, and the peer's answer is not
+    /// awaited.
+    pub(crate) fn queue_full(&self, sending: Sending) -> Verdict {
+        let verdict = match sending {
+            Sending::Send => match self.config.send_queue_policy {
+                SendPolicy::Wait => Verdict::Wait,
+                SendPolicy::Fail => Verdict::Skip,
+                SendPolicy::Close => Verdict::Closed,
+            },
+            Sending::Publish => match self.broadcast_policy() {
+                BroadcastPolicy::Drop => Verdict::Skip,
+                BroadcastPolicy::Close => Verdict::Closed,
+            },
+        };
+        if verdict == Verdict::Closed {
+            self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
+        }
+        verdict
+    }
+
+    /// [`queue_full`](Self::queue_full) for a sender: `Ok(())` to wait,
+    /// else [`Error::QueueFull`].
+    pub(crate) fn send_queue_full(&self) -> Result<(), Error> {
+        match self.queue_full(Sending::Send) {
+            Verdict::Wait => Ok(()),
+            Verdict::Skip | Verdict::Closed => Err(Error::QueueFull),
+        }
+    }
+
+    /// The connection's broadcast policy: its own, else the server's.
+    pub(crate) fn broadcast_policy(&self) -> BroadcastPolicy {
+        match self.broadcast_override.load(Ordering::Relaxed) {
+            1 => BroadcastPolicy::Drop,
+            2 => BroadcastPolicy::Close,
+            _ => self.config.broadcast_policy,
+        }
+    }
+
+    /// Sets this connection's own broadcast policy.
+    pub(crate) fn set_broadcast_policy(&self, policy: BroadcastPolicy) {
+        let code = match policy {
+            BroadcastPolicy::Drop => 1,
+            BroadcastPolicy::Close => 2,
+        };
+        self.broadcast_override.store(code, Ordering::Relaxed);
+    }
+
+    /// Delivers a broadcast or published message without waiting, ever:
+    /// queued; or, over the high-water mark, the broadcast policy applies;
+    /// behind a message being streamed, it is queued to follow that
+    /// message (the mark still applies).
+    ///
+    /// A connection with its own compressor (context takeover) compresses
+    /// the message here when its compressor is free; when another send
+    /// holds it, the message goes uncompressed, which RFC 7692 allows at
+    /// any point and which leaves the compression context untouched.
+    pub(crate) fn deliver(&self, prepared: &Prepared) -> Delivery {
+        #[cfg(feature = "deflate")]
+        if let Some(delivery) = self.deliver_own_compressed(prepared) {
+            return delivery;
+        }
+        let out = match self.prepared_frames(prepared) {
+            Some(out) => out,
+            // Its own compressor was busy: the shared uncompressed frames.
+            None if self.keys.is_none() => prepared.plain(self.config.fragment_size),
+            // A client masks each frame with its own key.
+            None => self.data_frames(prepared.kind(), prepared.payload().to_vec()),
+        };
+        self.deliver_frames(out, |_| {})
+    }
+
+    /// Queues `out` for a broadcast or publish (see
+    /// [`deliver`](Self::deliver)); `queued` runs under the queue's lock
+    /// once the frames are in (the compressor's order is kept that way).
+    pub(crate) fn deliver_frames(
+        &self,
+        out: Outgoing,
+        queued: impl FnOnce(&mut SendQueue),
+    ) -> Delivery {
+        let mut queue = self.lock_queue();
+        match self.admit(&mut queue, false) {
+            Err(_) => return Delivery::Dropped,
+            Ok(Admission::Admitted) => self.enqueue(&mut queue, out.frames),
+            Ok(Admission::Busy) if queue.bytes < self.config.send_queue_high_water => {
+                queue.defer(out.frames);
+                self.note_high_water(&mut queue);
+            }
+            Ok(Admission::Busy | Admission::Full) => {
+                queue.wants_drain = true;
+                drop(queue);
+                return match self.queue_full(Sending::Publish) {
+                    Verdict::Closed => Delivery::Closed,
+                    Verdict::Wait | Verdict::Skip => Delivery::Dropped,
+                };
             }
         }
+        queued(&mut queue);
+        drop(queue);
+        self.counters
+            .messages_out
+            .fetch_add(out.messages, Ordering::Relaxed);
+        self.writer_wake.wake();
+        Delivery::Queued
     }
 
     /// The frames of `prepared` for this connection, or `None` when this
@@ -261,15 +390,6 @@ impl Shared {
             }
         }
         Some(prepared.plain(fragment_size))
-    }
-
-    /// Offers `prepared` to the queue without waiting (see
-    /// [`offer`](Self::offer)); `None` when this connection must go through
-    /// [`send_prepared`](Self::send_prepared) instead (see
-    /// [`prepared_frames`](Self::prepared_frames)).
-    pub(crate) fn offer_prepared(&self, prepared: &Prepared) -> Option<Result<Offer, Error>> {
-        self.prepared_frames(prepared)
-            .map(|out| self.offer(out, false))
     }
 
     /// Sends `prepared` under the send-queue policy, waiting as

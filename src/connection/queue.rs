@@ -134,6 +134,12 @@ pub(crate) struct SendQueue {
     pub(crate) wants_drain: bool,
     /// The connection ended with frames still unwritten.
     pub(crate) lost: bool,
+    /// Broadcast or published messages that arrived while a message was
+    /// being streamed, to follow it (counted in `bytes` already). Boxed:
+    /// rarely used, and every connection holds the field (8 bytes, not a
+    /// `Vec`'s 24: idle memory).
+    #[allow(clippy::box_collection)]
+    deferred: Option<Box<Vec<OutFrame>>>,
     /// A batch has been taken and is being written (by the writer task or
     /// a write-through); nobody else may take one.
     pub(crate) writing: bool,
@@ -150,6 +156,7 @@ impl SendQueue {
             streaming: false,
             wants_drain: false,
             lost: false,
+            deferred: None,
             writing: false,
         }
     }
@@ -157,6 +164,24 @@ impl SendQueue {
     pub(crate) fn push(&mut self, frame: OutFrame) {
         self.bytes += frame.len();
         self.frames.push_back(frame);
+    }
+
+    /// Holds `frames` until the message being streamed ends (see
+    /// [`end_stream`](Self::end_stream)), counted against the mark now.
+    pub(crate) fn defer(&mut self, frames: impl IntoIterator<Item = OutFrame>) {
+        let deferred = self.deferred.get_or_insert_with(Default::default);
+        for frame in frames {
+            self.bytes += frame.len();
+            deferred.push(frame);
+        }
+    }
+
+    /// The streamed message ended: what was deferred goes into the queue.
+    pub(crate) fn end_stream(&mut self) {
+        self.streaming = false;
+        if let Some(deferred) = self.deferred.take() {
+            self.frames.extend(*deferred);
+        }
     }
 
     /// Queues an automatic pong. At most [`MAX_PENDING_PONGS`] wait at once;
@@ -182,6 +207,7 @@ impl SendQueue {
     pub(crate) fn discard(&mut self) {
         self.lost = self.bytes > 0;
         self.frames.clear();
+        self.deferred = None;
         self.pending_pongs.clear();
         self.bytes = 0;
     }

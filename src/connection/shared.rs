@@ -2,7 +2,7 @@
 //! writer task, and the send path into the queue.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -120,6 +120,9 @@ pub(crate) struct Shared {
     /// Wakes the event stream for pause/resume and drain.
     pub(crate) events_waker: AtomicWaker,
     pub(crate) paused: AtomicBool,
+    /// This connection's own broadcast policy: 0 the server's, 1 drop,
+    /// 2 close (see `prepared.rs`).
+    pub(crate) broadcast_override: AtomicU8,
     pub(crate) drain_ready: AtomicBool,
     /// Boxed: only clients mask, and the generator is a few hundred bytes.
     pub(super) keys: Option<Box<Mutex<MaskKeys>>>,
@@ -168,6 +171,7 @@ impl Shared {
             counters: Counters::default(),
             events_waker: AtomicWaker::new(),
             paused: AtomicBool::new(false),
+            broadcast_override: AtomicU8::new(0),
             drain_ready: AtomicBool::new(false),
             observer,
             deflate: deflate.map(Box::new),
@@ -307,7 +311,7 @@ impl Shared {
                 Offer::Queued => return Ok(()),
                 Offer::Busy(out) => out,
                 Offer::Full(out) => {
-                    self.queue_full()?;
+                    self.send_queue_full()?;
                     out
                 }
             };

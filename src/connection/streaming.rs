@@ -21,8 +21,9 @@ struct StreamGuard<'a>(&'a Shared);
 
 impl Drop for StreamGuard<'_> {
     fn drop(&mut self) {
-        self.0.lock_queue().streaming = false;
+        self.0.lock_queue().end_stream();
         self.0.space.notify();
+        self.0.writer_wake.wake();
     }
 }
 

@@ -8,7 +8,7 @@ use futures::future::join_all;
 
 use super::Inner;
 use super::registry::MetricsSnapshot;
-use crate::connection::{Connection, ConnectionId, Offer, Prepared};
+use crate::connection::{Connection, ConnectionId, Delivery, Prepared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, Message};
 
@@ -36,27 +36,40 @@ pub struct ServerHandle {
     pub(super) inner: Arc<Inner>,
 }
 
-/// How a broadcast went.
+/// How a broadcast or a publish went: what became of the message at each
+/// connection it was for. Neither ever waits for a slow connection.
 ///
 /// # Examples
 ///
 /// ```no_run
 /// # async fn f(handle: wsgate::ServerHandle) {
 /// let report = handle.broadcast("news").await;
-/// println!("{} queued, {} waited, {} failed", report.queued, report.waited, report.failed);
+/// println!("{} queued, {} dropped, {} closed", report.queued, report.dropped, report.closed);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BroadcastReport {
-    /// Connections whose queue took the message at once.
+    /// Connections whose queue took the message.
     pub queued: usize,
-    /// Connections over their high-water mark that took it after waiting
-    /// ([`SendPolicy::Wait`](crate::SendPolicy::Wait)).
-    pub waited: usize,
-    /// Connections that did not get it: closed, or over the mark under
-    /// [`SendPolicy::Fail`](crate::SendPolicy::Fail) / [`SendPolicy::Close`](crate::SendPolicy::Close) (which also failed them with 1008).
-    pub failed: usize,
+    /// Connections that did not get it: over their high-water mark under
+    /// [`BroadcastPolicy::Drop`](crate::BroadcastPolicy::Drop), or closing
+    /// already.
+    pub dropped: usize,
+    /// Connections over their mark under
+    /// [`BroadcastPolicy::Close`](crate::BroadcastPolicy::Close): failed
+    /// with 1008 instead.
+    pub closed: usize,
+}
+
+impl BroadcastReport {
+    pub(crate) fn count(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Queued => self.queued += 1,
+            Delivery::Dropped => self.dropped += 1,
+            Delivery::Closed => self.closed += 1,
+        }
+    }
 }
 
 /// How a graceful shutdown went.
@@ -171,24 +184,26 @@ impl ServerHandle {
         self.broadcast_where(message, |_| true).await
     }
 
-    /// Sends one message to every open connection that `filter` selects.
+    /// Sends one message to every open connection that `filter` selects,
+    /// without ever waiting for a slow one.
     ///
     /// The frame is encoded once and its bytes shared by every connection's
-    /// queue (no per-connection copy). Connections under their high-water
-    /// mark get it at once, in one pass; a connection over its mark follows
-    /// the send-queue policy exactly as [`Connection::send`] does: with
-    /// [`SendPolicy::Wait`](crate::SendPolicy::Wait) the broadcast then waits for the slow ones
-    /// (concurrently, after every other connection has its copy) before it
-    /// returns, with `Fail` it skips them, with `Close` it fails them with
-    /// 1008 ("send queue full").
+    /// queue (no per-connection copy), in one pass over the connections. A
+    /// connection over its send queue's high-water mark gets the
+    /// [`BroadcastPolicy`](crate::BroadcastPolicy) (its own, else the
+    /// server's): `Drop` (the default) skips it for this message, `Close`
+    /// fails it with 1008 ("send queue full"). So neither the task that
+    /// broadcasts nor any other connection waits for a slow client; the
+    /// future completes without waiting. A connection in the middle of a
+    /// streamed message ([`Connection::send_stream`]) gets the message
+    /// right after it.
     ///
     /// With permessage-deflate (a message at or above the connection's
     /// threshold): connections compressing from the server's shared pool
     /// (no context takeover) share one compressed copy too, made once per
     /// window size; a connection with its own compressor (context takeover)
-    /// must compress the message itself, in its own order, so each of those
-    /// costs one compression, done concurrently with the waits above and
-    /// counted as `queued`.
+    /// compresses the message itself, in its own order, or sends it
+    /// uncompressed while another send holds its compressor.
     ///
     /// # Examples
     ///
@@ -207,7 +222,8 @@ impl ServerHandle {
     }
 
     /// Sends a [`Prepared`] message to every open connection that `filter`
-    /// selects, as [`broadcast_where`](Self::broadcast_where) does.
+    /// selects, as [`broadcast_where`](Self::broadcast_where) does (never
+    /// waiting).
     ///
     /// # Examples
     ///
@@ -223,35 +239,60 @@ impl ServerHandle {
         filter: impl Fn(&Connection) -> bool,
     ) -> BroadcastReport {
         let mut report = BroadcastReport::default();
-        // Over the mark or behind a streamed message (Wait), or compressing
-        // with their own compressor: sent concurrently, after the pass.
-        let mut waiting = Vec::new();
         for conn in self.connections().into_iter().filter(|c| filter(c)) {
-            let shared = conn.shared();
-            match shared.offer_prepared(prepared) {
-                Some(Ok(Offer::Queued)) => report.queued += 1,
-                None => waiting.push((conn, false)),
-                // Behind a streamed message: wait for its end, like a send.
-                Some(Ok(Offer::Busy(_))) => waiting.push((conn, true)),
-                Some(Ok(Offer::Full(_))) => match shared.queue_full() {
-                    Ok(()) => waiting.push((conn, true)),
-                    Err(_) => report.failed += 1,
-                },
-                Some(Err(_)) => report.failed += 1,
-            }
-        }
-        let results = join_all(waiting.into_iter().map(|(conn, waited)| async move {
-            (conn.shared().send_prepared(prepared).await, waited)
-        }))
-        .await;
-        for (result, waited) in results {
-            match (result, waited) {
-                (Ok(()), true) => report.waited += 1,
-                (Ok(()), false) => report.queued += 1,
-                (Err(_), _) => report.failed += 1,
-            }
+            report.count(conn.shared().deliver(prepared));
         }
         report
+    }
+
+    /// Publishes `message` to every connection subscribed to `topic`
+    /// ([`Connection::subscribe`]), without waiting for any: framed once,
+    /// the same bytes queued to every subscriber, at a cost proportional to
+    /// the topic's subscribers (not to the server's connections). A
+    /// subscriber over its send queue's mark gets the
+    /// [`BroadcastPolicy`](crate::BroadcastPolicy), as for a broadcast.
+    /// A topic nobody is subscribed to reports nothing queued.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle) {
+    /// let report = handle.publish("room/42", "alice joined");
+    /// println!("{} queued, {} dropped", report.queued, report.dropped);
+    /// # }
+    /// ```
+    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> BroadcastReport {
+        self.publish_prepared(topic, &Prepared::new(message))
+    }
+
+    /// Publishes a [`Prepared`] message to `topic`, as
+    /// [`publish`](Self::publish) does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle) {
+    /// let notice = wsgate::Prepared::new("maintenance at noon");
+    /// for topic in ["eu", "us"] {
+    ///     handle.publish_prepared(topic, &notice);
+    /// }
+    /// # }
+    /// ```
+    pub fn publish_prepared(&self, topic: &str, prepared: &Prepared) -> BroadcastReport {
+        self.inner.core.topics.publish(topic, prepared)
+    }
+
+    /// How many connections are subscribed to `topic`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle) {
+    /// println!("{} in the lobby", handle.subscribers("lobby"));
+    /// # }
+    /// ```
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.inner.core.topics.subscribers(topic)
     }
 
     /// Stops accepting new connections; open connections are not affected.

@@ -10,11 +10,13 @@ mod mount;
 mod registry;
 mod serve;
 mod tcp;
+mod topics;
 
 pub use self::handle::{BroadcastReport, ServerHandle, ShutdownReport};
 pub use self::registry::MetricsSnapshot;
 pub(crate) use self::registry::ServerCore;
 pub use self::serve::Serve;
+pub use self::topics::TopicMetrics;
 
 use std::future::Future;
 use std::io;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::connection::{Connection, ConnectionId, Handle, Observer, Shared};
+use crate::error::Error;
 use crate::protocol::CloseCode;
 
 /// One registered connection: its shared state (for the server's own use,
@@ -43,6 +44,8 @@ pub(crate) struct ServerCore {
     /// connections. Reserved atomically at the handshake and handed over to
     /// the connection on accept, so a burst cannot overshoot the limit.
     slots: std::sync::atomic::AtomicUsize,
+    /// Topics and their subscribers.
+    pub(crate) topics: super::topics::Topics,
     /// The compression memory budget of every connection of this server.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Arc<crate::deflate::DeflateBudget>,
@@ -159,6 +162,7 @@ impl ServerCore {
             bytes_in,
             bytes_out,
             closes: lock(&self.counters.closes).clone(),
+            topics: self.topics.metrics(),
             ..MetricsSnapshot::default()
         };
         #[cfg(feature = "deflate")]
@@ -180,6 +184,7 @@ impl Observer for ServerCore {
     }
 
     fn finished(&self, connection: &Shared, code: CloseCode) {
+        self.topics.leave_all(connection.id);
         if lock(&self.connections).remove(&connection.id).is_some() {
             self.slots.fetch_sub(1, Ordering::AcqRel);
         }
@@ -191,6 +196,22 @@ impl Observer for ServerCore {
             .entry(code.as_u16())
             .or_default() += 1;
         log::debug!("{} closed with {code}", connection.id);
+    }
+
+    fn subscribe(&self, connection: &Arc<Shared>, topic: &str) -> Result<bool, Error> {
+        if connection.is_finished() {
+            // It has left its topics already: it must not join again.
+            return Err(Error::Closed);
+        }
+        self.topics.subscribe(&connection.config, connection, topic)
+    }
+
+    fn unsubscribe(&self, connection: &Shared, topic: &str) -> bool {
+        self.topics.unsubscribe(connection.id, topic)
+    }
+
+    fn topics(&self, connection: &Shared) -> Vec<String> {
+        self.topics.of(connection.id)
     }
 }
 
@@ -251,4 +272,7 @@ pub struct MetricsSnapshot {
     /// size before compression minus after), over all connections, since
     /// the server started.
     pub deflate_bytes_saved: u64,
+    /// Every topic with at least one subscriber, by name: subscribers and
+    /// what became of its publishes.
+    pub topics: BTreeMap<String, super::topics::TopicMetrics>,
 }

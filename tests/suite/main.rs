@@ -27,3 +27,4 @@ mod runtime;
 mod serve;
 #[cfg(all(feature = "rustls", feature = "ring"))]
 mod tls;
+mod topics;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use crate::common::{self, *};
 use async_channel::{Sender, unbounded};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http_types::StatusCode;
 use tungstenite::Message as WsMessage;
 use wsgate::{
-    CloseCode, Config, Connection, DataKind, Error, Event, IpNet, Message, SendPolicy, Server,
-    ServerBuilder, WebSocketRequest,
+    BroadcastPolicy, CloseCode, Config, Connection, DataKind, Error, Event, IpNet, Message,
+    SendPolicy, Server, ServerBuilder, WebSocketRequest,
 };
 
 // ---------------------------------------------------------------------------
@@ -309,9 +309,9 @@ fn broadcast_reaches_every_client_once_with_the_same_bytes() {
         .await;
         let binary = bytes_of_len(70_000);
         let report = ops.handle.broadcast("first").await;
-        assert_eq!((report.queued, report.waited, report.failed), (N, 0, 0));
+        assert_eq!((report.queued, report.dropped, report.closed), (N, 0, 0));
         let report = ops.handle.broadcast(binary.clone()).await;
-        assert_eq!((report.queued, report.waited, report.failed), (N, 0, 0));
+        assert_eq!((report.queued, report.dropped, report.closed), (N, 0, 0));
         let frames = blocking(move || {
             fleet
                 .into_iter()
@@ -346,7 +346,7 @@ fn broadcast_where_reaches_only_the_selected_connections() {
             .handle
             .broadcast_where("lobby news", |c| c.resource().starts_with("/quiet/lobby"))
             .await;
-        assert_eq!((report.queued, report.failed), (3, 0));
+        assert_eq!((report.queued, report.dropped), (3, 0));
         let report = ops.handle.broadcast("for all").await;
         assert_eq!(report.queued, 6);
         let firsts = blocking(move || {
@@ -364,8 +364,10 @@ fn broadcast_where_reaches_only_the_selected_connections() {
 
 /// Config for the slow-client broadcasts: a small high-water mark and small
 /// kernel buffers, so one client that never reads fills its queue fast.
-fn slow_config(policy: SendPolicy) -> Config {
-    send_queue_config(policy, 64 << 10, 16 << 10)
+fn slow_config(policy: BroadcastPolicy) -> Config {
+    let mut config = send_queue_config(SendPolicy::Wait, 64 << 10, 16 << 10);
+    config.broadcast_policy = policy;
+    config
 }
 
 fn find(accepted: &[Accepted], resource: &str) -> Connection {
@@ -381,7 +383,7 @@ fn broadcast_to_1000_connections_finishes_despite_one_that_never_reads() {
     common::run(async move {
         const FLEET: usize = 999;
         let high_water = 64 << 10;
-        let ops = ops_server(slow_config(SendPolicy::Fail)).await;
+        let ops = ops_server(slow_config(BroadcastPolicy::Drop)).await;
         let addr = ops.addr;
         let slow = within(
             "the slow client",
@@ -404,8 +406,8 @@ fn broadcast_to_1000_connections_finishes_despite_one_that_never_reads() {
         let report = within("the broadcast", ops.handle.broadcast("news-1")).await;
         let took = start.elapsed();
         assert_eq!(
-            (report.queued, report.waited, report.failed),
-            (FLEET, 0, 1),
+            (report.queued, report.dropped, report.closed),
+            (FLEET, 1, 0),
             "{report:?}"
         );
         assert!(took < Duration::from_secs(2), "the broadcast took {took:?}");
@@ -414,8 +416,8 @@ fn broadcast_to_1000_connections_finishes_despite_one_that_never_reads() {
             ops.handle.broadcast(vec![1u8, 2, 3]),
         )
         .await;
-        assert_eq!((report.queued, report.failed), (FLEET, 1));
-        // Fail skips the slow one without closing it.
+        assert_eq!((report.queued, report.dropped), (FLEET, 1));
+        // Drop skips the slow one without closing it.
         assert!(slow_conn.is_open());
         assert!(slow_conn.buffered_amount() >= high_water);
 
@@ -442,7 +444,7 @@ fn broadcast_to_1000_connections_finishes_despite_one_that_never_reads() {
 fn broadcast_with_close_policy_closes_the_stalled_connection_with_1008() {
     common::run(async move {
         let high_water = 64 << 10;
-        let ops = ops_server(slow_config(SendPolicy::Close)).await;
+        let ops = ops_server(slow_config(BroadcastPolicy::Close)).await;
         let addr = ops.addr;
         let slow = within(
             "the slow client",
@@ -458,7 +460,7 @@ fn broadcast_with_close_policy_closes_the_stalled_connection_with_1008() {
         fill_queue(&slow_conn, high_water).await;
         let report = within("the broadcast", ops.handle.broadcast("news")).await;
         assert_eq!(
-            (report.queued, report.waited, report.failed),
+            (report.queued, report.dropped, report.closed),
             (10, 0, 1),
             "{report:?}"
         );
@@ -484,84 +486,86 @@ fn broadcast_with_close_policy_closes_the_stalled_connection_with_1008() {
     })
 }
 
+/// `SendPolicy::Wait` is for senders; a broadcast never waits, whatever
+/// the send policy: the slow connections are skipped (Drop, the default
+/// broadcast policy) and get later messages once they catch up.
 #[test]
-fn broadcast_with_wait_policy_returns_once_the_slow_ones_catch_up_or_close() {
+fn broadcast_never_waits_for_slow_connections_even_under_send_policy_wait() {
     common::run(async move {
         let high_water = 64 << 10;
-        let ops = ops_server(slow_config(SendPolicy::Wait)).await;
+        let ops = ops_server(slow_config(BroadcastPolicy::Drop)).await;
         let addr = ops.addr;
-        let slow_a = within(
-            "slow client a",
-            blocking(move || never_reading_client(addr, "/quiet/slow-a")),
-        )
-        .await;
-        let slow_b = within(
-            "slow client b",
-            blocking(move || never_reading_client(addr, "/quiet/slow-b")),
+        let slow = within(
+            "the slow client",
+            blocking(move || never_reading_client(addr, "/quiet/slow")),
         )
         .await;
         let fleet = raw_fleet(addr, "/quiet/fleet", 10).await;
         let mut accepted = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..11 {
             accepted.push(ops.accepted().await);
         }
-        fill_queue(&find(&accepted, "/quiet/slow-a"), high_water).await;
-        fill_queue(&find(&accepted, "/quiet/slow-b"), high_water).await;
+        let slow_conn = find(&accepted, "/quiet/slow");
+        fill_queue(&slow_conn, high_water).await;
 
-        let done = Arc::new(AtomicBool::new(false));
-        let handle = ops.handle.clone();
-        let flag = done.clone();
-        let broadcast = common::spawn(async move {
-            let report = handle.broadcast("news").await;
-            flag.store(true, Ordering::SeqCst);
-            report
-        });
-        // The fast clients get it at once, while the broadcast still waits.
+        // Completes at once: the future never waits for the slow client.
+        let report = ops.handle.broadcast("news").now_or_never();
+        let report = report.expect("the broadcast waited");
+        assert_eq!(
+            (report.queued, report.dropped, report.closed),
+            (10, 1, 0),
+            "{report:?}"
+        );
+        assert!(slow_conn.is_open());
         let fleet_ok = blocking(move || {
             for mut s in fleet {
                 assert_eq!(read_server_frame(&mut s).unwrap(), (0x81, b"news".to_vec()));
             }
         });
         within("the fleet", fleet_ok).await;
-        common::sleep(Duration::from_millis(300)).await;
-        assert!(
-            !done.load(Ordering::SeqCst),
-            "Wait returned before the slow ones"
-        );
 
-        // Slow client a catches up and gets the news after its backlog; slow
-        // client b goes away.
-        let caught_up = blocking(move || {
-            let mut slow_a = slow_a;
-            for _ in 0..10_000 {
-                let (first, payload) = read_server_frame(&mut slow_a).expect("backlog");
+        // Once the slow client has caught up, it gets the next broadcast
+        // after its backlog, and never the one it missed.
+        let slow = blocking(move || {
+            let mut slow = slow;
+            let mut backlog = 0;
+            while backlog < high_water {
+                let (first, payload) = read_server_frame(&mut slow).expect("backlog");
+                assert_eq!(first, 0x82, "the missed broadcast arrived");
+                backlog += payload.len();
+            }
+            slow
+        });
+        let mut slow = within("the slow client's backlog", slow).await;
+        eventually("the slow queue drained", TIMEOUT, || {
+            slow_conn.buffered_amount() == 0
+        })
+        .await;
+        let report = ops
+            .handle
+            .broadcast_where("later", |c| c.resource() == "/quiet/slow")
+            .await;
+        assert_eq!((report.queued, report.dropped), (1, 0), "{report:?}");
+        let later = blocking(move || {
+            loop {
+                let (first, payload) = read_server_frame(&mut slow).expect("a frame");
                 if first == 0x81 {
-                    assert_eq!(payload, b"news");
-                    return slow_a;
+                    return payload;
                 }
             }
-            panic!("no news for the slow client");
         });
-        let slow_a = within("slow client a", caught_up).await;
-        drop(slow_b);
-        let report = within("the broadcast to return", broadcast).await;
-        assert_eq!(
-            (report.queued, report.waited, report.failed),
-            (10, 1, 1),
-            "{report:?}"
-        );
-        drop(slow_a);
+        assert_eq!(within("the later broadcast", later).await, b"later");
     })
 }
 
 /// A connection that is streaming a message (send_file/send_stream) is not
-/// over its high-water mark: a broadcast should wait for the stream's end
-/// (as `Connection::send` does), not apply the full-queue policy to it.
+/// over its high-water mark: a broadcast is queued to follow the stream,
+/// without waiting and without the full-queue policy.
 #[test]
-fn broadcast_waits_behind_a_streamed_message_instead_of_applying_the_policy() {
+fn broadcast_to_a_streaming_connection_follows_the_stream() {
     common::run(async move {
         let mut config = quiet_config();
-        config.send_queue_policy = SendPolicy::Close;
+        config.broadcast_policy = BroadcastPolicy::Close;
         config.stream_chunk_size = 1024;
         let ops = ops_server(config).await;
         let addr = ops.addr;
@@ -590,7 +594,11 @@ fn broadcast_waits_behind_a_streamed_message_instead_of_applying_the_policy() {
         })
         .await;
         assert_eq!(within("the stream", stream).await.expect("stream"), 3100);
-        assert_eq!(report.failed, 0, "{report:?}");
+        assert_eq!(
+            (report.queued, report.dropped, report.closed),
+            (1, 0, 0),
+            "{report:?}"
+        );
         assert!(
             acc.conn.is_open(),
             "a streaming connection was closed by a broadcast"
@@ -729,7 +737,7 @@ fn shutdown_answers_undecided_requests_with_503() {
 fn shutdown_returns_by_its_deadline_when_a_peer_never_reads() {
     common::run(async move {
         let high_water = 64 << 10;
-        let ops = ops_server(slow_config(SendPolicy::Wait)).await;
+        let ops = ops_server(slow_config(BroadcastPolicy::Drop)).await;
         let addr = ops.addr;
         let slow = within(
             "the slow client",
@@ -1161,7 +1169,7 @@ fn idle_timeout_closes_a_peer_that_only_answers_pings() {
 fn drain_fires_and_writable_resolves_after_a_slow_client_catches_up() {
     common::run(async move {
         let high_water = 64 << 10;
-        let ops = ops_server(slow_config(SendPolicy::Wait)).await;
+        let ops = ops_server(slow_config(BroadcastPolicy::Drop)).await;
         let addr = ops.addr;
         let client = within(
             "client",

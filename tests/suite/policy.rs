@@ -1,19 +1,23 @@
-//! The send-queue policy is one rule for `send`, `send_prepared` and
-//! broadcasts: a connection over its high-water mark is treated the same
-//! whichever path met the mark.
+//! One function decides what a full send queue means, for `send`,
+//! `send_prepared` and broadcasts: the send policy for senders (which may
+//! wait), the broadcast policy for broadcasts (which never wait), and a
+//! close is the same failure with 1008 whichever path met the mark.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use wsgate::{CloseCode, CloseEvent, Config, Connection, Error, Event, Prepared, SendPolicy};
+use wsgate::{
+    BroadcastPolicy, CloseCode, CloseEvent, Config, Connection, Error, Event, Prepared, SendPolicy,
+};
 
 use crate::common::{self, blocking, never_reading_client, request_server, within};
 
 const CHUNK: usize = 32 << 10;
 
-fn config(policy: SendPolicy) -> Config {
+fn config(send: SendPolicy, broadcast: BroadcastPolicy) -> Config {
     let mut config = Config::default();
-    config.send_queue_policy = policy;
+    config.send_queue_policy = send;
+    config.broadcast_policy = broadcast;
     config.send_queue_high_water = 64 << 10;
     config.send_queue_low_water = 16 << 10;
     // The stalled peers never take the close frame: the close timeout ends
@@ -55,7 +59,7 @@ async fn fill_by_broadcast(server: &common::RequestServer, path: &str) -> wsgate
                 .broadcast_prepared_where(&message, |c| c.resource() == path),
         )
         .await;
-        if report.failed > 0 {
+        if report.dropped + report.closed > 0 {
             return report;
         }
         assert_eq!(report.queued, 1, "{report:?}");
@@ -63,11 +67,14 @@ async fn fill_by_broadcast(server: &common::RequestServer, path: &str) -> wsgate
     panic!("the queue never filled");
 }
 
-/// Two stalled peers under `policy`: one whose queue `send` fills until
+/// Two stalled peers under the two policies: one whose queue `send` fills until
 /// the policy answers, one whose queue broadcasts fill. Returns their
 /// connections (the sockets are kept open in the third item).
-async fn fill_two(policy: SendPolicy) -> (Connection, Connection, Vec<std::net::TcpStream>) {
-    let server = request_server(config(policy)).await;
+async fn fill_two(
+    send: SendPolicy,
+    broadcast: BroadcastPolicy,
+) -> (Connection, Connection, Vec<std::net::TcpStream>) {
+    let server = request_server(config(send, broadcast)).await;
     let addr = server.addr;
     let mut conns = Vec::new();
     let mut sockets = Vec::new();
@@ -85,14 +92,19 @@ async fn fill_two(policy: SendPolicy) -> (Connection, Connection, Vec<std::net::
         Err(Error::QueueFull)
     ));
     let report = fill_by_broadcast(&server, "/by-broadcast").await;
-    assert_eq!((report.queued, report.failed), (0, 1), "{report:?}");
+    assert_eq!(
+        (report.queued, report.dropped + report.closed),
+        (0, 1),
+        "{report:?}"
+    );
     (by_send, by_broadcast, sockets)
 }
 
 #[test]
 fn under_close_send_and_broadcast_both_fail_the_connection_with_1008() {
     common::run(async move {
-        let (by_send, by_broadcast, _sockets) = fill_two(SendPolicy::Close).await;
+        let (by_send, by_broadcast, _sockets) =
+            fill_two(SendPolicy::Close, BroadcastPolicy::Close).await;
         for conn in [&by_send, &by_broadcast] {
             assert!(!conn.is_open(), "{} is still open", conn.resource());
             assert!(matches!(conn.send("more").await, Err(Error::Closed)));
@@ -114,9 +126,10 @@ fn under_close_send_and_broadcast_both_fail_the_connection_with_1008() {
 }
 
 #[test]
-fn under_fail_send_and_broadcast_both_skip_and_keep_the_connection() {
+fn under_fail_and_drop_send_and_broadcast_both_skip_and_keep_the_connection() {
     common::run(async move {
-        let (by_send, by_broadcast, _sockets) = fill_two(SendPolicy::Fail).await;
+        let (by_send, by_broadcast, _sockets) =
+            fill_two(SendPolicy::Fail, BroadcastPolicy::Drop).await;
         // Prepared messages follow the same rule through `send_prepared`.
         let more = Prepared::new("more");
         assert!(matches!(

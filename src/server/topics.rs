@@ -1,0 +1,238 @@
+//! Topics: named groups of connections that one publish reaches.
+//!
+//! A connection subscribes to any number of topics; a publish frames the
+//! message once ([`Prepared`]) and delivers the same bytes to every
+//! subscriber without waiting for any (see `Shared::deliver`). The cost of
+//! a publish is proportional to the topic's subscribers, not to the
+//! server's connections.
+//!
+//! Two indexes under one lock: topic → its subscribers, and connection →
+//! its topics (for the per-connection limit, and so that a connection that
+//! ends leaves its topics by itself). A publish only holds the lock to take
+//! a snapshot of the topic's subscribers: delivery, which may compress,
+//! runs with no lock held, so subscribing is never held up by a publish.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::Config;
+use crate::connection::{ConnectionId, Prepared, Shared};
+use crate::error::Error;
+
+use super::handle::BroadcastReport;
+
+/// Every topic of one server.
+#[derive(Default)]
+pub(crate) struct Topics {
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    by_name: HashMap<Arc<str>, Arc<Topic>>,
+    by_conn: HashMap<ConnectionId, Vec<Arc<str>>>,
+}
+
+/// One topic: its subscribers and counters.
+#[derive(Default)]
+struct Topic {
+    subscribers: Mutex<HashMap<ConnectionId, Arc<Shared>>>,
+    counts: TopicCounts,
+}
+
+#[derive(Default)]
+struct TopicCounts {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// One topic's counts, in [`MetricsSnapshot::topics`](crate::MetricsSnapshot::topics).
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn f(handle: wsgate::ServerHandle) {
+/// for (name, topic) in &handle.metrics().topics {
+///     println!("{name}: {} subscribers, {} dropped", topic.subscribers, topic.dropped);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicMetrics {
+    /// Connections subscribed now.
+    pub subscribers: usize,
+    /// Messages published to the topic since it was created (it is
+    /// created by its first subscription and goes with its last).
+    pub published: u64,
+    /// Copies queued to subscribers.
+    pub delivered: u64,
+    /// Copies not queued: the subscriber was over its send queue's mark
+    /// under [`BroadcastPolicy::Drop`](crate::BroadcastPolicy::Drop), or
+    /// closing.
+    pub dropped: u64,
+    /// Subscribers failed with 1008 under
+    /// [`BroadcastPolicy::Close`](crate::BroadcastPolicy::Close).
+    pub closed: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Topics {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes `conn` to `name`; `Ok(false)` when it already was.
+    pub(crate) fn subscribe(
+        &self,
+        config: &Config,
+        conn: &Arc<Shared>,
+        name: &str,
+    ) -> Result<bool, Error> {
+        if name.len() > config.max_topic_len {
+            return Err(Error::TopicTooLong {
+                len: name.len(),
+                max: config.max_topic_len,
+            });
+        }
+        let mut state = self.write();
+        let State { by_name, by_conn } = &mut *state;
+        let subscribed = match by_conn.get(&conn.id) {
+            Some(mine) if mine.iter().any(|t| &**t == name) => return Ok(false),
+            Some(mine) => mine.len(),
+            None => 0,
+        };
+        if subscribed >= config.max_subscriptions_per_connection {
+            return Err(Error::TooManySubscriptions(
+                config.max_subscriptions_per_connection,
+            ));
+        }
+        let (name, topic) = match by_name.get_key_value(name) {
+            Some((name, topic)) => (name.clone(), topic.clone()),
+            None if by_name.len() >= config.max_topics => {
+                return Err(Error::TooManyTopics(config.max_topics));
+            }
+            None => {
+                let name: Arc<str> = name.into();
+                let topic = Arc::new(Topic::default());
+                by_name.insert(name.clone(), topic.clone());
+                (name, topic)
+            }
+        };
+        by_conn.entry(conn.id).or_default().push(name);
+        lock(&topic.subscribers).insert(conn.id, conn.clone());
+        Ok(true)
+    }
+
+    /// Unsubscribes `id` from `name`; whether it was subscribed.
+    pub(crate) fn unsubscribe(&self, id: ConnectionId, name: &str) -> bool {
+        let mut state = self.write();
+        let State { by_name, by_conn } = &mut *state;
+        let Some(mine) = by_conn.get_mut(&id) else {
+            return false;
+        };
+        let Some(at) = mine.iter().position(|t| &**t == name) else {
+            return false;
+        };
+        mine.swap_remove(at);
+        if mine.is_empty() {
+            by_conn.remove(&id);
+        }
+        Self::leave(by_name, id, name);
+        true
+    }
+
+    /// Takes `id` out of every topic (the connection ended).
+    pub(crate) fn leave_all(&self, id: ConnectionId) {
+        let mut state = self.write();
+        let State { by_name, by_conn } = &mut *state;
+        for name in by_conn.remove(&id).unwrap_or_default() {
+            Self::leave(by_name, id, &name);
+        }
+    }
+
+    /// Removes `id` from the topic `name`, and the topic once empty.
+    fn leave(by_name: &mut HashMap<Arc<str>, Arc<Topic>>, id: ConnectionId, name: &str) {
+        let Some(topic) = by_name.get(name) else {
+            return;
+        };
+        let mut subscribers = lock(&topic.subscribers);
+        subscribers.remove(&id);
+        if subscribers.is_empty() {
+            drop(subscribers);
+            by_name.remove(name);
+        }
+    }
+
+    /// The topics `id` is subscribed to, in the order it subscribed
+    /// (as far as unsubscribing left it).
+    pub(crate) fn of(&self, id: ConnectionId) -> Vec<String> {
+        self.read()
+            .by_conn
+            .get(&id)
+            .map(|names| names.iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many connections are subscribed to `name`.
+    pub(crate) fn subscribers(&self, name: &str) -> usize {
+        self.read()
+            .by_name
+            .get(name)
+            .map_or(0, |topic| lock(&topic.subscribers).len())
+    }
+
+    /// Delivers `prepared` to every subscriber of `name`, waiting for none.
+    pub(crate) fn publish(&self, name: &str, prepared: &Prepared) -> BroadcastReport {
+        let mut report = BroadcastReport::default();
+        let Some(topic) = self.read().by_name.get(name).cloned() else {
+            return report;
+        };
+        // A snapshot: delivery runs with no lock held.
+        let subscribers: Vec<Arc<Shared>> = lock(&topic.subscribers).values().cloned().collect();
+        for subscriber in &subscribers {
+            report.count(subscriber.deliver(prepared));
+        }
+        let counts = &topic.counts;
+        counts.published.fetch_add(1, Ordering::Relaxed);
+        counts
+            .delivered
+            .fetch_add(report.queued as u64, Ordering::Relaxed);
+        counts
+            .dropped
+            .fetch_add(report.dropped as u64, Ordering::Relaxed);
+        counts
+            .closed
+            .fetch_add(report.closed as u64, Ordering::Relaxed);
+        report
+    }
+
+    /// Every topic's counts, by name.
+    pub(crate) fn metrics(&self) -> BTreeMap<String, TopicMetrics> {
+        self.read()
+            .by_name
+            .iter()
+            .map(|(name, topic)| {
+                let c = &topic.counts;
+                let metrics = TopicMetrics {
+                    subscribers: lock(&topic.subscribers).len(),
+                    published: c.published.load(Ordering::Relaxed),
+                    delivered: c.delivered.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    closed: c.closed.load(Ordering::Relaxed),
+                };
+                (name.to_string(), metrics)
+            })
+            .collect()
+    }
+}
