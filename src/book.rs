@@ -107,6 +107,10 @@ pub struct Testing;
 #[doc = include_str!("../book/src/performance.md")]
 pub struct Performance;
 
+/// Inside wsgate.
+#[doc = include_str!("../book/src/internals.md")]
+pub struct Internals;
+
 /// Choosing a runtime.
 #[doc = include_str!("../book/src/runtimes.md")]
 pub struct Runtimes;

@@ -1,6 +1,7 @@
 //! # wsgate
 //!
-//! An RFC 6455 WebSocket server library for async-std, in the style of
+//! An RFC 6455 WebSocket server library for async Rust (async-std, smol or
+//! tokio, and mounted in hyper or axum), in the style of
 //! Node's `websocket` package: the server yields an explicit
 //! [`WebSocketRequest`] for each opening handshake, the application
 //! [`accept`](WebSocketRequest::accept)s or [`reject`](WebSocketRequest::reject)s
@@ -39,11 +40,18 @@
 //!
 //! - [`protocol`] and [`handshake`]: the sans-IO core. Frames, masking,
 //!   UTF-8, close codes, message assembly; parsing and answering the HTTP
-//!   upgrade. Plain code over byte buffers, no sockets, no async.
+//!   upgrade; and (crate-internal) each connection's lifecycle: its close
+//!   state and deadlines, over a clock passed in. Plain code over byte
+//!   buffers, no sockets, no async.
+//! - [`runtime`]: the one seam to async-std, smol or tokio (spawn, timers,
+//!   sockets).
 //! - [`Connection`], [`WebSocketRequest`], [`Server`] (and [`Server::serve`]),
 //!   [`Client`]: the async layer over any `futures-io` stream
-//!   ([`Transport`]).
+//!   ([`Transport`]); the server keeps the registry and the topics.
 //! - [`Config`]: every limit and timeout, with safe defaults.
+//!
+//! The guide's chapter "Inside wsgate" walks one message through the
+//! layers.
 
 #![warn(missing_docs)]
 // The API docs are published with the default features, where every
