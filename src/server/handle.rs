@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::Inner;
+use super::core::Inner;
 use super::registry::MetricsSnapshot;
 use crate::config::SendPolicy;
 #[cfg(feature = "deflate")]
