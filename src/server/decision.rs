@@ -11,7 +11,7 @@ use crate::error::AcceptError;
 use crate::transport::BoxTransport;
 
 /// What the application decided.
-pub(crate) enum Decision {
+pub(super) enum Decision {
     /// Write `response` (a 101) and hand the socket back through `reply`.
     Accept {
         response: Vec<u8>,
@@ -23,14 +23,14 @@ pub(crate) enum Decision {
 
 /// Flags shared by a request and its pending task.
 #[derive(Default)]
-pub(crate) struct PendingState {
-    pub(crate) disconnected: AtomicBool,
-    pub(crate) expired: AtomicBool,
-    pub(crate) changed: Notify,
+pub(super) struct PendingState {
+    pub(super) disconnected: AtomicBool,
+    pub(super) expired: AtomicBool,
+    pub(super) changed: Notify,
 }
 
 impl PendingState {
-    pub(crate) fn set(&self, flag: &AtomicBool) {
+    pub(super) fn set(&self, flag: &AtomicBool) {
         flag.store(true, Ordering::Release);
         self.changed.notify(usize::MAX);
     }

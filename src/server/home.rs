@@ -12,17 +12,17 @@ use crate::runtime::Runtime;
 
 /// A request's settings, the runtime its connection will run on, and the
 /// server it counts in (none for a request mounted from a stream).
-pub(crate) struct RequestHome {
-    pub(crate) config: Arc<Config>,
-    pub(crate) runtime: Runtime,
-    pub(crate) server: Option<Arc<dyn ServerHooks>>,
+pub(super) struct RequestHome {
+    pub(super) config: Arc<Config>,
+    pub(super) runtime: Runtime,
+    pub(super) server: Option<Arc<dyn ServerHooks>>,
 }
 
 /// What a request and its pending task need of their server, and no more:
 /// whether it is shutting down, its counters, its compression budget, the
 /// release of the request's admission slot, and (as an [`Observer`]) the
 /// registry an accepted connection joins.
-pub(crate) trait ServerHooks: Observer {
+pub(super) trait ServerHooks: Observer {
     /// Whether the server is shutting down: requests are refused with 503.
     fn shutting_down(&self) -> bool;
 

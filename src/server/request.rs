@@ -75,17 +75,17 @@ struct Parts {
 }
 
 /// Where a request came from, as the server saw it.
-pub(crate) struct Peer {
-    pub(crate) peer_addr: SocketAddr,
-    pub(crate) local_addr: SocketAddr,
-    pub(crate) secure: bool,
-    pub(crate) peer_certificates: Vec<Vec<u8>>,
+pub(super) struct Peer {
+    pub(super) peer_addr: SocketAddr,
+    pub(super) local_addr: SocketAddr,
+    pub(super) secure: bool,
+    pub(super) peer_certificates: Vec<Vec<u8>>,
 }
 
 impl WebSocketRequest {
     /// Builds a request whose transport is held by a pending-request task
     /// (see [`super::pending`]).
-    pub(crate) fn new(
+    pub(super) fn new(
         upgrade: UpgradeRequest,
         url: RequestUrl,
         from: Peer,
