@@ -71,13 +71,9 @@ mod connection;
 mod deflate;
 mod error;
 pub mod handshake;
-mod http;
 mod lifecycle;
 mod net;
-mod pending;
 pub mod protocol;
-mod request;
-mod request_url;
 pub mod runtime;
 mod scratch;
 mod server;
@@ -94,10 +90,9 @@ pub use error::{AcceptError, Error};
 pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
-pub use request::WebSocketRequest;
 pub use server::{
     BroadcastReport, MetricsSnapshot, Serve, Server, ServerBuilder, ServerHandle, ShutdownReport,
-    TopicMetrics,
+    TopicMetrics, WebSocketRequest,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

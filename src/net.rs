@@ -138,14 +138,12 @@ pub(crate) fn client_address(
     if !is_trusted(peer.ip()) {
         return peer;
     }
+    // Each header's value is a list, and several headers are one list.
     fn values<'h>(
         headers: &'h [(String, String)],
         name: &'static str,
     ) -> impl Iterator<Item = &'h str> {
-        headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
+        crate::handshake::header_values(headers, name).flat_map(|v| v.split(','))
     }
     let forwarded: Vec<Option<SocketAddr>> =
         values(headers, "forwarded").map(forwarded_for).collect();

@@ -842,10 +842,7 @@ impl Connection {
     /// # }
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::handshake::header(self.headers(), name)
     }
 }
 #[cfg(test)]

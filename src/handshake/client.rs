@@ -2,9 +2,8 @@
 //! answer (RFC 6455 §4.1).
 
 use super::HandshakeError;
-use super::head::{
-    Limits, check_complete, convert_headers, header_values, locate_head, map_parse_error,
-};
+use super::head::{Limits, check_complete, convert_headers, locate_head, map_parse_error};
+use super::headers::header_values;
 use super::key::accept_key;
 use super::response::{push_extra_headers, push_header, push_optional, sanitize_header_value};
 use super::tokens::{ExtensionOffer, list_contains_token, parse_extensions, parse_token_list};

@@ -141,17 +141,6 @@ pub(super) fn convert_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, 
         .collect()
 }
 
-/// Values of every header named `name` (ASCII case-insensitive), in order.
-pub(super) fn header_values<'a>(
-    headers: &'a [(String, String)],
-    name: &str,
-) -> impl Iterator<Item = &'a str> {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,20 +217,5 @@ mod tests {
             locate_head(b"a\r\nbcdefgh", &limits),
             Err(HandshakeError::HeadTooLarge)
         );
-    }
-
-    #[test]
-    fn header_lookup_case_insensitive() {
-        let headers = vec![
-            ("Host".to_owned(), "a".to_owned()),
-            ("X-Foo".to_owned(), "1".to_owned()),
-            ("x-foo".to_owned(), "2".to_owned()),
-        ];
-        assert_eq!(header_values(&headers, "HOST").collect::<Vec<_>>(), ["a"]);
-        assert_eq!(
-            header_values(&headers, "X-FOO").collect::<Vec<_>>(),
-            ["1", "2"]
-        );
-        assert_eq!(header_values(&headers, "nope").count(), 0);
     }
 }

@@ -42,6 +42,7 @@ mod client;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod head;
+mod headers;
 mod key;
 mod request;
 mod response;
@@ -58,9 +59,11 @@ pub use self::deflate::{
 };
 pub(crate) use self::head::too_large;
 pub use self::head::{Limits, find_head_end};
+pub(crate) use self::headers::{header, header_values};
 pub use self::key::{accept_key, generate_key, is_valid_key};
 pub use self::request::{Classified, RawRequest, UpgradeRequest, check_host, classify, parse_head};
 pub use self::response::{accept_response, error_response, reason_phrase, sanitize_header_value};
+pub(crate) use self::response::{reject_response, reject_response_with};
 pub use self::tokens::{
     ExtensionOffer, TokenError, format_extensions, is_token, list_contains_token, parse_extensions,
     parse_token_list,

@@ -1,9 +1,8 @@
 //! Parsing and validating the client's opening handshake (RFC 6455 §4.2.1).
 
 use super::HandshakeError;
-use super::head::{
-    Limits, check_complete, convert_headers, header_values, locate_head, map_parse_error,
-};
+use super::head::{Limits, check_complete, convert_headers, locate_head, map_parse_error};
+use super::headers::header_values;
 use super::key::is_valid_key;
 use super::tokens::{ExtensionOffer, list_contains_token, parse_extensions, parse_token_list};
 

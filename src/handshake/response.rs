@@ -1,5 +1,6 @@
 //! Building server responses as bytes, with header-injection-proof output.
 
+use super::headers::header;
 use super::key::accept_key;
 use super::tokens::is_token;
 
@@ -176,11 +177,7 @@ pub fn error_response(status: u16, extra_headers: &[(String, String)], body: &st
     } else {
         500
     };
-    let has = |name: &str| {
-        extra_headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let has = |name: &str| header(extra_headers, name).is_some();
     let mut out = Vec::with_capacity(192 + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).as_bytes());
     if !has("Content-Type") {
@@ -196,6 +193,48 @@ pub fn error_response(status: u16, extra_headers: &[(String, String)], body: &st
     push_extra_headers(&mut out, extra_headers, ERROR_RESERVED);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// The name of the header that carries a rejection's reason.
+const REJECT_REASON: &str = "X-WebSocket-Reject-Reason";
+
+/// A server's rejection of a handshake: [`error_response`] with `reason`
+/// as the body and, readable by every client, in an
+/// `X-WebSocket-Reject-Reason` header (see [`reason_header`]).
+pub(crate) fn reject_response(status: u16, reason: &str) -> Vec<u8> {
+    reject_response_with(status, reason, &[] as &[(&str, &str)])
+}
+
+/// [`reject_response`] with more headers, written after the reason (the
+/// same rules as [`error_response`]'s extra headers apply to them).
+pub(crate) fn reject_response_with<N: AsRef<str>, V: AsRef<str>>(
+    status: u16,
+    reason: &str,
+    headers: &[(N, V)],
+) -> Vec<u8> {
+    let mut all = Vec::with_capacity(headers.len() + 1);
+    all.push((REJECT_REASON.to_owned(), reason_header(reason)));
+    all.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.as_ref().to_owned(), v.as_ref().to_owned())),
+    );
+    error_response(status, &all, reason)
+}
+
+/// A reason as an ASCII header value: bytes outside printable ASCII are
+/// percent-encoded (UTF-8), so every client can read it; the body keeps the
+/// reason as UTF-8 text.
+pub(crate) fn reason_header(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for byte in reason.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
     out
 }
 
@@ -395,6 +434,33 @@ mod tests {
         assert!(!resp.contains("chunked"));
         assert!(resp.contains("\r\nUpgrade: websocket\r\n"));
         assert!(resp.contains("\r\nSec-WebSocket-Version: 13, 8\r\n"));
+    }
+
+    #[test]
+    fn reason_header_is_printable_ascii() {
+        assert_eq!(reason_header("plain reason"), "plain reason");
+        assert_eq!(reason_header("naïve 100%"), "na%C3%AFve 100%25");
+        assert_eq!(reason_header("a\r\nb"), "a%0D%0Ab");
+    }
+
+    #[test]
+    fn rejections_carry_their_reason_then_the_extras() {
+        let resp = reject_response_with(503, "too many — wait", &[("Retry-After", "5")]);
+        assert!(resp.starts_with(b"HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(resp.ends_with("\r\n\r\ntoo many — wait".as_bytes()));
+        let lines = header_lines(&resp);
+        assert_eq!(lines[2], h("Connection", "close"));
+        assert_eq!(
+            lines[3..],
+            [
+                h("X-WebSocket-Reject-Reason", "too many %E2%80%94 wait"),
+                h("Retry-After", "5"),
+            ]
+        );
+        assert_eq!(
+            reject_response(404, "gone"),
+            reject_response_with(404, "gone", &[] as &[(String, String)])
+        );
     }
 
     #[test]

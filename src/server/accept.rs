@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 
-use super::Inner;
+use super::core::Inner;
 use super::handshake::handshake;
-use crate::request::Peer;
+use super::request::Peer;
 use crate::runtime::Registered;
 use crate::tls::TlsAcceptor;
 use crate::transport::TcpTransport;

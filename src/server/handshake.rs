@@ -6,17 +6,21 @@ use std::sync::atomic::Ordering;
 use futures::SinkExt;
 use std::future::poll_fn;
 
-use super::Inner;
-use crate::handshake::{self, Classified, HandshakeError, Limits, RawRequest};
-use crate::http;
-use crate::pending::{self, reject_response, reject_response_with, respond};
-use crate::request::{Home, Peer};
-use crate::request_url::RequestUrl;
+use super::core::Inner;
+use super::home::RequestHome;
+use super::http;
+use super::pending;
+use super::request::Peer;
+use super::request_url::RequestUrl;
+use super::respond::respond;
+use crate::handshake::{
+    self, Classified, HandshakeError, Limits, RawRequest, reject_response, reject_response_with,
+};
 use crate::transport::BoxTransport;
 
 /// Reads and answers one opening handshake; a valid upgrade becomes a
 /// request for the application.
-pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
+pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     let config = &inner.config;
     let limits = Limits {
         max_size: config.max_handshake_size,
@@ -115,17 +119,16 @@ pub(crate) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
         upgrade,
         url,
         peer,
-        Home {
+        RequestHome {
             config: config.clone(),
-            core: Some(core.clone()),
             runtime: inner.runtime.clone(),
+            server: Some(core.clone()),
         },
     );
     // If the server is gone, the request is dropped with the failed send and
     // the pending task below answers 503.
     let _ = inner.requests.clone().send(request).await;
-    let accepted = holding.await;
-    core.pending_ended(accepted);
+    holding.await;
 }
 
 /// Answers an invalid handshake with its status.
@@ -141,14 +144,14 @@ async fn refuse(io: BoxTransport, peer: &Peer, error: HandshakeError, inner: &In
     .await;
 }
 
-pub(crate) enum HeadError {
+pub(super) enum HeadError {
     Closed,
     Invalid(HandshakeError),
 }
 
 /// Reads until the end of the request head, scanning each byte once, and
 /// parses it once. Returns the head and the bytes read past it.
-pub(crate) async fn read_head(
+pub(super) async fn read_head(
     io: &mut BoxTransport,
     limits: &Limits,
     initial: Vec<u8>,
@@ -173,7 +176,7 @@ pub(crate) async fn read_head(
 }
 
 /// Parses the head ending at `end`; the bytes after it are kept.
-pub(crate) fn parse(
+pub(super) fn parse(
     mut buf: Vec<u8>,
     end: usize,
     limits: &Limits,

@@ -21,14 +21,18 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::io::{AsyncRead, AsyncWrite};
 
+use super::core::Inner;
+use super::decision::{Decision, PendingState};
 use super::handle::ServerHandle;
 use super::handshake::{HeadError, parse};
-use super::{Inner, ServerCore};
+use super::home::RequestHome;
+use super::registry::ServerCore;
+use super::request::{Peer, WebSocketRequest};
+use super::request_url::RequestUrl;
 use crate::error::AcceptError;
-use crate::handshake::{self, Classified, HandshakeError, Limits};
-use crate::pending::{Decision, PendingState, reject_response, reject_response_with};
-use crate::request::{Home, Peer, WebSocketRequest};
-use crate::request_url::RequestUrl;
+use crate::handshake::{
+    self, Classified, HandshakeError, Limits, reject_response, reject_response_with,
+};
 use crate::transport::BoxTransport;
 
 impl ServerHandle {
@@ -233,10 +237,10 @@ fn prepare<B>(
         peer,
         decide,
         state.clone(),
-        Home {
+        RequestHome {
             config: config.clone(),
-            core: Some(core.clone()),
             runtime: inner.runtime.clone(),
+            server: Some(core.clone()),
         },
     );
     let pending = Pending {

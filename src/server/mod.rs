@@ -2,19 +2,29 @@
 //! under a timeout, and yields a [`WebSocketRequest`] for each valid one.
 
 mod accept;
+mod core;
+mod decision;
 mod handle;
 mod handshake;
+mod home;
+mod http;
 #[cfg(feature = "hyper")]
 mod hyper;
 mod mount;
+mod pending;
 mod registry;
+mod report;
+mod request;
+mod request_url;
+mod respond;
 mod serve;
 mod tcp;
 mod topics;
 
-pub use self::handle::{BroadcastReport, ServerHandle, ShutdownReport};
+pub use self::handle::{ServerHandle, ShutdownReport};
 pub use self::registry::MetricsSnapshot;
-pub(crate) use self::registry::ServerCore;
+pub use self::report::BroadcastReport;
+pub use self::request::WebSocketRequest;
 pub use self::serve::Serve;
 pub use self::topics::TopicMetrics;
 
@@ -22,7 +32,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -33,36 +43,15 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use http_types::{Request, Response};
 
+use self::core::Inner;
+use self::http::HttpHandler;
+use self::registry::ServerCore;
 use crate::config::Config;
-use crate::http::{self, HttpHandler};
-use crate::request::WebSocketRequest;
 use crate::runtime::Runtime;
 use crate::tls::TlsAcceptor;
 
 /// Requests waiting for the application to take them from the server.
 const REQUEST_BACKLOG: usize = 64;
-
-/// Settings shared by the accept loop and every handshake.
-struct Inner {
-    config: Arc<Config>,
-    handler: Option<HttpHandler>,
-    requests: mpsc::Sender<WebSocketRequest>,
-    core: Arc<ServerCore>,
-    /// Where the server's tasks, sockets and timers live.
-    runtime: Runtime,
-    stopped: AtomicBool,
-    stop: Notify,
-}
-
-impl Inner {
-    /// Stops every accept loop and ends the request stream (handshakes
-    /// still in progress are answered with 503).
-    fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
-        self.stop.notify(usize::MAX);
-        self.requests.clone().close_channel();
-    }
-}
 
 /// Configures a [`Server`] before it starts listening.
 ///
@@ -147,7 +136,7 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
-        self.handler = Some(http::handler(handler));
+        self.handler = Some(self::http::handler(handler));
         self
     }
 

@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::request_url::RequestUrl;
-
 use super::handshake::{HeadError, read_head};
+use super::home::RequestHome;
+use super::pending;
+use super::request::{Peer, WebSocketRequest};
+use super::request_url::RequestUrl;
+use super::respond::respond;
 use crate::config::Config;
-use crate::handshake::{self, Classified, HandshakeError, Limits};
-use crate::pending::{self, reject_response, respond};
-use crate::request::{Home, Peer, WebSocketRequest};
+use crate::handshake::{self, Classified, HandshakeError, Limits, reject_response};
 use crate::runtime::Runtime;
 use crate::transport::{BoxTransport, Transport};
 
@@ -105,15 +106,13 @@ impl WebSocketRequest {
             upgrade,
             url,
             peer,
-            Home {
+            RequestHome {
                 config: Arc::new(config),
-                core: None,
                 runtime: runtime.clone(),
+                server: None,
             },
         );
-        runtime.spawn_detached(async move {
-            holding.await;
-        });
+        runtime.spawn_detached(holding);
         Ok(request)
     }
 }

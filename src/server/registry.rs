@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use super::home::ServerHooks;
 use crate::connection::{Connection, ConnectionId, Handle, Observer, Shared};
 use crate::error::Error;
 use crate::protocol::CloseCode;
@@ -212,6 +213,29 @@ impl Observer for ServerCore {
 
     fn topics(&self, connection: &Shared) -> Vec<String> {
         self.topics.of(connection.id)
+    }
+}
+
+impl ServerHooks for ServerCore {
+    fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn shutdown_started(&self) -> event_listener::EventListener {
+        self.shutdown_started.listen()
+    }
+
+    fn rejected(&self, status: u16) {
+        ServerCore::rejected(self, status);
+    }
+
+    fn pending_ended(&self, accepted: bool) {
+        ServerCore::pending_ended(self, accepted);
+    }
+
+    #[cfg(feature = "deflate")]
+    fn deflate_budget(&self) -> Arc<crate::deflate::DeflateBudget> {
+        self.deflate.clone()
     }
 }
 

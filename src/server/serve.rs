@@ -10,7 +10,7 @@ use futures::StreamExt;
 use futures::channel::oneshot;
 
 use super::Server;
-use crate::request::WebSocketRequest;
+use super::request::WebSocketRequest;
 use crate::runtime::JoinHandle;
 
 impl Server {

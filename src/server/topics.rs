@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::connection::{ConnectionId, Prepared, Shared};
 use crate::error::Error;
 
-use super::handle::BroadcastReport;
+use super::report::BroadcastReport;
 
 /// Every topic of one server.
 #[derive(Default)]

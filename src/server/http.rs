@@ -12,17 +12,20 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Method, Request, Response, Url};
 
-use crate::handshake::{RawRequest, check_host, is_token, reason_phrase, sanitize_header_value};
-use crate::pending::{reject_response, reject_response_with, respond};
+use super::respond::respond;
+use crate::handshake::{
+    RawRequest, check_host, is_token, reason_phrase, reject_response, reject_response_with,
+    sanitize_header_value,
+};
 use crate::transport::BoxTransport;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// A plain HTTP request handler, set with
 /// [`ServerBuilder::http_handler`](crate::ServerBuilder::http_handler).
-pub(crate) type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture + Send + Sync>;
+pub(super) type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture + Send + Sync>;
 
-pub(crate) fn handler<F, Fut>(f: F) -> HttpHandler
+pub(super) fn handler<F, Fut>(f: F) -> HttpHandler
 where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
@@ -39,7 +42,7 @@ where
 /// authority in its place, one `Content-Length` of digits only,
 /// `Expect: 100-continue` answered before the body is read; an unknown
 /// method is 501 and a body that does not arrive in time 408.
-pub(crate) async fn serve(
+pub(super) async fn serve(
     mut io: BoxTransport,
     raw: RawRequest,
     mut body: Vec<u8>,

@@ -8,50 +8,22 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use event_listener::Event as Notify;
 use futures::channel::oneshot;
-use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{Future, FutureExt};
 
+use super::decision::{Decision, PendingState};
+use super::home::{RequestHome, ServerHooks};
+use super::request::{Peer, WebSocketRequest};
+use super::request_url::RequestUrl;
+use super::respond::{respond, write_all};
 use crate::error::AcceptError;
-use std::sync::Arc;
-
-use crate::handshake::{UpgradeRequest, error_response};
-use crate::request::{Home, Peer, WebSocketRequest};
-use crate::request_url::RequestUrl;
+use crate::handshake::{UpgradeRequest, reject_response};
 use crate::runtime::Runtime;
-use crate::server::ServerCore;
 use crate::transport::BoxTransport;
-
-/// What the application decided.
-pub(crate) enum Decision {
-    /// Write `response` (a 101) and hand the socket back through `reply`.
-    Accept {
-        response: Vec<u8>,
-        reply: oneshot::Sender<Result<(BoxTransport, Vec<u8>), AcceptError>>,
-    },
-    /// Write `response` (an error with this status) and close.
-    Reject { status: u16, response: Vec<u8> },
-}
-
-/// Flags shared by a request and its pending task.
-#[derive(Default)]
-pub(crate) struct PendingState {
-    pub(crate) disconnected: AtomicBool,
-    pub(crate) expired: AtomicBool,
-    pub(crate) changed: Notify,
-}
-
-impl PendingState {
-    pub(crate) fn set(&self, flag: &AtomicBool) {
-        flag.store(true, Ordering::Release);
-        self.changed.notify(usize::MAX);
-    }
-}
 
 enum Outcome {
     Decided(Decision),
@@ -61,38 +33,39 @@ enum Outcome {
 }
 
 /// Makes the request for a valid upgrade, and the future that holds its
-/// socket until the decision (resolving to whether it was accepted). The
+/// socket until the decision, then gives the request's admission slot back
+/// to its server (an accepted request's slot passes to its connection). The
 /// server awaits it in the handshake task; a mounted request spawns it.
-pub(crate) fn pending_request(
+pub(super) fn pending_request(
     io: BoxTransport,
     pipelined: Vec<u8>,
     upgrade: UpgradeRequest,
     url: RequestUrl,
     peer: Peer,
-    home: Home,
-) -> (
-    WebSocketRequest,
-    impl Future<Output = bool> + Send + 'static,
-) {
+    home: RequestHome,
+) -> (WebSocketRequest, impl Future<Output = ()> + Send + 'static) {
     let state = Arc::new(PendingState::default());
     let (decide, decisions) = oneshot::channel();
     let config = home.config.clone();
-    let core = home.core.clone();
+    let server = home.server.clone();
     let runtime = home.runtime.clone();
     let request = WebSocketRequest::new(upgrade, url, peer, decide, state.clone(), home);
     let holding = async move {
-        hold(
+        let accepted = hold(
             &runtime,
             io,
             pipelined,
             decisions,
             &state,
-            core.as_deref(),
+            server.as_deref(),
             config.decision_timeout,
             config.handshake_timeout,
             config.read_buffer_size.max(64 << 10),
         )
-        .await
+        .await;
+        if let Some(server) = server {
+            server.pending_ended(accepted);
+        }
     };
     (request, holding)
 }
@@ -109,14 +82,14 @@ async fn hold(
     mut pipelined: Vec<u8>,
     decisions: oneshot::Receiver<Decision>,
     state: &PendingState,
-    core: Option<&ServerCore>,
+    server: Option<&dyn ServerHooks>,
     deadline: Duration,
     write_timeout: Duration,
     max_pipelined: usize,
 ) -> bool {
     let rejected = |status: u16| {
-        if let Some(core) = core {
-            core.rejected(status);
+        if let Some(server) = server {
+            server.rejected(status);
         }
     };
     let mut decisions = decisions;
@@ -131,8 +104,8 @@ async fn hold(
     let mut timer: Option<crate::runtime::Timer> = None;
     let mut yields = DECISION_YIELDS;
     // A server shutting down answers undecided requests with 503.
-    let mut shutdown = core.map(|core| core.shutdown_started.listen());
-    let shutting_down = || core.is_some_and(|core| core.shutting_down.load(Ordering::Acquire));
+    let mut shutdown = server.map(|server| server.shutdown_started());
+    let shutting_down = || server.is_some_and(|server| server.shutting_down());
     let mut reading = true;
     let outcome = poll_fn(|cx| {
         if let Poll::Ready(decision) = decisions.poll_unpin(cx) {
@@ -233,95 +206,4 @@ async fn hold(
         }
     }
     false
-}
-
-/// An error response carrying its reason in `X-WebSocket-Reject-Reason`.
-pub(crate) fn reject_response(status: u16, reason: &str) -> Vec<u8> {
-    reject_response_with(status, reason, &[])
-}
-
-/// [`reject_response`] with more headers.
-pub(crate) fn reject_response_with(status: u16, reason: &str, headers: &[(&str, &str)]) -> Vec<u8> {
-    let mut all = vec![(
-        "X-WebSocket-Reject-Reason".to_owned(),
-        reason_header(reason),
-    )];
-    all.extend(
-        headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
-    );
-    error_response(status, &all, reason)
-}
-
-/// A reason as an ASCII header value: bytes outside printable ASCII are
-/// percent-encoded (UTF-8), so every client can read it; the body keeps the
-/// reason as UTF-8 text.
-pub(crate) fn reason_header(reason: &str) -> String {
-    let mut out = String::with_capacity(reason.len());
-    for byte in reason.bytes() {
-        if (0x20..0x7f).contains(&byte) && byte != b'%' {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-async fn write_all(io: &mut BoxTransport, bytes: &[u8]) -> std::io::Result<()> {
-    io.write_all(bytes).await?;
-    io.flush().await
-}
-
-/// How long a final response lingers, reading what the client still sends.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// Writes a final response, then closes the socket gracefully: shut down
-/// the write side and read until the client closes (briefly and bounded), so
-/// that unread request bytes do not turn the close into a reset that could
-/// destroy the response before the client reads it.
-///
-/// Boxed: final responses are the uncommon path, and a handshake task that
-/// awaits one would otherwise carry this future's buffers in its own state.
-pub(crate) fn respond<'a>(
-    runtime: &Runtime,
-    io: BoxTransport,
-    response: &'a [u8],
-    limit: Duration,
-) -> impl Future<Output = ()> + Send + 'a {
-    Box::pin(respond_unboxed(runtime.clone(), io, response, limit))
-}
-
-async fn respond_unboxed(runtime: Runtime, mut io: BoxTransport, response: &[u8], limit: Duration) {
-    let written = async {
-        write_all(&mut io, response).await?;
-        io.close().await
-    };
-    if !matches!(runtime.timeout(limit, written).await, Some(Ok(()))) {
-        return;
-    }
-    let drain = async {
-        let mut sink = [0u8; 1024];
-        let mut drained = 0usize;
-        while drained < 64 << 10 {
-            match io.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
-            }
-        }
-    };
-    let _ = runtime.timeout(LINGER.min(limit), drain).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::reason_header;
-
-    #[test]
-    fn reason_header_is_printable_ascii() {
-        assert_eq!(reason_header("plain reason"), "plain reason");
-        assert_eq!(reason_header("naïve 100%"), "na%C3%AFve 100%25");
-        assert_eq!(reason_header("a\r\nb"), "a%0D%0Ab");
-    }
 }

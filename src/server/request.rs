@@ -7,18 +7,16 @@ use std::sync::atomic::Ordering;
 use futures::channel::oneshot;
 use http_types::{StatusCode, Url};
 
-use crate::config::Config;
+use super::decision::{Decision, PendingState};
+use super::home::RequestHome;
+use super::request_url::RequestUrl;
 use crate::connection::{Connection, ConnectionId, ConnectionInfo, Observer};
 use crate::deflate::Negotiated;
 use crate::error::AcceptError;
 use crate::handshake::{
-    ExtensionOffer, UpgradeRequest, accept_response, error_response, parse_extensions,
+    ExtensionOffer, UpgradeRequest, accept_response, parse_extensions, reject_response_with,
 };
-use crate::pending::{Decision, PendingState, reason_header};
 use crate::protocol::Role;
-use crate::request_url::RequestUrl;
-use crate::runtime::Runtime;
-use crate::server::ServerCore;
 
 /// A WebSocket opening handshake waiting for the application's decision.
 ///
@@ -69,49 +67,37 @@ struct Parts {
     local_addr: SocketAddr,
     secure: bool,
     peer_certificates: Vec<Vec<u8>>,
-    config: Arc<Config>,
     response_headers: Vec<(String, String)>,
     decision: Option<oneshot::Sender<Decision>>,
     state: Arc<PendingState>,
-    core: Option<Arc<ServerCore>>,
-    /// Where the connection's writer will run.
-    runtime: Runtime,
+    /// Its settings, its server and the runtime its connection will run on.
+    home: RequestHome,
 }
 
 /// Where a request came from, as the server saw it.
-/// Where a request belongs: its settings, its server (none for a request
-/// mounted from a stream) and the runtime its connection will run on.
-pub(crate) struct Home {
-    pub(crate) config: Arc<Config>,
-    pub(crate) core: Option<Arc<ServerCore>>,
-    pub(crate) runtime: Runtime,
-}
-
-pub(crate) struct Peer {
-    pub(crate) peer_addr: SocketAddr,
-    pub(crate) local_addr: SocketAddr,
-    pub(crate) secure: bool,
-    pub(crate) peer_certificates: Vec<Vec<u8>>,
+pub(super) struct Peer {
+    pub(super) peer_addr: SocketAddr,
+    pub(super) local_addr: SocketAddr,
+    pub(super) secure: bool,
+    pub(super) peer_certificates: Vec<Vec<u8>>,
 }
 
 impl WebSocketRequest {
     /// Builds a request whose transport is held by a pending-request task
-    /// (see [`crate::pending`]).
-    pub(crate) fn new(
+    /// (see [`super::pending`]).
+    pub(super) fn new(
         upgrade: UpgradeRequest,
         url: RequestUrl,
         from: Peer,
         decision: oneshot::Sender<Decision>,
         state: Arc<PendingState>,
-        home: Home,
+        home: RequestHome,
     ) -> WebSocketRequest {
-        let Home {
-            config,
-            core,
-            runtime,
-        } = home;
-        let remote_addr =
-            crate::net::client_address(from.peer_addr, &config.trusted_proxies, &upgrade.headers);
+        let remote_addr = crate::net::client_address(
+            from.peer_addr,
+            &home.config.trusted_proxies,
+            &upgrade.headers,
+        );
         let parts = Box::new(Parts {
             id: ConnectionId::next(),
             protocols: upgrade
@@ -126,12 +112,10 @@ impl WebSocketRequest {
             local_addr: from.local_addr,
             secure: from.secure,
             peer_certificates: from.peer_certificates,
-            config,
             response_headers: Vec::new(),
             decision: Some(decision),
             state,
-            core,
-            runtime,
+            home,
         });
         WebSocketRequest { parts }
     }
@@ -522,9 +506,10 @@ impl WebSocketRequest {
     ) -> Result<Connection, AcceptError> {
         if self
             .parts
-            .core
+            .home
+            .server
             .as_ref()
-            .is_some_and(|core| core.shutting_down.load(Ordering::Acquire))
+            .is_some_and(|server| server.shutting_down())
         {
             self.decide_error(503, "server shutting down");
             return Err(AcceptError::ShuttingDown);
@@ -590,21 +575,21 @@ impl WebSocketRequest {
             resource: std::mem::take(&mut self.parts.upgrade.resource),
             headers: std::mem::take(&mut self.parts.upgrade.headers),
         };
-        let observer = self
-            .parts
-            .core
+        let home = &self.parts.home;
+        let observer = home
+            .server
             .clone()
-            .map(|core| core as Arc<dyn Observer>);
+            .map(|server| server as Arc<dyn Observer>);
         let conn = Connection::start(
             transport,
             Role::Server,
-            self.parts.config.clone(),
+            home.config.clone(),
             self.parts.id,
             info,
             pipelined,
             observer,
             deflate,
-            self.parts.runtime.clone(),
+            home.runtime.clone(),
         );
         Ok(conn)
     }
@@ -637,9 +622,8 @@ impl WebSocketRequest {
     }
 
     fn decide_error(&mut self, status: u16, reason: &str) {
-        let mut headers = std::mem::take(&mut self.parts.response_headers);
-        headers.push(("X-WebSocket-Reject-Reason".into(), reason_header(reason)));
-        let response = error_response(status, &headers, reason);
+        let headers = std::mem::take(&mut self.parts.response_headers);
+        let response = reject_response_with(status, reason, &headers);
         log::info!("{} rejected with {status}: {reason}", self.parts.id);
         if let Some(decision) = self.parts.decision.take() {
             let _ = decision.send(Decision::Reject { status, response });
@@ -651,15 +635,12 @@ impl WebSocketRequest {
     /// without a server counts against the process-wide one).
     #[cfg(feature = "deflate")]
     fn negotiate_deflate(&self) -> Option<Negotiated> {
-        let budget = match &self.parts.core {
-            Some(core) => core.deflate.clone(),
+        let home = &self.parts.home;
+        let budget = match &home.server {
+            Some(server) => server.deflate_budget(),
             None => crate::deflate::DeflateBudget::process(),
         };
-        crate::deflate::negotiate_server(
-            &self.parts.upgrade.extensions,
-            &self.parts.config,
-            &budget,
-        )
+        crate::deflate::negotiate_server(&self.parts.upgrade.extensions, &home.config, &budget)
     }
 
     #[cfg(not(feature = "deflate"))]

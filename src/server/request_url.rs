@@ -15,7 +15,7 @@ use http_types::Url;
 
 /// `scheme://host/resource`, parsed on demand.
 #[derive(Debug)]
-pub(crate) struct RequestUrl {
+pub(super) struct RequestUrl {
     text: String,
     parsed: OnceLock<Url>,
 }
@@ -23,7 +23,7 @@ pub(crate) struct RequestUrl {
 impl RequestUrl {
     /// The URL of a request for `resource` on `host`, or `None` when that
     /// is not a valid URL.
-    pub(crate) fn new(scheme: &str, host: &str, resource: &str) -> Option<RequestUrl> {
+    pub(super) fn new(scheme: &str, host: &str, resource: &str) -> Option<RequestUrl> {
         let text = format!("{scheme}://{host}{resource}");
         let parsed = OnceLock::new();
         if !always_parses(host, resource) {
@@ -33,7 +33,7 @@ impl RequestUrl {
     }
 
     /// The parsed URL.
-    pub(crate) fn get(&self) -> &Url {
+    pub(super) fn get(&self) -> &Url {
         self.parsed.get_or_init(|| {
             Url::parse(&self.text).expect("a URL that always_parses accepted parses")
         })
