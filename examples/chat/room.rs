@@ -3,11 +3,11 @@
 //!
 //! All of it sits behind one lock, so every member sees joins, leaves and
 //! messages in the same order, and the history a newcomer gets matches
-//! what the others saw. Messages go out through the server's broadcast
-//! ([`ServerHandle::broadcast_where`]), which encodes each frame once and
-//! shares its bytes with every member's queue. The lock is held while a
-//! message is queued; that never waits on a slow member, because a
-//! broadcast never waits, and the chat's broadcast policy is
+//! what the others saw. The members are subscribed to the room's topic, and
+//! messages go out as publishes to it ([`ServerHandle::publish`]), which
+//! encode each frame once and share its bytes with every member's queue.
+//! The lock is held while a message is queued; that never waits on a slow
+//! member, because a publish never waits, and the chat's broadcast policy is
 //! [`BroadcastPolicy::Close`](wsgate::BroadcastPolicy::Close): a member
 //! whose send queue is full is disconnected rather than left with gaps in
 //! the conversation.
@@ -21,6 +21,8 @@ use wsgate::{Connection, ConnectionId, ServerHandle};
 
 use super::protocol::{ChatLine, ServerMessage};
 
+/// The topic the room's members are subscribed to.
+pub const TOPIC: &str = "chat";
 /// How many messages a newcomer is shown.
 pub const HISTORY_LEN: usize = 50;
 /// How many people may be online at once.
@@ -78,7 +80,7 @@ pub fn check_nick(nick: &str) -> Result<(), JoinError> {
 #[derive(Default)]
 pub struct Room {
     state: Mutex<State>,
-    /// The server's registry, which broadcasts for the room.
+    /// The server, which publishes to the room's members.
     server: OnceLock<ServerHandle>,
 }
 
@@ -100,23 +102,19 @@ impl Room {
     }
 
     // ANCHOR: broadcast
-    /// Connects the room to its server, whose registry broadcasts for it.
+    /// Connects the room to its server, which publishes for it.
     pub fn attach(&self, server: ServerHandle) {
         let _ = self.server.set(server);
     }
 
-    /// Queues `message` to every member, through the server's broadcast:
-    /// the frame is encoded once and its bytes shared by every member's
-    /// queue. Called with the room locked, so everyone sees the same order.
-    async fn broadcast(&self, state: &State, message: &ServerMessage) {
-        let Some(server) = self.server.get() else {
-            return;
-        };
-        server
-            .broadcast_where(message.to_json(), |conn| {
-                state.members.contains_key(&conn.id())
-            })
-            .await;
+    /// Queues `message` to every member: a publish to the room's topic,
+    /// which encodes the frame once and shares its bytes with every
+    /// member's queue, without waiting for any. Called with the room
+    /// locked, so everyone sees the same order.
+    fn broadcast(&self, message: &ServerMessage) {
+        if let Some(server) = self.server.get() {
+            server.publish(TOPIC, message.to_json());
+        }
     }
     // ANCHOR_END: broadcast
 
@@ -149,10 +147,17 @@ impl Room {
         // end and call `leave`.
         let _ = conn.send_text(users.to_json()).await;
         let _ = conn.send_text(history.to_json()).await;
+        // Subscribed after the history: what is said from now on follows
+        // it. Fails only for a connection that has ended (its session
+        // calls `leave`) or past the server's topic limits.
+        if conn.subscribe(TOPIC).is_err() {
+            state.members.remove(&conn.id());
+            return Ok(());
+        }
         let joined = ServerMessage::Join {
             nick: nick.to_owned(),
         };
-        self.broadcast(&state, &joined).await;
+        self.broadcast(&joined);
         Ok(())
     }
     // ANCHOR_END: join
@@ -162,8 +167,13 @@ impl Room {
     pub async fn leave(&self, id: ConnectionId) {
         let mut state = self.state.lock().await;
         if let Some(member) = state.members.remove(&id) {
+            // A connection that ends leaves its topics by itself; one that
+            // left the room while still open leaves it here.
+            if let Some(conn) = self.server.get().and_then(|s| s.connection(id)) {
+                conn.unsubscribe(TOPIC);
+            }
             let nick = member.nick;
-            self.broadcast(&state, &ServerMessage::Leave { nick }).await;
+            self.broadcast(&ServerMessage::Leave { nick });
         }
     }
 
@@ -175,7 +185,7 @@ impl Room {
             state.history.pop_front();
         }
         state.history.push_back(line.clone());
-        self.broadcast(&state, &ServerMessage::Message(line)).await;
+        self.broadcast(&ServerMessage::Message(line));
     }
     // ANCHOR_END: leave_say
 }
