@@ -14,15 +14,26 @@ mod tls_common;
 #[cfg(feature = "hyper")]
 mod axum;
 // The chat example serves wss:// with rustls (it has required-features).
+mod admission;
+mod broadcast;
 #[cfg(feature = "rustls")]
 mod browser;
 mod close;
 mod concurrency;
+mod examples;
+mod flow_control;
 mod handlers;
 mod handshake;
+mod keepalive;
+mod logging;
 mod messages;
-mod operations;
+mod metrics;
+mod mounting;
+mod registry;
 mod runtime;
 mod serve;
+mod shutdown;
+mod streaming;
+mod tcp_options;
 #[cfg(all(feature = "rustls", feature = "ring"))]
 mod tls;
