@@ -4,13 +4,21 @@
 //!   is built for (`runtime.rs`, the only test code that names one);
 //! - servers built from the public API (`servers.rs`): [`echo_server`]
 //!   (echoes every message and reports every event and connection to the
-//!   test), [`request_server`] (hands each `WebSocketRequest` to the test)
-//!   and [`app_server`] (runs an application function per request);
+//!   test), [`request_server`] (hands each `WebSocketRequest` to the test),
+//!   [`app_server`] (runs an application function per request) and
+//!   [`ops_server`] (an app server that echoes, rejects `/reject` and hands
+//!   every connection to the test);
 //! - clients: tungstenite (the independent reference client) over a std
 //!   `TcpStream` (`ws.rs`), and byte-exact ones (`raw.rs`): [`RawClient`],
 //!   a frame encoder and decoder, and helpers for raw std streams;
 //! - [`blocking`], which runs a blocking client script on its own thread, and
 //!   [`within`], which bounds every await;
+//! - for what announces nothing (a counter, the registry, a listener gone,
+//!   a child process's exit), polling every [`POLL`]: [`eventually`],
+//!   [`poll_until`], [`listener_gone`], [`wait_child`]. Where an event
+//!   exists (a connection's events, `closed()`, a channel), tests await it;
+//!   the few sleeps left are the behaviour under test, pacing, or short
+//!   negative checks, each with a comment;
 //! - [`counting`], the counting global allocator of the binaries that
 //!   measure memory (tests/hostile.rs, tests/deflate.rs).
 //!
