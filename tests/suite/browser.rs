@@ -121,7 +121,13 @@ fn say(ws: &mut Ws, text: &str) {
 fn read_close(ws: &mut Ws) -> CloseFrame {
     for _ in 0..1000 {
         match ws.read() {
-            Ok(tungstenite::Message::Close(Some(frame))) => return frame,
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                // tungstenite queues its answer to the close until the next
+                // read or flush: send it now, or the server waits out its
+                // close timeout (5 s) before the member leaves.
+                let _ = ws.flush();
+                return frame;
+            }
             Ok(tungstenite::Message::Close(None)) => panic!("close without a code"),
             Ok(_) => {}
             Err(e) => panic!("no close frame: {e:?}"),
