@@ -10,10 +10,9 @@ use crate::common::{self, TIMEOUT};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::get;
-use futures::StreamExt;
 use tungstenite::Message as WsMessage;
 use wsgate::http_types::StatusCode;
-use wsgate::{Event, Server, ServerHandle};
+use wsgate::{Server, ServerHandle};
 
 async fn websocket(
     State(ws): State<ServerHandle>,
