@@ -34,7 +34,9 @@ use wsgate::{
 };
 
 use common::counting::{Counting, LIVE, PEAK};
-use common::{RawClient, close_frame, echo_server, raw_frame, within, within_for};
+use common::{
+    RawClient, TIMEOUT, close_frame, echo_server, eventually, raw_frame, within, within_for,
+};
 
 // ---------------------------------------------------------------------------
 // Memory accounting: a counting allocator, to show a bomb costs the server
@@ -592,10 +594,8 @@ fn budget_falls_back_then_declines() {
         child.stdin.take().unwrap().write_all(b"close\n").unwrap();
         let status = common::blocking(move || child.wait().unwrap()).await;
         assert!(status.success());
-        within("the connections to close", async {
-            while handle.connection_count() > 0 {
-                common::sleep(Duration::from_millis(10)).await;
-            }
+        eventually("the connections to close", TIMEOUT, || {
+            handle.connection_count() == 0
         })
         .await;
         // Everything but the shared pool came back.
@@ -942,10 +942,8 @@ fn broadcast_reaches_every_kind_of_connection() {
             }
             clients.push(client.connect(&format!("ws://{addr}/")).await.unwrap());
         }
-        within("registration", async {
-            while handle.connection_count() < clients.len() {
-                common::sleep(Duration::from_millis(5)).await;
-            }
+        eventually("registration", TIMEOUT, || {
+            handle.connection_count() == clients.len()
         })
         .await;
         let messages = [

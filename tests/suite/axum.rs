@@ -6,13 +6,13 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::common::{self, TIMEOUT};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::get;
-use futures::StreamExt;
 use tungstenite::Message as WsMessage;
 use wsgate::http_types::StatusCode;
-use wsgate::{Event, Server, ServerHandle};
+use wsgate::{Server, ServerHandle};
 
 async fn websocket(
     State(ws): State<ServerHandle>,
@@ -40,16 +40,8 @@ async fn websocket(
                 return;
             }
         }
-        let Ok(conn) = request.accept(Some("chat"), None).await else {
-            return;
-        };
-        let mut events = conn.events();
-        while let Some(event) = events.next().await {
-            if let Event::Message(message) = event
-                && conn.send(message).await.is_err()
-            {
-                break;
-            }
+        if let Ok(conn) = request.accept(Some("chat"), None).await {
+            common::echo_messages(conn).await;
         }
     })
     .await
@@ -146,13 +138,10 @@ fn axum_route_accepts_echoes_and_counts_in_the_registry() {
         }
     }
     rt.block_on(async {
-        for _ in 0..100 {
-            if handle.connection_count() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(handle.connection_count(), 0);
+        common::eventually("the connection to leave the registry", TIMEOUT, || {
+            handle.connection_count() == 0
+        })
+        .await;
         assert_eq!(handle.metrics().accepted, 1);
     });
 }

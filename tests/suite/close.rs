@@ -627,7 +627,9 @@ fn dropping_every_handle_closes_with_1001() {
             .unwrap();
         let other = conn.clone();
         drop(conn);
-        common::sleep(Duration::from_millis(100)).await;
+        // A negative check (the close must not come while a clone lives):
+        // nothing would announce its absence, so a short while.
+        common::sleep(Duration::from_millis(50)).await;
         assert!(other.is_open(), "a clone still holds the connection");
         drop(other);
         assert_eq!(within("client", client).await, Some((1001, String::new())));
@@ -646,14 +648,15 @@ fn connection_reset_is_an_io_error_then_an_abnormal_close() {
             // The handshake is read: what the server sends next stays unread.
             ready_tx.send(()).unwrap();
             go_rx.recv_timeout(TIMEOUT).expect("go");
-            // Unread data in our receive buffer turns the close into a reset.
+            // Unread data in our receive buffer turns the close into a reset:
+            // wait until it is there (peek takes nothing).
+            raw.stream.peek(&mut [0u8; 1]).expect("the unread data");
             drop(raw);
         });
         let conn = server.conn().await;
         within("the client", ready).await.unwrap();
         conn.send_text("never read").await.unwrap();
         within("flush", conn.flush()).await.unwrap();
-        common::sleep(std::time::Duration::from_millis(50)).await;
         go.send(()).unwrap();
         within("client", client).await;
         let events = server.events_until_close().await;

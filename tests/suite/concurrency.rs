@@ -97,6 +97,7 @@ fn misbehaving_peers_do_not_disturb_a_healthy_one() {
 
         // The healthy client keeps echoing, each round timed.
         let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
         let healthy = blocking(move || {
             let mut ws = ws_connect(addr, "/healthy");
             let mut slowest = Duration::ZERO;
@@ -109,10 +110,12 @@ fn misbehaving_peers_do_not_disturb_a_healthy_one() {
                 ws.send(sent.clone()).unwrap();
                 assert_eq!(ws_read_data(&mut ws), sent);
                 slowest = slowest.max(start.elapsed());
+                // Pacing: the rounds span the troublemakers' whole run.
                 std::thread::sleep(Duration::from_millis(10));
             }
             ws.close(None).unwrap();
             ws_finish_close(&mut ws);
+            let _ = finished_tx.send(());
             slowest
         });
 
@@ -139,7 +142,8 @@ fn misbehaving_peers_do_not_disturb_a_healthy_one() {
             threads.push(std::thread::spawn(move || {
                 let mut raw = RawClient::connect(addr);
                 raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
-                std::thread::sleep(Duration::from_millis(800));
+                // Silent while the healthy client runs.
+                let _ = finished_rx.recv_timeout(TIMEOUT);
             }));
             // A frame header claiming far too much.
             threads.push(std::thread::spawn(move || {

@@ -479,17 +479,19 @@ fn expired_request_reports_disconnected() {
         config.decision_timeout = Duration::from_millis(200);
         let server = request_server(config).await;
         let addr = server.addr;
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
         let client = blocking(move || {
             let mut raw = RawClient::connect(addr);
             raw.send(upgrade_request("/", "").as_bytes());
             let response = raw.read_response();
-            // Keep the socket open a while after the 503.
-            std::thread::sleep(Duration::from_millis(1000));
+            // Keep the socket open after the 503, until the test has looked.
+            let _ = done_rx.recv_timeout(TIMEOUT);
             response.status
         });
         let request = server.next().await;
         within("the request to expire", request.disconnected()).await;
         assert!(!request.is_connected());
+        done.send(()).unwrap();
         assert_eq!(within("client", client).await, 503);
     })
 }
@@ -505,15 +507,20 @@ fn accept_after_deadline_returns_promptly() {
         config.decision_timeout = Duration::from_millis(200);
         let server = request_server(config).await;
         let addr = server.addr;
+        let (answered, answered_rx) = futures::channel::oneshot::channel::<u16>();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
         let client = blocking(move || {
             let mut raw = RawClient::connect(addr);
             raw.send(upgrade_request("/", "").as_bytes());
             let response = raw.read_response();
-            std::thread::sleep(Duration::from_secs(2));
-            response.status
+            let _ = answered.send(response.status);
+            // The socket stays open (as a lingering client's would) until
+            // the test is done.
+            let _ = done_rx.recv_timeout(TIMEOUT);
         });
         let request = server.next().await;
-        common::sleep(Duration::from_millis(600)).await;
+        // The deadline has passed once the client has its 503.
+        assert_eq!(within("the 503", answered_rx).await, Ok(503));
         let start = Instant::now();
         let result = within("accept", request.accept(None, None)).await;
         assert!(
@@ -525,7 +532,8 @@ fn accept_after_deadline_returns_promptly() {
             "accept took {:?}",
             start.elapsed()
         );
-        assert_eq!(within("client", client).await, 503);
+        done.send(()).unwrap();
+        within("client", client).await;
     })
 }
 
@@ -577,19 +585,24 @@ fn bytes_pipelined_after_the_handshake_are_kept() {
         // Accepted only after more bytes arrived while the request waited.
         let server = request_server(Config::default()).await;
         let addr = server.addr;
+        let (more, more_rx) = std::sync::mpsc::channel::<()>();
         let client = blocking(move || {
             let mut raw = RawClient::connect(addr);
             let mut bytes = upgrade_request("/", "").into_bytes();
             bytes.extend(frame(true, 0x1, b"one"));
             bytes.extend(frame(false, 0x2, b"tw"));
             raw.send(&bytes);
-            std::thread::sleep(Duration::from_millis(50));
+            more_rx.recv_timeout(TIMEOUT).expect("go on");
             raw.send(&frame(true, 0x0, b"o"));
             assert_eq!(raw.read_head().status, 101);
             [raw.read_frame(), raw.read_frame()]
         });
         let request = server.next().await;
-        common::sleep(Duration::from_millis(300)).await;
+        more.send(()).unwrap();
+        // The last byte arrives while the request waits: nothing announces
+        // that the pending task has read it, so a short sleep (too short,
+        // and the connection reads it instead, which passes too).
+        common::sleep(Duration::from_millis(50)).await;
         let conn = within("accept", request.accept(None, None)).await.unwrap();
         let echo = common::spawn(serve_echo(conn));
         let [one, two] = within("client", client).await;
@@ -784,6 +797,7 @@ fn trickling_bytes_do_not_extend_the_handshake_deadline() {
                     if raw.try_send(&[b]).is_err() {
                         break;
                     }
+                    // The behaviour under test: a byte every 50 ms.
                     std::thread::sleep(Duration::from_millis(50));
                     if start.elapsed() > Duration::from_millis(900) {
                         break;
@@ -1005,7 +1019,9 @@ fn large_pipelined_data_while_pending_is_not_lost() {
             (0..50).map(|_| raw.read_frame()).collect::<Vec<_>>()
         });
         let request = server.next().await;
-        common::sleep(Duration::from_millis(200)).await;
+        // Lets the pending task buffer what it takes (64 KiB) while the
+        // request waits; nothing announces that, so a short sleep.
+        common::sleep(Duration::from_millis(50)).await;
         let conn = within("accept", request.accept(None, None)).await.unwrap();
         let echo = common::spawn(serve_echo(conn));
         let frames = within("client", client).await;
@@ -1040,7 +1056,8 @@ fn http_handler_gets_the_request_body() {
                 raw.send(
                 b"POST /form?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n\r\nhello",
             );
-                std::thread::sleep(Duration::from_millis(50));
+                // The behaviour under test: a body that arrives in two parts.
+                std::thread::sleep(Duration::from_millis(20));
                 raw.send(b" world");
                 raw.read_response()
             }),
@@ -1076,9 +1093,7 @@ fn dropping_the_server_stops_accepting_but_keeps_connections() {
         let conn = within("accept", request.accept(None, None)).await.unwrap();
         let mut ws = within("client", client).await;
         drop(server);
-        common::sleep(Duration::from_millis(100)).await;
-        let refused =
-            blocking(move || std::net::TcpStream::connect_timeout(&addr, TIMEOUT).is_err());
+        let refused = blocking(move || listener_gone(addr));
         assert!(within("connect", refused).await, "still accepting");
         let echo = common::spawn(serve_echo(conn));
         let client = blocking(move || {

@@ -11,20 +11,31 @@ mod common;
 #[cfg(all(feature = "rustls", feature = "ring"))]
 mod tls_common;
 
+mod admission;
 #[cfg(feature = "hyper")]
 mod axum;
+mod broadcast;
 // The chat example serves wss:// with rustls (it has required-features).
 #[cfg(feature = "rustls")]
 mod browser;
 mod close;
 mod concurrency;
+mod examples;
+mod flow_control;
 mod handlers;
 mod handshake;
+mod keepalive;
+mod logging;
 mod messages;
-mod operations;
+mod metrics;
+mod mounting;
 mod policy;
+mod registry;
 mod runtime;
 mod serve;
+mod shutdown;
+mod streaming;
+mod tcp_options;
 #[cfg(all(feature = "rustls", feature = "ring"))]
 mod tls;
 mod topics;

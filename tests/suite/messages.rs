@@ -434,13 +434,11 @@ fn send_waits_while_the_queue_is_over_high_water() {
             sender.send_text("end").await.unwrap();
         });
         // 24 MiB cannot fit in the socket buffers and the 1 MiB queue: the
-        // sender must be held back while nobody reads.
-        common::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(
-            conn.buffered_amount() >= Config::default().send_queue_high_water,
-            "{}",
-            conn.buffered_amount()
-        );
+        // sender must be held back while nobody reads, with the queue full.
+        eventually("the queue to reach the high-water mark", TIMEOUT, || {
+            conn.buffered_amount() >= Config::default().send_queue_high_water
+        })
+        .await;
         go.send(()).unwrap();
         within("the sender", sending).await;
         let (frames, _) = within("client", client).await;
@@ -551,7 +549,9 @@ fn flush_fails_when_the_connection_dies_with_data_queued() {
         assert!(conn.buffered_amount() > 0);
         let flusher = conn.clone();
         let flushing = common::spawn(async move { flusher.flush().await });
-        common::sleep(std::time::Duration::from_millis(100)).await;
+        // Lets the flush start waiting before the client vanishes; nothing
+        // announces a waiting flush, so a short sleep.
+        common::sleep(std::time::Duration::from_millis(50)).await;
         go.send(()).unwrap();
         within("client", client).await;
         let result = within("flush", flushing).await;

@@ -1,9 +1,7 @@
 //! `Server::serve`: the request loop on a task of its own, a task per
 //! request, and how it stops. tungstenite is the client.
 
-use std::io;
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use crate::common::{self, *};
 use http_types::StatusCode;
@@ -16,17 +14,6 @@ fn echo_once(addr: SocketAddr, path: &str, text: &str) -> (Ws, String) {
     ws.send(WsMessage::text(text)).expect("send");
     let reply = ws_read_data(&mut ws).into_text().expect("text").to_string();
     (ws, reply)
-}
-
-/// Waits until connecting to `addr` is refused (the listener is gone).
-fn refused(addr: SocketAddr) -> bool {
-    for _ in 0..200 {
-        match TcpStream::connect_timeout(&addr, TIMEOUT) {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return true,
-            _ => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-    false
 }
 
 /// Serves on 127.0.0.1:0: requests for `/no` are rejected with 403, any
@@ -91,7 +78,13 @@ fn serve_runs_the_handler_per_request_and_resolves_after_shutdown() {
             within("the clients' closes", closes).await,
             vec![Some(1001); 8]
         );
-        assert!(within("the listener to close", blocking(move || refused(addr))).await);
+        assert!(
+            within(
+                "the listener to close",
+                blocking(move || listener_gone(addr))
+            )
+            .await
+        );
     })
 }
 
@@ -103,7 +96,13 @@ fn dropping_serve_stops_listening_and_keeps_open_connections() {
         assert_eq!(reply, "first");
 
         drop(serving);
-        assert!(within("the listener to close", blocking(move || refused(addr))).await);
+        assert!(
+            within(
+                "the listener to close",
+                blocking(move || listener_gone(addr))
+            )
+            .await
+        );
         // The open connection and its handler are not the loop's: they go on.
         let (_ws, reply) = within(
             "an echo after the drop",

@@ -39,13 +39,27 @@ struct Reported {
     timed_out: bool,
 }
 
-/// Failures reported by a [`ReportFailures`] handler, kept for the test.
-#[derive(Clone, Default)]
-struct Failures(Arc<Mutex<Vec<Reported>>>);
+/// Failures reported by a [`ReportFailures`] handler, kept for the test,
+/// with a channel that announces each one.
+#[derive(Clone)]
+struct Failures {
+    seen: Arc<Mutex<Vec<Reported>>>,
+    reported: (async_channel::Sender<()>, async_channel::Receiver<()>),
+}
+
+impl Default for Failures {
+    fn default() -> Failures {
+        Failures {
+            seen: Arc::default(),
+            reported: async_channel::unbounded(),
+        }
+    }
+}
 
 impl Failures {
     fn handler(&self) -> impl Fn(&TlsFailure) + Send + Sync + 'static {
-        let seen = self.0.clone();
+        let seen = self.seen.clone();
+        let reported = self.reported.0.clone();
         move |failure| {
             let timed_out = matches!(failure.reason, TlsFailureReason::TimedOut);
             seen.lock().unwrap().push(Reported {
@@ -53,23 +67,16 @@ impl Failures {
                 message: failure.to_string(),
                 timed_out,
             });
+            let _ = reported.try_send(());
         }
     }
 
     /// Waits until at least one failure is reported; returns them all.
     async fn wait(&self) -> Vec<Reported> {
-        within("a reported TLS failure", async {
-            loop {
-                {
-                    let seen = self.0.lock().unwrap();
-                    if !seen.is_empty() {
-                        return seen.clone();
-                    }
-                }
-                common::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
+        within("a reported TLS failure", self.reported.1.recv())
+            .await
+            .expect("the handler is kept");
+        self.seen.lock().unwrap().clone()
     }
 }
 
@@ -427,7 +434,7 @@ fn one_server_for_ws_and_wss() {
         let seen = serve_echo(server);
 
         let plain = blocking(move || {
-            let mut ws = ws_connect(plain_addr, "/plain");
+            let mut ws = common::ws_connect(plain_addr, "/plain");
             echo_roundtrip(&mut ws);
             close(ws);
         });

@@ -18,8 +18,8 @@ use rcgen::{
 };
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{HandshakeError, Message, WebSocket};
+use wsgate::Server;
 use wsgate::tls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use wsgate::{Event, Server};
 
 use crate::common;
 
@@ -139,16 +139,8 @@ pub fn serve_echo(mut server: Server) -> Receiver<Seen> {
                 })
                 .await;
             common::spawn(async move {
-                let Ok(conn) = request.accept(None, None).await else {
-                    return;
-                };
-                let mut events = conn.events();
-                while let Some(event) = events.next().await {
-                    if let Event::Message(message) = event
-                        && conn.send(message).await.is_err()
-                    {
-                        break;
-                    }
+                if let Ok(conn) = request.accept(None, None).await {
+                    common::echo_messages(conn).await;
                 }
             });
         }
@@ -214,12 +206,6 @@ pub fn wss_connect(
         Err(HandshakeError::Failure(e)) => Err(e.to_string()),
         Err(HandshakeError::Interrupted(_)) => Err("timed out".into()),
     }
-}
-
-/// Opens a plain WebSocket to `addr` with tungstenite.
-pub fn ws_connect(addr: SocketAddr, path: &str) -> WebSocket<TcpStream> {
-    let (ws, _) = tungstenite::client(common::ws_request(addr, path), tcp(addr)).unwrap();
-    ws
 }
 
 /// Sends a text and a binary message and checks both come back.

@@ -4,13 +4,21 @@
 //!   is built for (`runtime.rs`, the only test code that names one);
 //! - servers built from the public API (`servers.rs`): [`echo_server`]
 //!   (echoes every message and reports every event and connection to the
-//!   test), [`request_server`] (hands each `WebSocketRequest` to the test)
-//!   and [`app_server`] (runs an application function per request);
+//!   test), [`request_server`] (hands each `WebSocketRequest` to the test),
+//!   [`app_server`] (runs an application function per request) and
+//!   [`ops_server`] (an app server that echoes, rejects `/reject` and hands
+//!   every connection to the test);
 //! - clients: tungstenite (the independent reference client) over a std
 //!   `TcpStream` (`ws.rs`), and byte-exact ones (`raw.rs`): [`RawClient`],
 //!   a frame encoder and decoder, and helpers for raw std streams;
 //! - [`blocking`], which runs a blocking client script on its own thread, and
 //!   [`within`], which bounds every await;
+//! - for what announces nothing (a counter, the registry, a listener gone,
+//!   a child process's exit), polling every [`POLL`]: [`eventually`],
+//!   [`poll_until`], [`listener_gone`], [`wait_child`]. Where an event
+//!   exists (a connection's events, `closed()`, a channel), tests await it;
+//!   the few sleeps left are the behaviour under test, pacing, or short
+//!   negative checks, each with a comment;
 //! - [`counting`], the counting global allocator of the binaries that
 //!   measure memory (tests/hostile.rs, tests/deflate.rs).
 //!
@@ -20,12 +28,14 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
+use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wsgate::{Config, Connection, SendPolicy};
+use wsgate::{BroadcastPolicy, Config, Connection, SendPolicy};
 
 pub mod counting;
 mod raw;
@@ -129,7 +139,12 @@ pub fn send_queue_config(policy: SendPolicy, high_water: usize, low_water: usize
     config
 }
 
-/// Polls `check` every 10 ms until it holds, failing after `limit`.
+/// How often [`eventually`] and [`poll_until`] look again.
+pub const POLL: Duration = Duration::from_millis(5);
+
+/// Polls `check` every [`POLL`] until it holds, failing after `limit`. For
+/// a condition nothing announces (a counter, the registry); where an event
+/// exists (a connection's events, `closed()`, a channel), await that.
 pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
@@ -137,8 +152,82 @@ pub async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> 
             start.elapsed() < limit,
             "timed out after {limit:?} waiting for {what}"
         );
-        sleep(Duration::from_millis(10)).await;
+        sleep(POLL).await;
     }
+}
+
+/// [`eventually`] for a blocking thread: calls `check` every [`POLL`] until
+/// it holds; false if `limit` passes first.
+pub fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits (up to [`TIMEOUT`]) until a connection to `addr` is refused: the
+/// listener is gone. Nothing announces that to a client, so this polls.
+pub fn listener_gone(addr: SocketAddr) -> bool {
+    poll_until(TIMEOUT, || {
+        TcpStream::connect_timeout(&addr, TIMEOUT)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
+/// Waits for `child` to exit, at most `limit` (then kills it); `None` if it
+/// had to be killed. std's `Child::wait` has no timeout, so this polls.
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    if poll_until(limit, || {
+        status = child.try_wait().expect("wait for a child process");
+        status.is_some()
+    }) {
+        return status;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Config for peers that never read: a small high-water mark (64 KiB) and
+/// small kernel buffers, so the send queue fills fast.
+pub fn slow_config(policy: BroadcastPolicy) -> Config {
+    let mut config = send_queue_config(SendPolicy::Wait, 64 << 10, 16 << 10);
+    config.broadcast_policy = policy;
+    config
+}
+
+/// Fills `conn`'s send queue to its high-water mark. The peer must not be
+/// reading (and should have small socket buffers).
+pub async fn fill_queue(conn: &Connection, high_water: usize) {
+    let chunk = vec![0x5a_u8; 32 << 10];
+    for _ in 0..2000 {
+        if conn.buffered_amount() >= high_water {
+            // The writer may still be moving bytes into the kernel's buffers,
+            // and nothing announces when it stops: the queue must stay over
+            // the mark for a moment (a negative check, kept short).
+            sleep(Duration::from_millis(50)).await;
+            if conn.buffered_amount() >= high_water {
+                return;
+            }
+        }
+        conn.send(chunk.clone())
+            .await
+            .expect("queue under the mark");
+        // Pacing: the writer moves what the kernel takes before the next
+        // chunk, so the queue holds only what the peer left unread.
+        sleep(Duration::from_millis(1)).await;
+    }
+    panic!(
+        "the send queue never reached {high_water} bytes (at {})",
+        conn.buffered_amount()
+    );
 }
 
 /// Samples `conn.buffered_amount()` every millisecond until `stop`; returns

@@ -8,7 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::{
-    MASK, SAMPLE_ACCEPT, SAMPLE_KEY, TIMEOUT, blocking, connect_with_buffers, tcp, tcp_with_timeout,
+    MASK, SAMPLE_ACCEPT, SAMPLE_KEY, TIMEOUT, blocking, connect_with_buffers, tcp,
+    tcp_with_timeout, within_for,
 };
 
 /// A minimal client-side frame encoder: FIN, RSV bits and opcode in
@@ -459,6 +460,38 @@ pub fn never_reading_client(addr: SocketAddr, path: &str) -> TcpStream {
     let mut stream = connect_with_buffers(addr, Some(4 << 10), None);
     raw_upgrade(&mut stream, path);
     stream
+}
+
+/// `count` raw clients upgraded on `path`, opened from four threads.
+pub async fn raw_fleet(addr: SocketAddr, path: &'static str, count: usize) -> Vec<TcpStream> {
+    let fleet = blocking(move || {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let n = count / 4 + usize::from(t < count % 4);
+                std::thread::spawn(move || (0..n).map(|_| raw_ws(addr, path)).collect::<Vec<_>>())
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a fleet thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    within_for(Duration::from_secs(60), "the fleet", fleet).await
+}
+
+/// Reads everything that arrives until the server ends the connection (or
+/// the socket's read timeout fails the test); returns the byte count.
+pub fn drain_until_end(stream: &mut TcpStream) -> usize {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return total,
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
 }
 
 /// A server frame: its first byte (FIN, RSV, opcode) and payload.

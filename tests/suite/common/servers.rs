@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender, TryRecvError, unbounded};
 use futures::StreamExt;
+use http_types::StatusCode;
 use wsgate::{
     CloseEvent, Config, Connection, ConnectionId, Event, Message, Server, ServerBuilder,
     ServerHandle, WebSocketRequest,
@@ -32,7 +33,8 @@ impl RequestServer {
             .expect("the server stopped")
     }
 
-    /// Fails if a request reached the application.
+    /// Fails if a request reached the application (a negative check:
+    /// nothing announces that none came, so it waits a short while).
     pub async fn assert_no_request(&self) {
         sleep(Duration::from_millis(50)).await;
         match self.requests.try_recv() {
@@ -155,6 +157,19 @@ pub async fn serve_echo(conn: Connection) -> Vec<Event> {
     panic!("more than 10 000 events");
 }
 
+/// Echoes every message on `conn` until its event stream ends or a send
+/// fails.
+pub async fn echo_messages(conn: Connection) {
+    let mut events = conn.events();
+    while let Some(event) = events.next().await {
+        if let Event::Message(message) = event
+            && conn.send(message).await.is_err()
+        {
+            break;
+        }
+    }
+}
+
 async fn echo(conn: Connection, events_tx: Sender<(ConnectionId, Event)>) {
     let id = conn.id();
     let mut events = conn.events();
@@ -263,4 +278,47 @@ where
         handle,
         accepted,
     })
+}
+
+/// An [`app_server`] on 127.0.0.1:0 whose application rejects `/reject`
+/// with 403, accepts every other request, echoes messages (except on
+/// `/quiet…` resources) and hands each connection and its events to the
+/// test.
+pub async fn ops_server(config: Config) -> AppServer {
+    ops_server_on(Server::builder().config(config), "127.0.0.1:0")
+        .await
+        .expect("bind")
+}
+
+/// As [`ops_server`], from `builder` on `addr`.
+pub async fn ops_server_on(builder: ServerBuilder, addr: &str) -> io::Result<AppServer> {
+    app_server(builder, addr, ops_application).await
+}
+
+async fn ops_application(request: WebSocketRequest, tx: Sender<Accepted>) {
+    if request.resource() == "/reject" {
+        request.reject(StatusCode::Forbidden, "go away");
+        return;
+    }
+    let Ok(conn) = request.accept(None, None).await else {
+        return;
+    };
+    let echo = !conn.resource().starts_with("/quiet");
+    let events_tx = Accepted::hand_over(&conn, &tx).await;
+    let mut stream = conn.events();
+    while let Some(event) = stream.next().await {
+        if echo && let Event::Message(message) = &event {
+            let _ = conn.send(message.clone()).await;
+        }
+        let _ = events_tx.send(event).await;
+    }
+}
+
+/// The accepted connection on `resource`.
+pub fn find(accepted: &[Accepted], resource: &str) -> Connection {
+    accepted
+        .iter()
+        .find(|a| a.conn.resource() == resource)
+        .map(|a| a.conn.clone())
+        .unwrap_or_else(|| panic!("no connection on {resource}"))
 }

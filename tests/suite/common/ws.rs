@@ -1,6 +1,7 @@
 //! Client sockets: std TCP streams with timeouts, and tungstenite (the
 //! independent reference client) over them.
 
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -133,4 +134,34 @@ pub fn connect_with_buffers(
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
+}
+
+/// Reads until the server's close and the end of the connection (a reset
+/// counts as an end); returns the close code and reason.
+pub fn ws_wait_for_close(ws: &mut Ws) -> Option<(u16, String)> {
+    let mut close = None;
+    for _ in 0..10_000 {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return close;
+            }
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                return close;
+            }
+            Err(e) => panic!("waiting for the close: {e:?}"),
+        }
+    }
+    panic!("no close among 10 000 frames");
+}
+
+/// The text of a text message.
+pub fn text_of(message: &tungstenite::Message) -> &str {
+    match message {
+        tungstenite::Message::Text(text) => text.as_str(),
+        other => panic!("expected text, got {other:?}"),
+    }
 }

@@ -1,0 +1,305 @@
+//! The examples as processes: the echo reference server's flags and
+//! graceful SIGTERM, the chat's shutdown, and the axum example.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use tungstenite::Message as WsMessage;
+
+/// Builds the example `name` (with the test profile and features, as `cargo
+/// test` does, so this is a no-op after a full `cargo test` build) and
+/// returns its path. `None` without the `rustls` feature, which the
+/// examples require.
+fn example(name: &str) -> Option<PathBuf> {
+    // The features this test was built with, so that the build matches.
+    let features: Vec<&str> = [
+        ("default", cfg!(feature = "default")),
+        ("async-std", cfg!(feature = "async-std")),
+        ("smol", cfg!(feature = "smol")),
+        ("tokio", cfg!(feature = "tokio")),
+        ("hyper", cfg!(feature = "hyper")),
+        ("rustls", cfg!(feature = "rustls")),
+        ("ring", cfg!(feature = "ring")),
+        ("native-roots", cfg!(feature = "native-roots")),
+        ("async-tls", cfg!(feature = "async-tls")),
+        ("deflate", cfg!(feature = "deflate")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let mut build = Command::new(env!("CARGO"))
+        .args(["build", "--example", name, "--profile", "test"])
+        .args(["--no-default-features", "--features", &features.join(",")])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run cargo");
+    let built = wait_child(&mut build, Duration::from_secs(300)).is_some_and(|s| s.success());
+    // target/debug/deps/suite-… → target/debug/examples/echo
+    let exe = std::env::current_exe().ok()?;
+    let path = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !built {
+        eprintln!(
+            "building the {name} example failed; using {}",
+            path.display()
+        );
+    }
+    path.exists().then_some(path)
+}
+
+/// A running example.
+struct ExampleProcess {
+    child: Child,
+    addr: SocketAddr,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+/// SIGTERM to an example serving one client `ws`: the client gets 1001,
+/// and the process reports one clean close and exits 0.
+fn terminate_and_see_a_clean_shutdown(server: ExampleProcess, ws: &mut Ws) {
+    server.signal("-TERM");
+    assert_eq!(
+        ws_wait_for_close(ws),
+        Some((1001, "server shutting down".to_owned()))
+    );
+    let (status, lines) = server.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("1 connections closed cleanly, 0 dropped")),
+        "{lines:?}"
+    );
+}
+
+impl ExampleProcess {
+    fn start(exe: &PathBuf, flags: &[&str]) -> ExampleProcess {
+        let mut child = Command::new(exe)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the example");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // "echo server listening on ws://ADDR", "chat server running at http://ADDR/"
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the example's first line");
+        let addr = line
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.trim().trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        ExampleProcess {
+            child,
+            addr,
+            stdout: rx,
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (at most 10 s); returns its status and
+    /// the rest of its output.
+    fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let Some(status) = wait_child(&mut self.child, Duration::from_secs(10)) else {
+            panic!("the example did not exit within 10 s");
+        };
+        // The reader thread ends (and the channel with it) at the end of
+        // the process's output.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(500)) {
+            lines.push(line);
+        }
+        (status, lines)
+    }
+}
+
+impl Drop for ExampleProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn echo_example_flags_and_graceful_sigterm() {
+    let Some(exe) = example("echo") else {
+        eprintln!("skipped: the echo example could not be built");
+        return;
+    };
+
+    // --max-connections 1, then SIGTERM: close 1001 to the client, exit 0.
+    let server = ExampleProcess::start(
+        &exe,
+        &[
+            "--max-connections",
+            "1",
+            "--ping-interval",
+            "0",
+            "--shutdown-timeout",
+            "3",
+        ],
+    );
+    let addr = server.addr;
+    let mut ws = ws_connect(addr, "/");
+    ws.send(WsMessage::text("hi")).unwrap();
+    assert_eq!(text_of(&ws_read_data(&mut ws)), "hi");
+    let (status, headers, _) = ws_expect_rejection(addr, ws_request(addr, "/"));
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    terminate_and_see_a_clean_shutdown(server, &mut ws);
+
+    // --max-message-size, --ping-interval and --ping-timeout.
+    let server = ExampleProcess::start(
+        &exe,
+        &[
+            "--max-message-size",
+            "1000",
+            "--ping-interval",
+            "1",
+            "--ping-timeout",
+            "1",
+        ],
+    );
+    let addr = server.addr;
+    let mut ws = ws_connect(addr, "/");
+    ws.send(WsMessage::binary(vec![0u8; 1000])).unwrap();
+    assert!(matches!(ws_read_data(&mut ws), WsMessage::Binary(b) if b.len() == 1000));
+    ws.send(WsMessage::binary(vec![0u8; 1001])).unwrap();
+    assert_eq!(ws_wait_for_close(&mut ws).map(|c| c.0), Some(1009));
+    let mut silent = raw_ws(addr, "/");
+    let start = Instant::now();
+    let (close, pings) = read_until_close(&mut silent);
+    assert_eq!(close.map(|c| c.0), Some(1011));
+    assert!(!pings.is_empty());
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    server.signal("-INT");
+    assert!(server.wait().0.success());
+
+    // --idle-timeout with keepalive off; --trust-proxy and --allow parse.
+    let server = ExampleProcess::start(
+        &exe,
+        &[
+            "--ping-interval",
+            "0",
+            "--idle-timeout",
+            "1",
+            "--allow",
+            "127.0.0.1/32",
+            "--trust-proxy",
+            "10.0.0.0/8",
+        ],
+    );
+    let mut silent = raw_ws(server.addr, "/");
+    let start = Instant::now();
+    let (close, _) = read_until_close(&mut silent);
+    assert_eq!(close, Some((1001, "idle timeout".to_owned())));
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    server.signal("-TERM");
+    assert!(server.wait().0.success());
+
+    // --allow that excludes us: disconnected without a response.
+    let server = ExampleProcess::start(&exe, &["--allow", "10.0.0.0/8"]);
+    let mut s = tcp(server.addr);
+    let _ = s.write_all(upgrade_request("/", "").as_bytes());
+    assert_eq!(drain_until_end(&mut s), 0);
+    server.signal("-TERM");
+    assert!(server.wait().0.success());
+
+    // A bad flag is refused with the usage text.
+    let out = Command::new(&exe)
+        .args(["--max-connections", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // --help is no error: the usage text on stdout, exit 0.
+    let out = Command::new(&exe).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: echo"));
+    let _ = s.shutdown(Shutdown::Both);
+}
+
+#[test]
+#[cfg(unix)]
+fn chat_example_graceful_sigterm() {
+    let Some(exe) = example("chat") else {
+        eprintln!("skipped: the chat example could not be built");
+        return;
+    };
+    // SIGTERM: close 1001 to the member, exit 0.
+    let server = ExampleProcess::start(&exe, &[]);
+    let addr = server.addr;
+    let mut request = ws_request(addr, "/chat?nick=ann");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
+    let (mut ws, _) = ws_try_connect(addr, request, None).expect("handshake");
+    // The welcome: who is online, the history, and ann's own join.
+    for _ in 0..3 {
+        ws_read_data(&mut ws);
+    }
+    terminate_and_see_a_clean_shutdown(server, &mut ws);
+}
+
+/// examples/axum.rs: a page, /health and wsgate's echo on one port, with
+/// tungstenite and raw HTTP as the clients.
+#[cfg(feature = "hyper")]
+#[test]
+fn axum_example_serves_a_page_health_and_a_websocket_on_one_port() {
+    let Some(exe) = example("axum") else {
+        eprintln!("skipped: the axum example could not be built");
+        return;
+    };
+    let server = ExampleProcess::start(&exe, &[]);
+    let addr = server.addr;
+    let page = raw_exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body_text().contains("wsgate on axum"));
+    let mut ws = ws_connect(addr, "/ws");
+    ws.send(WsMessage::text("through axum")).unwrap();
+    assert_eq!(text_of(&ws_read_data(&mut ws)), "through axum");
+    let health = raw_exchange(
+        addr,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body_text(), "ok: 1 connections\n");
+}
