@@ -5,7 +5,8 @@ use std::pin::Pin;
 
 use futures::StreamExt;
 
-use super::{CloseEvent, Connection, Event};
+use super::event::{CloseEvent, Event};
+use super::handle::Connection;
 use crate::error::Error;
 use crate::protocol::{Fragment, Message};
 
@@ -55,6 +56,29 @@ pub struct EventHandlers {
     close: Option<Handler<CloseEvent>>,
     error: Option<Handler<Error>>,
     drain: Option<Handler<()>>,
+}
+
+impl Connection {
+    /// Node-style event handlers over [`events`](Self::events).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// let echo = conn.clone();
+    /// conn.handlers()
+    ///     .on_message(move |message| {
+    ///         let echo = echo.clone();
+    ///         async move { let _ = echo.send(message).await; }
+    ///     })
+    ///     .on_close(|close| async move { println!("closed: {}", close.code) })
+    ///     .run()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn handlers(&self) -> EventHandlers {
+        EventHandlers::new(self.clone())
+    }
 }
 
 impl EventHandlers {

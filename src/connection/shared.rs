@@ -9,19 +9,20 @@ use std::time::{Duration, Instant, SystemTime};
 use event_listener::Event as Notify;
 use futures::task::AtomicWaker;
 
-use super::events::{CloseEvent, Reader};
+use super::event::CloseEvent;
+use super::id::ConnectionId;
 use super::keys::MaskKeys;
 use super::queue::{Body, OutFrame, SendQueue};
+use super::reader::Reader;
 use super::space::Space;
-use super::stats::{Counters, Observer};
-use super::{ConnectionId, Role};
+use super::stats::Counters;
 use crate::config::Config;
 use crate::deflate::DeflateState;
 use crate::error::Error;
 use crate::handshake::ExtensionOffer;
 use crate::lifecycle::{Activity, Lifecycle, Mode, Timeouts};
 use crate::protocol::{
-    CloseCode, DataFrames, DataKind, FrameHeader, OpCode, apply_mask, close_payload,
+    CloseCode, DataFrames, DataKind, FrameHeader, OpCode, Role, apply_mask, close_payload,
 };
 use crate::runtime::Runtime;
 use crate::transport::SharedTransport;
@@ -89,6 +90,20 @@ pub(super) enum Admission {
     Busy,
     /// Over the high-water mark.
     Full,
+}
+
+/// Told when a connection ends, and keeper of its topics (the server's
+/// registry and metrics; `handle.rs`'s `Registry` adds its start).
+pub(crate) trait Observer: Send + Sync {
+    /// The connection ended.
+    fn finished(&self, connection: &Shared, code: CloseCode);
+    /// Subscribes the connection to `topic` (the server's topics); whether
+    /// it was not subscribed yet.
+    fn subscribe(&self, connection: &Arc<Shared>, topic: &str) -> Result<bool, Error>;
+    /// Unsubscribes the connection from `topic`; whether it was subscribed.
+    fn unsubscribe(&self, connection: &Shared, topic: &str) -> bool;
+    /// The topics the connection is subscribed to.
+    fn topics(&self, connection: &Shared) -> Vec<String>;
 }
 
 /// State shared by every handle of a connection, its event stream and its

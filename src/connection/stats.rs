@@ -1,12 +1,8 @@
-//! Per-connection traffic counters and the hook a server registry uses.
+//! Per-connection traffic counters and the snapshot of them that
+//! [`Connection::stats`](crate::Connection::stats) returns.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-
-use super::shared::Shared;
-use crate::error::Error;
-use crate::protocol::CloseCode;
 
 /// Traffic counters, updated with relaxed atomics on the hot path.
 #[derive(Debug, Default)]
@@ -26,21 +22,6 @@ impl Counters {
             self.bytes_out.load(Ordering::Relaxed),
         ]
     }
-}
-
-/// Told when a connection ends (the server's registry and metrics).
-pub(crate) trait Observer: Send + Sync {
-    /// The connection started (before its writer runs).
-    fn started(&self, connection: &super::Connection);
-    /// The connection ended.
-    fn finished(&self, connection: &Shared, code: CloseCode);
-    /// Subscribes the connection to `topic` (the server's topics); whether
-    /// it was not subscribed yet.
-    fn subscribe(&self, connection: &Arc<Shared>, topic: &str) -> Result<bool, Error>;
-    /// Unsubscribes the connection from `topic`; whether it was subscribed.
-    fn unsubscribe(&self, connection: &Shared, topic: &str) -> bool;
-    /// The topics the connection is subscribed to.
-    fn topics(&self, connection: &Shared) -> Vec<String>;
 }
 
 /// A snapshot of one connection's traffic and state, from

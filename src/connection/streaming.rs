@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures::io::{AsyncRead, AsyncReadExt};
 
-use super::Connection;
+use super::handle::Connection;
 use super::shared::{Frames, Outgoing, Shared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, DataKind, OpCode};

@@ -9,8 +9,8 @@ use std::time::Instant;
 use std::future::Future;
 use std::pin::Pin;
 
-use super::Shared;
 use super::queue::OutFrame;
+use super::shared::Shared;
 use super::write::{BATCH, poll_write_frames};
 use crate::lifecycle::Expired;
 use crate::protocol::{CloseCode, OpCode, Role};

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use async_io::Async;
 
-use super::registered::Source;
+use super::source::Source;
 
 pub(crate) struct Io<T: Source> {
     io: Async<T>,

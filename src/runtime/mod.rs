@@ -39,6 +39,7 @@ mod async_std;
 mod registered;
 #[cfg(feature = "smol")]
 mod smol;
+mod source;
 mod timer;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -345,7 +346,7 @@ impl Runtime {
     }
 
     /// Registers a connected, non-blocking socket with the reactor.
-    pub(crate) fn register<T: registered::Source>(&self, io: T) -> io::Result<Registered<T>> {
+    pub(crate) fn register<T: source::Source>(&self, io: T) -> io::Result<Registered<T>> {
         match &self.kind {
             #[cfg(feature = "async-std")]
             Kind::AsyncStd => Registered::async_io(io),

@@ -4,17 +4,7 @@
 use std::io;
 use std::task::{Context, Poll};
 
-/// What can be registered: the sockets wsgate uses. Implemented only for
-/// types that own their descriptor for their whole life, which tokio's
-/// `AsyncFd::register` relies on (see `tokio.rs`).
-#[cfg(unix)]
-pub(crate) trait Source: std::os::fd::AsFd + std::os::fd::AsRawFd + Send + 'static {}
-/// What can be registered (async-io registers Windows sockets).
-#[cfg(windows)]
-pub(crate) trait Source: std::os::windows::io::AsSocket + Send + 'static {}
-
-impl Source for std::net::TcpStream {}
-impl Source for std::net::TcpListener {}
+use super::source::Source;
 
 /// A non-blocking socket registered with a reactor.
 ///

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 
-use super::registered::Source;
+use super::source::Source;
 
 pub(super) fn spawn(handle: &Handle, future: impl Future<Output = ()> + Send + 'static) {
     // tokio's handle detaches on drop.

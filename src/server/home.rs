@@ -7,7 +7,7 @@ use std::sync::Arc;
 use event_listener::EventListener;
 
 use crate::config::Config;
-use crate::connection::Observer;
+use crate::connection::Registry;
 use crate::runtime::Runtime;
 
 /// A request's settings, the runtime its connection will run on, and the
@@ -20,9 +20,9 @@ pub(super) struct RequestHome {
 
 /// What a request and its pending task need of their server, and no more:
 /// whether it is shutting down, its counters, its compression budget, the
-/// release of the request's admission slot, and (as an [`Observer`]) the
+/// release of the request's admission slot, and (as a [`Registry`]) the
 /// registry an accepted connection joins.
-pub(super) trait ServerHooks: Observer {
+pub(super) trait ServerHooks: Registry {
     /// Whether the server is shutting down: requests are refused with 503.
     fn shutting_down(&self) -> bool;
 

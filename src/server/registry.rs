@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::home::ServerHooks;
-use crate::connection::{Connection, ConnectionId, Handle, Observer, Shared};
+use crate::connection::{Connection, ConnectionId, Handle, Observer, Registry, Shared};
 use crate::error::Error;
 use crate::protocol::CloseCode;
 
@@ -179,11 +179,13 @@ impl ServerCore {
     }
 }
 
-impl Observer for ServerCore {
+impl Registry for ServerCore {
     fn started(&self, connection: &Connection) {
         self.register(connection);
     }
+}
 
+impl Observer for ServerCore {
     fn finished(&self, connection: &Shared, code: CloseCode) {
         self.topics.leave_all(connection.id);
         if lock(&self.connections).remove(&connection.id).is_some() {

@@ -10,7 +10,7 @@ use http_types::{StatusCode, Url};
 use super::decision::{Decision, PendingState};
 use super::home::RequestHome;
 use super::request_url::RequestUrl;
-use crate::connection::{Connection, ConnectionId, ConnectionInfo, Observer};
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Registry};
 use crate::deflate::Negotiated;
 use crate::error::AcceptError;
 use crate::handshake::{
@@ -576,10 +576,10 @@ impl WebSocketRequest {
             headers: std::mem::take(&mut self.parts.upgrade.headers),
         };
         let home = &self.parts.home;
-        let observer = home
+        let registry = home
             .server
             .clone()
-            .map(|server| server as Arc<dyn Observer>);
+            .map(|server| server as Arc<dyn Registry>);
         let conn = Connection::start(
             transport,
             Role::Server,
@@ -587,7 +587,7 @@ impl WebSocketRequest {
             self.parts.id,
             info,
             pipelined,
-            observer,
+            registry,
             deflate,
             home.runtime.clone(),
         );

@@ -1,0 +1,347 @@
+//! The [`Connection`] handle: how it starts, the handle whose drop closes
+//! it, its id, its topics and its closing and pausing. Sending is in
+//! `sending.rs`, what it knows about itself in `info.rs`, its events in
+//! `events.rs` and `handlers.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::id::ConnectionId;
+use super::reader::Reader;
+use super::shared::{ConnectionInfo, Observer, Shared};
+use super::writer;
+use crate::config::Config;
+use crate::deflate::Negotiated;
+use crate::error::Error;
+use crate::protocol::{CloseCode, Receiver, Role};
+use crate::runtime::Runtime;
+use crate::transport::{BoxTransport, SharedTransport};
+
+/// A server's registry: an [`Observer`] that is also told when a
+/// connection starts.
+pub(crate) trait Registry: Observer {
+    /// The connection started (before its writer runs).
+    fn started(&self, connection: &Connection);
+}
+
+/// Dropped when the last user-facing handle goes: the connection is closed
+/// with 1001 (going away) if it is still open.
+pub(crate) struct Handle(pub(crate) Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The event stream holds a handle too: nothing reads any more.
+        self.0.stop_reading();
+        self.0.queue_close(CloseCode::GOING_AWAY, "", true);
+    }
+}
+
+/// An open WebSocket connection.
+///
+/// A cheap, cloneable handle: clone it into as many tasks as you like to
+/// send from them. Incoming traffic arrives as [`Event`](crate::Event)s on
+/// [`events`](Self::events); keep polling it (or run
+/// [`EventHandlers`](crate::EventHandlers)) so that pings are answered and closes completed.
+/// When every handle is dropped, the connection closes with 1001.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// use wsgate::{Event, Message, Server};
+///
+/// # wsgate::runtime::block_on(async {
+/// let mut server = Server::bind("127.0.0.1:9001").await?;
+/// while let Some(request) = server.next().await {
+///     let Ok(conn) = request.accept(None, None).await else { continue };
+///     wsgate::runtime::spawn(async move {
+///         let mut events = conn.events();
+///         while let Some(event) = events.next().await {
+///             if let Event::Message(message) = event {
+///                 let _ = conn.send(message).await;
+///             }
+///         }
+///     });
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(()) });
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id())
+            .field("remote_addr", &self.remote_addr())
+            .field("protocol", &self.protocol())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts a connection over `transport`, whose opening handshake is
+    /// done, with its writer on `runtime`. `pipelined` holds bytes that
+    /// already arrived after the handshake; `registry` (a server's) is
+    /// told when the connection starts and ends.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        transport: BoxTransport,
+        role: Role,
+        config: Arc<Config>,
+        id: ConnectionId,
+        info: ConnectionInfo,
+        pipelined: Vec<u8>,
+        registry: Option<Arc<dyn Registry>>,
+        deflate: Option<Negotiated>,
+        runtime: Runtime,
+    ) -> Connection {
+        let (receiver, deflate) = match deflate {
+            #[cfg(feature = "deflate")]
+            Some(negotiated) => (
+                Receiver::with_decompressor(config.receiver(role), negotiated.decompressor),
+                Some(negotiated.state),
+            ),
+            #[cfg(not(feature = "deflate"))]
+            Some(never) => match never {},
+            None => (Receiver::new(config.receiver(role)), None),
+        };
+        let reader = Reader::new(receiver, pipelined, config.read_buffer_size);
+        let shared = Arc::new(Shared::new(
+            id,
+            role,
+            config,
+            info,
+            SharedTransport::new(transport),
+            reader,
+            registry
+                .clone()
+                .map(|registry| registry as Arc<dyn Observer>),
+            deflate,
+            runtime,
+        ));
+        let conn = Connection::from_handle(Arc::new(Handle(shared.clone())));
+        // Registered before the writer starts, so that its end is always
+        // seen after its start.
+        if let Some(registry) = &registry {
+            registry.started(&conn);
+        }
+        let writer = writer::run(shared.clone());
+        shared.runtime.spawn_detached(writer);
+        conn
+    }
+
+    pub(crate) fn from_handle(handle: Arc<Handle>) -> Connection {
+        Connection { handle }
+    }
+
+    /// The user-facing handle, for a registry to keep a weak reference to.
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.handle.0
+    }
+
+    /// This connection's id, the same as its request's.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// println!("connection {}", conn.id());
+    /// # }
+    /// ```
+    pub fn id(&self) -> ConnectionId {
+        self.shared().id
+    }
+
+    /// Subscribes this connection to `topic`: every
+    /// [`ServerHandle::publish`](crate::ServerHandle::publish) to it
+    /// reaches this connection, until [`unsubscribe`](Self::unsubscribe)
+    /// or the connection ends (it leaves its topics by itself). Returns
+    /// whether it was not subscribed yet.
+    ///
+    /// Fails with [`Error::TopicTooLong`], [`Error::TooManySubscriptions`]
+    /// or [`Error::TooManyTopics`] past the limits in [`Config`]
+    /// (`max_topic_len`, `max_subscriptions_per_connection`, `max_topics`),
+    /// with [`Error::Closed`] once the connection has ended, and with
+    /// [`Error::NoTopics`] on a client's connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.subscribe("room/42")?;
+    /// assert_eq!(conn.topics(), ["room/42"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self, topic: &str) -> Result<bool, Error> {
+        let shared = self.shared();
+        match &shared.observer {
+            Some(server) => server.subscribe(shared, topic),
+            None => Err(Error::NoTopics),
+        }
+    }
+
+    /// Unsubscribes this connection from `topic`; whether it was
+    /// subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// conn.subscribe("news")?;
+    /// assert!(conn.unsubscribe("news"));
+    /// assert!(!conn.unsubscribe("news"));
+    /// # Ok(()) }
+    /// ```
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let shared = self.shared();
+        shared
+            .observer
+            .as_ref()
+            .is_some_and(|server| server.unsubscribe(shared, topic))
+    }
+
+    /// The topics this connection is subscribed to.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// for topic in conn.topics() { println!("in {topic}"); }
+    /// # }
+    /// ```
+    pub fn topics(&self) -> Vec<String> {
+        let shared = self.shared();
+        shared
+            .observer
+            .as_ref()
+            .map(|server| server.topics(shared))
+            .unwrap_or_default()
+    }
+
+    /// Sets this connection's own [`BroadcastPolicy`](crate::BroadcastPolicy),
+    /// in place of the server's
+    /// [`Config::broadcast_policy`](crate::Config::broadcast_policy): what a
+    /// broadcast or publish does when this connection's send queue is over
+    /// its high-water mark.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// // A dashboard that must see every update or reconnect.
+    /// conn.set_broadcast_policy(wsgate::BroadcastPolicy::Close);
+    /// # }
+    /// ```
+    pub fn set_broadcast_policy(&self, policy: crate::BroadcastPolicy) {
+        self.shared().set_broadcast_policy(policy);
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (cut to fit 123
+    /// bytes).
+    ///
+    /// Messages already queued are sent first. The connection then waits for
+    /// the peer's close, at most [`Config::close_timeout`], and drops the
+    /// transport; the event stream ends with [`Event::Close`](crate::Event::Close). Codes that may
+    /// not be sent (such as 1005 or 1006) are replaced by 1000. Fails with
+    /// [`Error::Closed`] when a close was already sent or received.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) -> Result<(), wsgate::Error> {
+    /// use wsgate::CloseCode;
+    ///
+    /// conn.close(CloseCode::NORMAL, "bye")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        let code = if code.is_sendable() {
+            code
+        } else {
+            CloseCode::NORMAL
+        };
+        if self.shared().queue_close(code, reason, false) {
+            Ok(())
+        } else {
+            Err(Error::Closed)
+        }
+    }
+
+    /// Waits until the connection is fully closed and its transport dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// conn.close(wsgate::CloseCode::GOING_AWAY, "restart").ok();
+    /// conn.closed().await;
+    /// # }
+    /// ```
+    pub async fn closed(&self) {
+        self.shared().wait_finished().await;
+    }
+
+    /// Whether the connection can still send: no close was sent or received.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// if conn.is_open() { /* ... */ }
+    /// # }
+    /// ```
+    pub fn is_open(&self) -> bool {
+        self.shared().lock_queue().life.is_open()
+    }
+
+    /// Stops reading from the peer: the event stream yields nothing until
+    /// [`resume`](Self::resume), and once the socket buffers fill, the
+    /// peer's sends block (TCP backpressure). Pings are not answered while
+    /// paused, so keep pauses shorter than the peer's keepalive timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(conn: wsgate::Connection) {
+    /// conn.pause();
+    /// // ... catch up on work ...
+    /// conn.resume();
+    /// # }
+    /// ```
+    pub fn pause(&self) {
+        self.shared().paused.store(true, Ordering::Release);
+    }
+
+    /// Resumes reading after [`pause`](Self::pause).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// conn.resume();
+    /// # }
+    /// ```
+    pub fn resume(&self) {
+        self.shared().paused.store(false, Ordering::Release);
+        self.shared().events_waker.wake();
+    }
+
+    /// Whether reading is paused.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// assert!(!conn.is_paused());
+    /// # }
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        self.shared().paused.load(Ordering::Acquire)
+    }
+}
