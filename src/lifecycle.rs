@@ -113,8 +113,8 @@ pub(crate) enum Theirs {
 /// A deadline that has come (see [`Lifecycle::on_deadline`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expired {
-    /// Send a keepalive ping with this payload (its send time, to measure
-    /// the round trip when the pong echoes it).
+    /// Send a keepalive ping with this payload (its number, to recognise
+    /// its pong and measure the round trip).
     Ping([u8; 8]),
     /// Fail the connection with this close code and reason: the pong is
     /// overdue (1011), or the connection idled (1001).
@@ -136,33 +136,32 @@ pub(crate) struct Lifecycle {
     keepalive: Keepalive,
 }
 
-/// The keepalive's memory.
+/// The keepalive's memory (every connection holds it: kept small).
 #[derive(Debug)]
 struct Keepalive {
-    /// Ping payloads count microseconds from here.
-    epoch: Instant,
     /// When the unanswered keepalive ping was sent.
     ping_sent: Option<Instant>,
-    /// When the last keepalive ping was sent (answered or not); its
-    /// payload is this instant in microseconds from `epoch`.
+    /// When the last keepalive ping was sent (answered or not).
     last_ping: Option<Instant>,
-    /// The last measured round trip.
-    rtt: Option<Duration>,
+    /// The number of the last keepalive ping: its payload, big-endian.
+    seq: u64,
+    /// The last measured round trip in microseconds; 0 until measured.
+    rtt_micros: u32,
 }
 
 impl Lifecycle {
-    /// An open connection whose clock starts at `now`.
-    pub(crate) fn new(now: Instant) -> Lifecycle {
+    /// An open connection.
+    pub(crate) fn new() -> Lifecycle {
         Lifecycle {
             ours: Ours::Open,
             theirs: Theirs::Open,
             reading: true,
             failed: None,
             keepalive: Keepalive {
-                epoch: now,
                 ping_sent: None,
                 last_ping: None,
-                rtt: None,
+                seq: 0,
+                rtt_micros: 0,
             },
         }
     }
@@ -248,7 +247,8 @@ impl Lifecycle {
 
     /// The round trip measured by the last answered keepalive ping.
     pub(crate) fn rtt(&self) -> Option<Duration> {
-        self.keepalive.rtt
+        let micros = self.keepalive.rtt_micros;
+        (micros > 0).then(|| Duration::from_micros(micros.into()))
     }
 
     // ---- Transitions ----
@@ -344,14 +344,12 @@ impl Lifecycle {
     /// which the writer's timer may not know).
     pub(crate) fn pong(&mut self, payload: &[u8], now: Instant) -> Option<Duration> {
         let sent = self.keepalive.last_ping?;
-        if payload != self.keepalive.stamp(sent) {
+        if payload != self.keepalive.seq.to_be_bytes() {
             return None;
         }
-        let rtt = now
-            .saturating_duration_since(sent)
-            .max(Duration::from_micros(1));
-        self.keepalive.rtt = Some(rtt);
-        Some(rtt)
+        let rtt = now.saturating_duration_since(sent);
+        self.keepalive.rtt_micros = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.rtt()
     }
 
     // ---- Deadlines ----
@@ -424,7 +422,8 @@ impl Lifecycle {
         }
         self.keepalive.ping_sent = Some(now);
         self.keepalive.last_ping = Some(now);
-        Some(Expired::Ping(self.keepalive.stamp(now)))
+        self.keepalive.seq += 1;
+        Some(Expired::Ping(self.keepalive.seq.to_be_bytes()))
     }
 
     /// The unanswered keepalive ping's send time: sent, and nothing heard
@@ -441,15 +440,6 @@ impl Lifecycle {
         self.keepalive
             .last_ping
             .map_or(activity.last_rx, |ping| ping.max(activity.last_rx))
-    }
-}
-
-impl Keepalive {
-    /// The payload of a keepalive ping sent at `sent`: the instant in
-    /// microseconds from `epoch`, big-endian.
-    fn stamp(&self, sent: Instant) -> [u8; 8] {
-        let micros = sent.saturating_duration_since(self.epoch).as_micros() as u64;
-        micros.to_be_bytes()
     }
 }
 
@@ -477,7 +467,7 @@ mod tests {
                     close: 5 * S,
                 },
                 t0,
-                life: Lifecycle::new(t0),
+                life: Lifecycle::new(),
             }
         }
 

@@ -48,6 +48,12 @@ mod size_tests {
         assert_eq!(std::mem::size_of::<crate::WebSocketRequest>(), word);
         assert_eq!(std::mem::size_of::<crate::Connection>(), word);
         if word == 8 {
+            eprintln!(
+                "SIZES shared {} queue {} life {}",
+                std::mem::size_of::<super::Shared>(),
+                std::mem::size_of::<super::queue::SendQueue>(),
+                std::mem::size_of::<crate::lifecycle::Lifecycle>()
+            );
             assert!(std::mem::size_of::<super::Shared>() <= 768);
             assert!(std::mem::size_of::<super::reader::Reader>() <= 512);
         }

@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn pongs_do_not_pile_up() {
-        let mut q = SendQueue::new(Lifecycle::new(std::time::Instant::now()));
+        let mut q = SendQueue::new(Lifecycle::new());
         q.push(frame(OpCode::Text, b"hello"));
         for i in 0..1000u32 {
             q.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));

@@ -175,7 +175,7 @@ impl Shared {
             config,
             info,
             transport,
-            queue: Mutex::new(SendQueue::new(Lifecycle::new(started))),
+            queue: Mutex::new(SendQueue::new(Lifecycle::new())),
             writer_wake: AtomicWaker::new(),
             space: Space::new(),
             state_changed: Notify::new(),
