@@ -59,6 +59,15 @@ pub enum Error {
     /// Topics are served by a [`Server`](crate::Server): this connection
     /// (a client's) has none.
     NoTopics,
+    /// A broker's URL could not be used
+    /// ([`RedisBroker::new`](crate::broker::RedisBroker::new)): the URL
+    /// (with any password hidden) and why.
+    InvalidBrokerUrl {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -87,6 +96,9 @@ impl std::fmt::Display for Error {
                 write!(f, "the server already holds {max} topics, the limit")
             }
             Error::NoTopics => f.write_str("topics are served by a server, not a client"),
+            Error::InvalidBrokerUrl { url, reason } => {
+                write!(f, "invalid broker URL {url}: {reason}")
+            }
         }
     }
 }

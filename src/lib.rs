@@ -65,6 +65,7 @@
 )]
 
 mod book;
+pub mod broker;
 mod client;
 mod config;
 mod connection;
@@ -91,8 +92,8 @@ pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use server::{
-    BroadcastReport, MetricsSnapshot, Serve, Server, ServerBuilder, ServerHandle, ShutdownReport,
-    TopicMetrics, WebSocketRequest,
+    BroadcastReport, MetricsSnapshot, Published, Serve, Server, ServerBuilder, ServerHandle,
+    ShutdownReport, TopicListener, TopicMetrics, WebSocketRequest,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::core::Inner;
+use super::listener::{Published, TopicListener};
 use super::registry::MetricsSnapshot;
 use super::report::BroadcastReport;
 use crate::connection::{Connection, ConnectionId, Prepared};
@@ -258,6 +259,46 @@ impl ServerHandle {
     /// ```
     pub fn subscribers(&self, topic: &str) -> usize {
         self.inner.core.topics.subscribers(topic)
+    }
+
+    /// Calls `handler` with every message published to `topic`, by this
+    /// server or (with a [broker](crate::broker)) by another node, until
+    /// the returned [`TopicListener`] is dropped: the application's own
+    /// subscription, beside the connections'. While it lasts, the topic
+    /// exists, so this node receives the topic's publishes from the broker.
+    ///
+    /// The handler runs inside the publish, on the publisher's task (or
+    /// the broker's): it must be quick and must not block. To do slow work,
+    /// send what it needs to a task of the application's.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TopicTooLong`] and [`Error::TooManyTopics`], as for
+    /// [`Connection::subscribe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let server = wsgate::Server::builder().build();
+    /// let (tx, rx) = mpsc::channel();
+    /// let _listening = server
+    ///     .handle()
+    ///     .on_topic("audit", move |p| tx.send(p.text().unwrap_or("").to_owned()).unwrap())
+    ///     .unwrap();
+    /// server.handle().publish("audit", "alice logged in");
+    /// assert_eq!(rx.try_recv().unwrap(), "alice logged in");
+    /// ```
+    pub fn on_topic(
+        &self,
+        topic: &str,
+        handler: impl Fn(&Published<'_>) + Send + Sync + 'static,
+    ) -> Result<TopicListener, Error> {
+        self.inner
+            .core
+            .topics
+            .listen(&self.inner.config, topic, Arc::new(handler))
     }
 
     /// Stops accepting new connections; open connections are not affected.

@@ -10,6 +10,7 @@ mod home;
 mod http;
 #[cfg(feature = "hyper")]
 mod hyper;
+mod listener;
 mod mount;
 mod pending;
 mod registry;
@@ -22,6 +23,7 @@ mod tcp;
 mod topics;
 
 pub use self::handle::{ServerHandle, ShutdownReport};
+pub use self::listener::{Published, TopicListener};
 pub use self::registry::MetricsSnapshot;
 pub use self::report::BroadcastReport;
 pub use self::request::WebSocketRequest;
@@ -46,6 +48,7 @@ use http_types::{Request, Response};
 use self::core::Inner;
 use self::http::HttpHandler;
 use self::registry::ServerCore;
+use crate::broker::{Broker, Link};
 use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::tls::TlsAcceptor;
@@ -81,6 +84,7 @@ pub struct ServerBuilder {
     config: Config,
     handler: Option<HttpHandler>,
     runtime: Option<Runtime>,
+    broker: Option<Box<dyn Broker>>,
 }
 
 impl ServerBuilder {
@@ -93,6 +97,26 @@ impl ServerBuilder {
     /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Joins the server's topics to other nodes through `broker`: a
+    /// publish also reaches the subscribers connected to other servers
+    /// using the same broker (see the [`broker`](crate::broker) module for
+    /// the rules and the guarantees). Without one, topics stay in this
+    /// process and cost nothing more.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")]
+    /// # wsgate::runtime::block_on(async {
+    /// let broker = wsgate::broker::RedisBroker::new("redis://127.0.0.1:6379").unwrap();
+    /// let server = wsgate::Server::builder().broker(broker).bind("127.0.0.1:8080").await?;
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn broker(mut self, broker: impl Broker) -> Self {
+        self.broker = Some(Box::new(broker));
         self
     }
 
@@ -210,12 +234,17 @@ impl ServerBuilder {
     /// ```
     pub fn build(self) -> Server {
         let (sender, requests) = mpsc::channel(REQUEST_BACKLOG);
+        let core = Arc::new(ServerCore::default());
+        let runtime = self.runtime.unwrap_or_else(Runtime::current);
+        if let Some(broker) = self.broker {
+            core.topics.attach(Link::new(broker), &runtime);
+        }
         let inner = Arc::new(Inner {
             config: Arc::new(self.config),
             handler: self.handler,
             requests: sender,
-            core: Arc::new(ServerCore::default()),
-            runtime: self.runtime.unwrap_or_else(Runtime::current),
+            core,
+            runtime,
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         });

@@ -46,7 +46,7 @@ pub(crate) struct ServerCore {
     /// the connection on accept, so a burst cannot overshoot the limit.
     slots: std::sync::atomic::AtomicUsize,
     /// Topics and their subscribers.
-    pub(crate) topics: super::topics::Topics,
+    pub(crate) topics: Arc<super::topics::Topics>,
     /// The compression memory budget of every connection of this server.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Arc<crate::deflate::DeflateBudget>,
@@ -164,6 +164,7 @@ impl ServerCore {
             bytes_out,
             closes: lock(&self.counters.closes).clone(),
             topics: self.topics.metrics(),
+            broker: self.topics.broker_metrics(),
             ..MetricsSnapshot::default()
         };
         #[cfg(feature = "deflate")]
@@ -301,4 +302,7 @@ pub struct MetricsSnapshot {
     /// Every topic with at least one subscriber, by name: subscribers and
     /// what became of its publishes.
     pub topics: BTreeMap<String, super::topics::TopicMetrics>,
+    /// The broker's counters, if the server has one
+    /// ([`ServerBuilder::broker`](crate::ServerBuilder::broker)).
+    pub broker: Option<crate::broker::BrokerMetrics>,
 }

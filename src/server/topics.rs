@@ -11,21 +11,36 @@
 //! ends leaves its topics by itself). A publish only holds the lock to take
 //! a snapshot of the topic's subscribers: delivery, which may compress,
 //! runs with no lock held, so subscribing is never held up by a publish.
+//!
+//! A topic exists while it has a subscriber: a connection or a listener
+//! ([`ServerHandle::on_topic`](crate::ServerHandle::on_topic)). With a
+//! broker, the node is subscribed at the broker exactly while the topic
+//! exists (told under the lock, so the broker sees the changes in order),
+//! every publish is also handed to the broker, and other nodes' publishes
+//! come back through [`Inbound`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
+use crate::broker::{BrokerMetrics, Inbound, Link};
 use crate::config::Config;
 use crate::connection::{ConnectionId, Prepared, Shared};
 use crate::error::Error;
+use crate::protocol::{DataKind, Message};
+use crate::runtime::Runtime;
 
+use super::listener::{Handler, Published, TopicListener};
 use super::report::BroadcastReport;
 
 /// Every topic of one server.
 #[derive(Default)]
 pub(crate) struct Topics {
     state: RwLock<State>,
+    /// The broker to other nodes, if the server has one.
+    link: OnceLock<Link>,
+    /// The id of the next listener.
+    next_listener: AtomicU64,
 }
 
 #[derive(Default)]
@@ -37,8 +52,21 @@ struct State {
 /// One topic: its subscribers and counters.
 #[derive(Default)]
 struct Topic {
-    subscribers: Mutex<HashMap<ConnectionId, Arc<Shared>>>,
+    members: Mutex<Members>,
     counts: TopicCounts,
+}
+
+/// Who a topic's publishes go to.
+#[derive(Default)]
+struct Members {
+    connections: HashMap<ConnectionId, Arc<Shared>>,
+    listeners: Vec<(u64, Arc<Handler>)>,
+}
+
+impl Members {
+    fn is_empty(&self) -> bool {
+        self.connections.is_empty() && self.listeners.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -117,21 +145,77 @@ impl Topics {
                 config.max_subscriptions_per_connection,
             ));
         }
-        let (name, topic) = match by_name.get_key_value(name) {
-            Some((name, topic)) => (name.clone(), topic.clone()),
-            None if by_name.len() >= config.max_topics => {
-                return Err(Error::TooManyTopics(config.max_topics));
-            }
-            None => {
-                let name: Arc<str> = name.into();
-                let topic = Arc::new(Topic::default());
-                by_name.insert(name.clone(), topic.clone());
-                (name, topic)
-            }
-        };
+        let (name, topic) = self.topic_or_new(by_name, config, name)?;
         by_conn.entry(conn.id).or_default().push(name);
-        lock(&topic.subscribers).insert(conn.id, conn.clone());
+        lock(&topic.members)
+            .connections
+            .insert(conn.id, conn.clone());
         Ok(true)
+    }
+
+    /// The topic `name`, made (and subscribed at the broker) if new.
+    fn topic_or_new(
+        &self,
+        by_name: &mut HashMap<Arc<str>, Arc<Topic>>,
+        config: &Config,
+        name: &str,
+    ) -> Result<(Arc<str>, Arc<Topic>), Error> {
+        if let Some((name, topic)) = by_name.get_key_value(name) {
+            return Ok((name.clone(), topic.clone()));
+        }
+        if by_name.len() >= config.max_topics {
+            return Err(Error::TooManyTopics(config.max_topics));
+        }
+        let name: Arc<str> = name.into();
+        let topic = Arc::new(Topic::default());
+        by_name.insert(name.clone(), topic.clone());
+        if let Some(link) = self.link.get() {
+            link.subscribe(&name);
+        }
+        Ok((name, topic))
+    }
+
+    /// Calls `handler` with every publish to `name`, from here or from
+    /// another node, until the returned guard is dropped.
+    pub(crate) fn listen(
+        self: &Arc<Self>,
+        config: &Config,
+        name: &str,
+        handler: Arc<Handler>,
+    ) -> Result<TopicListener, Error> {
+        if name.len() > config.max_topic_len {
+            return Err(Error::TopicTooLong {
+                len: name.len(),
+                max: config.max_topic_len,
+            });
+        }
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.write();
+        let (name, topic) = self.topic_or_new(&mut state.by_name, config, name)?;
+        lock(&topic.members).listeners.push((id, handler));
+        Ok(TopicListener::new(Arc::downgrade(self), name, id))
+    }
+
+    /// Removes the listener `id` from `name` (its guard was dropped).
+    pub(crate) fn unlisten(&self, name: &str, id: u64) {
+        let mut state = self.write();
+        let Some(topic) = state.by_name.get(name) else {
+            return;
+        };
+        let mut members = lock(&topic.members);
+        members.listeners.retain(|(each, _)| *each != id);
+        if members.is_empty() {
+            drop(members);
+            self.remove(&mut state.by_name, name);
+        }
+    }
+
+    /// Forgets the empty topic `name`, and unsubscribes at the broker.
+    fn remove(&self, by_name: &mut HashMap<Arc<str>, Arc<Topic>>, name: &str) {
+        by_name.remove(name);
+        if let Some(link) = self.link.get() {
+            link.unsubscribe(name);
+        }
     }
 
     /// Unsubscribes `id` from `name`; whether it was subscribed.
@@ -148,7 +232,7 @@ impl Topics {
         if mine.is_empty() {
             by_conn.remove(&id);
         }
-        Self::leave(by_name, id, name);
+        self.leave(by_name, id, name);
         true
     }
 
@@ -157,20 +241,20 @@ impl Topics {
         let mut state = self.write();
         let State { by_name, by_conn } = &mut *state;
         for name in by_conn.remove(&id).unwrap_or_default() {
-            Self::leave(by_name, id, &name);
+            self.leave(by_name, id, &name);
         }
     }
 
     /// Removes `id` from the topic `name`, and the topic once empty.
-    fn leave(by_name: &mut HashMap<Arc<str>, Arc<Topic>>, id: ConnectionId, name: &str) {
+    fn leave(&self, by_name: &mut HashMap<Arc<str>, Arc<Topic>>, id: ConnectionId, name: &str) {
         let Some(topic) = by_name.get(name) else {
             return;
         };
-        let mut subscribers = lock(&topic.subscribers);
-        subscribers.remove(&id);
-        if subscribers.is_empty() {
-            drop(subscribers);
-            by_name.remove(name);
+        let mut members = lock(&topic.members);
+        members.connections.remove(&id);
+        if members.is_empty() {
+            drop(members);
+            self.remove(by_name, name);
         }
     }
 
@@ -189,19 +273,55 @@ impl Topics {
         self.read()
             .by_name
             .get(name)
-            .map_or(0, |topic| lock(&topic.subscribers).len())
+            .map_or(0, |topic| lock(&topic.members).connections.len())
     }
 
-    /// Delivers `prepared` to every subscriber of `name`, waiting for none.
+    /// Joins these topics to other nodes through `link`: called once, as
+    /// the server is built, before any subscription.
+    pub(crate) fn attach(self: &Arc<Self>, link: Link, runtime: &Runtime) {
+        let link = self.link.get_or_init(|| link);
+        let inbound: Arc<dyn Inbound> = self.clone();
+        let inbound: Weak<dyn Inbound> = Arc::downgrade(&inbound);
+        link.start(runtime, inbound);
+    }
+
+    /// The broker's counters, if the server has one.
+    pub(crate) fn broker_metrics(&self) -> Option<BrokerMetrics> {
+        Some(self.link.get()?.metrics())
+    }
+
+    /// Delivers `prepared` to every subscriber of `name` here, waiting for
+    /// none, then hands it to the broker for the other nodes.
     pub(crate) fn publish(&self, name: &str, prepared: &Prepared) -> BroadcastReport {
+        let report = self.deliver(name, prepared, false);
+        if let Some(link) = self.link.get() {
+            link.publish(name, prepared.kind(), prepared.payload());
+        }
+        report
+    }
+
+    /// Delivers `prepared` to this node's subscribers of `name`.
+    fn deliver(&self, name: &str, prepared: &Prepared, remote: bool) -> BroadcastReport {
         let mut report = BroadcastReport::default();
         let Some(topic) = self.read().by_name.get(name).cloned() else {
             return report;
         };
         // A snapshot: delivery runs with no lock held.
-        let subscribers: Vec<Arc<Shared>> = lock(&topic.subscribers).values().cloned().collect();
+        let (subscribers, listeners) = {
+            let members = lock(&topic.members);
+            let subscribers: Vec<Arc<Shared>> = members.connections.values().cloned().collect();
+            let listeners: Vec<Arc<Handler>> =
+                members.listeners.iter().map(|(_, h)| h.clone()).collect();
+            (subscribers, listeners)
+        };
         for subscriber in &subscribers {
             report.count(subscriber.deliver(prepared));
+        }
+        if !listeners.is_empty() {
+            let published = Published::new(name, prepared, remote);
+            for listener in &listeners {
+                listener(&published);
+            }
         }
         let counts = &topic.counts;
         counts.published.fetch_add(1, Ordering::Relaxed);
@@ -225,7 +345,7 @@ impl Topics {
             .map(|(name, topic)| {
                 let c = &topic.counts;
                 let metrics = TopicMetrics {
-                    subscribers: lock(&topic.subscribers).len(),
+                    subscribers: lock(&topic.members).connections.len(),
                     published: c.published.load(Ordering::Relaxed),
                     delivered: c.delivered.load(Ordering::Relaxed),
                     dropped: c.dropped.load(Ordering::Relaxed),
@@ -234,5 +354,22 @@ impl Topics {
                 (name.to_string(), metrics)
             })
             .collect()
+    }
+}
+
+impl Inbound for Topics {
+    fn deliver_remote(&self, topic: &str, kind: DataKind, payload: &[u8]) {
+        if !self.read().by_name.contains_key(topic) {
+            return;
+        }
+        let message = match kind {
+            // The envelope was checked to be UTF-8.
+            DataKind::Text => match std::str::from_utf8(payload) {
+                Ok(text) => Message::Text(text.to_owned()),
+                Err(_) => return,
+            },
+            DataKind::Binary => Message::Binary(payload.to_vec()),
+        };
+        self.deliver(topic, &Prepared::new(message), true);
     }
 }

@@ -15,6 +15,9 @@ mod admission;
 #[cfg(feature = "hyper")]
 mod axum;
 mod broadcast;
+mod broker;
+#[cfg(feature = "redis")]
+mod broker_redis;
 // The chat example serves wss:// with rustls (it has required-features).
 #[cfg(feature = "rustls")]
 mod browser;
