@@ -225,6 +225,8 @@ fn bad_envelopes_are_counted_and_dropped() {
 
 #[test]
 fn a_server_without_a_broker_reports_none() {
-    let server = Server::builder().config(Config::default()).build();
-    assert_eq!(server.handle().metrics().broker, None);
+    common::run(async move {
+        let server = Server::builder().config(Config::default()).build();
+        assert_eq!(server.handle().metrics().broker, None);
+    });
 }
