@@ -27,7 +27,9 @@
 //!   the pong's grace period after a ping;
 //! - while `Ours::Closing`: the close timeout, from when the close was
 //!   decided until the frame is written, then from when it was written until
-//!   the peer's end arrives.
+//!   the whole close is over ([`close_deadline`](Lifecycle::close_deadline)):
+//!   the peer's end, a client's wait for the server's end of TCP, and our
+//!   shutdown (a TLS stream's `close_notify`) share that one deadline.
 
 use std::time::{Duration, Instant};
 
@@ -385,8 +387,20 @@ impl Lifecycle {
                 .flatten()
                 .min()
             }
-            Ours::Closing { from, .. } => Some(*from + t.close),
+            Ours::Closing { .. } => self.close_deadline(t),
             Ours::Finished => None,
+        }
+    }
+
+    /// While closing, the one deadline of the whole close: `t.close` from
+    /// when the close frame was written (or, until it is, from when the
+    /// close was decided). Every closing step after the frame (the peer's
+    /// close frame, its end of stream, our shutdown and TLS `close_notify`)
+    /// must be done by then. `None` when not closing.
+    pub(crate) fn close_deadline(&self, t: Timeouts) -> Option<Instant> {
+        match &self.ours {
+            Ours::Closing { from, .. } => Some(*from + t.close),
+            Ours::Open | Ours::Finished => None,
         }
     }
 
@@ -631,6 +645,34 @@ mod tests {
         f.life.close_written(f.at(4));
         assert_eq!(f.tick(8, a), (None, Some(9)));
         assert_eq!(f.tick(9, a).0, Some(Expired::CloseTimeout));
+    }
+
+    #[test]
+    fn one_close_deadline_for_the_whole_close() {
+        let mut f = Fake::new(Some(10), 5, Some(30));
+        let a = f.heard(0, 0);
+        let secs = |f: &Fake| {
+            f.life
+                .close_deadline(f.t)
+                .map(|d| d.duration_since(f.t0).as_secs())
+        };
+        assert_eq!(secs(&f), None, "open: no close deadline");
+        f.life
+            .close(CloseCode::NORMAL, "", Mode::Handshake, f.at(2));
+        assert_eq!(secs(&f), Some(7), "from the decision until written");
+        f.life.close_written(f.at(3));
+        assert_eq!(secs(&f), Some(8), "from when the frame was written");
+        // The peer's close frame, later its end of stream: the steps after
+        // (the client's wait for the server's FIN, the TLS close_notify)
+        // keep the same deadline, whatever the activity.
+        assert_eq!(f.life.peer_closed(CloseCode::NORMAL), None);
+        assert_eq!(secs(&f), Some(8));
+        f.life.stream_ended(f.at(6));
+        assert_eq!(secs(&f), Some(8));
+        assert_eq!(f.tick(7, f.heard(7, 7)), (None, Some(8)));
+        assert_eq!(f.tick(8, a).0, Some(Expired::CloseTimeout));
+        f.life.finish();
+        assert_eq!(secs(&f), None, "finished: nothing is timed");
     }
 
     #[test]
