@@ -204,8 +204,10 @@ pub struct Config {
     /// rejected with 503. Default 30 s, so a forgotten request cannot hold
     /// its socket forever.
     pub decision_timeout: Duration,
-    /// After a close frame is sent, how long to wait for the peer's close
-    /// before dropping the TCP connection. Default 5 s.
+    /// After a close frame is sent, how long the whole close may take (the
+    /// peer's close, a client's wait for the server to end TCP, a TLS
+    /// stream's `close_notify`) before the TCP connection is dropped; also
+    /// how long the close frame may wait to be written. Default 5 s.
     pub close_timeout: Duration,
     /// Send a ping after this long without hearing from the peer, to detect
     /// half-open connections. Default 20 s (as python-websockets). `None`

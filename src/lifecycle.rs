@@ -27,7 +27,9 @@
 //!   the pong's grace period after a ping;
 //! - while `Ours::Closing`: the close timeout, from when the close was
 //!   decided until the frame is written, then from when it was written until
-//!   the peer's end arrives.
+//!   the whole close is over ([`close_deadline`](Lifecycle::close_deadline)):
+//!   the peer's end, a client's wait for the server's end of TCP, and our
+//!   shutdown (a TLS stream's `close_notify`) share that one deadline.
 
 use std::time::{Duration, Instant};
 
@@ -89,10 +91,13 @@ pub(crate) enum Ours {
         /// The code of the close frame queued, `None` when none could be
         /// (the stream had ended, or writes were given up).
         code: Option<CloseCode>,
-        /// When the close was decided.
-        since: Instant,
-        /// When the close frame was written.
-        written: Option<Instant>,
+        /// What the close timeout counts from: when the close was
+        /// decided, then (once `written`) when the close frame was written.
+        /// One instant for both keeps every connection's state small
+        /// (idle memory).
+        from: Instant,
+        /// Whether the close frame has been written.
+        written: bool,
     },
     /// The writer has stopped; nothing more is written.
     Finished,
@@ -131,18 +136,21 @@ pub(crate) struct Lifecycle {
     theirs: Theirs,
     /// Whether anything still reads the transport (the event stream).
     reading: bool,
-    /// The code and reason this end failed the connection with.
-    failed: Option<(CloseCode, String)>,
+    /// The code and reason this end failed the connection with (boxed:
+    /// only a failing connection needs it, and every connection holds the
+    /// lifecycle).
+    failed: Option<Box<(CloseCode, String)>>,
     keepalive: Keepalive,
 }
 
 /// The keepalive's memory (every connection holds it: kept small).
 #[derive(Debug)]
 struct Keepalive {
-    /// When the unanswered keepalive ping was sent.
-    ping_sent: Option<Instant>,
     /// When the last keepalive ping was sent (answered or not).
     last_ping: Option<Instant>,
+    /// Whether that ping is still unanswered (nothing heard since it was
+    /// sent, as far as the last check saw).
+    awaiting: bool,
     /// The number of the last keepalive ping: its payload, big-endian.
     seq: u64,
     /// The last measured round trip in microseconds; 0 until measured.
@@ -158,8 +166,8 @@ impl Lifecycle {
             reading: true,
             failed: None,
             keepalive: Keepalive {
-                ping_sent: None,
                 last_ping: None,
+                awaiting: false,
                 seq: 0,
                 rtt_micros: 0,
             },
@@ -241,7 +249,8 @@ impl Lifecycle {
     /// and reason this end failed it with, or 1006.
     pub(crate) fn abnormal_close(&self) -> (CloseCode, String) {
         self.failed
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or((CloseCode::ABNORMAL, String::new()))
     }
 
@@ -266,13 +275,13 @@ impl Lifecycle {
             return false;
         }
         if mode == Mode::Fail {
-            self.failed = Some((code, reason.to_owned()));
+            self.failed = Some(Box::new((code, reason.to_owned())));
         }
         self.ours = Ours::Closing {
             mode,
             code: Some(code),
-            since: now,
-            written: None,
+            from: now,
+            written: false,
         };
         true
     }
@@ -304,8 +313,11 @@ impl Lifecycle {
 
     /// The close frame has been written.
     pub(crate) fn close_written(&mut self, now: Instant) {
-        if let Ours::Closing { written, .. } = &mut self.ours {
-            written.get_or_insert(now);
+        if let Ours::Closing { from, written, .. } = &mut self.ours
+            && !*written
+        {
+            *written = true;
+            *from = now;
         }
     }
 
@@ -314,7 +326,7 @@ impl Lifecycle {
     /// or it is 1006, which names no failure of this end's).
     pub(crate) fn abort(&mut self, code: CloseCode, reason: &str, now: Instant) {
         if self.failed.is_none() && code != CloseCode::ABNORMAL {
-            self.failed = Some((code, reason.to_owned()));
+            self.failed = Some(Box::new((code, reason.to_owned())));
         }
         self.end_without_close(now);
     }
@@ -325,8 +337,8 @@ impl Lifecycle {
             self.ours = Ours::Closing {
                 mode: Mode::Fail,
                 code: None,
-                since: now,
-                written: None,
+                from: now,
+                written: false,
             };
         }
     }
@@ -375,8 +387,20 @@ impl Lifecycle {
                 .flatten()
                 .min()
             }
-            Ours::Closing { since, written, .. } => Some(written.unwrap_or(*since) + t.close),
+            Ours::Closing { .. } => self.close_deadline(t),
             Ours::Finished => None,
+        }
+    }
+
+    /// While closing, the one deadline of the whole close: `t.close` from
+    /// when the close frame was written (or, until it is, from when the
+    /// close was decided). Every closing step after the frame (the peer's
+    /// close frame, its end of stream, our shutdown and TLS `close_notify`)
+    /// must be done by then. `None` when not closing.
+    pub(crate) fn close_deadline(&self, t: Timeouts) -> Option<Instant> {
+        match &self.ours {
+            Ours::Closing { from, .. } => Some(*from + t.close),
+            Ours::Open | Ours::Finished => None,
         }
     }
 
@@ -405,10 +429,10 @@ impl Lifecycle {
         {
             return Some(Expired::Fail(CloseCode::GOING_AWAY, "idle timeout"));
         }
-        if let Some(sent) = self.keepalive.ping_sent {
+        if let Some(sent) = self.ping_sent() {
             if activity.last_rx >= sent {
                 // Any bytes after the ping are life, its pong or not.
-                self.keepalive.ping_sent = None;
+                self.keepalive.awaiting = false;
             } else if now >= sent + t.ping_timeout {
                 return Some(Expired::Fail(
                     CloseCode::INTERNAL_ERROR,
@@ -417,10 +441,10 @@ impl Lifecycle {
             }
         }
         let interval = t.ping_interval?;
-        if self.keepalive.ping_sent.is_some() || now < self.quiet_since(activity) + interval {
+        if self.keepalive.awaiting || now < self.quiet_since(activity) + interval {
             return None;
         }
-        self.keepalive.ping_sent = Some(now);
+        self.keepalive.awaiting = true;
         self.keepalive.last_ping = Some(now);
         self.keepalive.seq += 1;
         Some(Expired::Ping(self.keepalive.seq.to_be_bytes()))
@@ -429,9 +453,12 @@ impl Lifecycle {
     /// The unanswered keepalive ping's send time: sent, and nothing heard
     /// since.
     fn awaiting_pong(&self, activity: Activity) -> Option<Instant> {
-        self.keepalive
-            .ping_sent
-            .filter(|&sent| activity.last_rx < sent)
+        self.ping_sent().filter(|&sent| activity.last_rx < sent)
+    }
+
+    /// When the keepalive ping still taken as unanswered was sent.
+    fn ping_sent(&self) -> Option<Instant> {
+        self.keepalive.last_ping.filter(|_| self.keepalive.awaiting)
     }
 
     /// Since when the connection has been quiet: the last sign of life or
@@ -618,6 +645,34 @@ mod tests {
         f.life.close_written(f.at(4));
         assert_eq!(f.tick(8, a), (None, Some(9)));
         assert_eq!(f.tick(9, a).0, Some(Expired::CloseTimeout));
+    }
+
+    #[test]
+    fn one_close_deadline_for_the_whole_close() {
+        let mut f = Fake::new(Some(10), 5, Some(30));
+        let a = f.heard(0, 0);
+        let secs = |f: &Fake| {
+            f.life
+                .close_deadline(f.t)
+                .map(|d| d.duration_since(f.t0).as_secs())
+        };
+        assert_eq!(secs(&f), None, "open: no close deadline");
+        f.life
+            .close(CloseCode::NORMAL, "", Mode::Handshake, f.at(2));
+        assert_eq!(secs(&f), Some(7), "from the decision until written");
+        f.life.close_written(f.at(3));
+        assert_eq!(secs(&f), Some(8), "from when the frame was written");
+        // The peer's close frame, later its end of stream: the steps after
+        // (the client's wait for the server's FIN, the TLS close_notify)
+        // keep the same deadline, whatever the activity.
+        assert_eq!(f.life.peer_closed(CloseCode::NORMAL), None);
+        assert_eq!(secs(&f), Some(8));
+        f.life.stream_ended(f.at(6));
+        assert_eq!(secs(&f), Some(8));
+        assert_eq!(f.tick(7, f.heard(7, 7)), (None, Some(8)));
+        assert_eq!(f.tick(8, a).0, Some(Expired::CloseTimeout));
+        f.life.finish();
+        assert_eq!(secs(&f), None, "finished: nothing is timed");
     }
 
     #[test]

@@ -162,8 +162,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     shared.finished();
 }
 
-/// After our close frame is written: wait for the peer's end, bounded by
-/// `close_timeout`, then shut the transport down.
+/// After our close frame is written: wait for the peer's end, then shut the
+/// transport down, every step bounded by the lifecycle's close deadline
+/// (`close_timeout` from when the close frame was written): one deadline
+/// for the whole close, however its time is shared among the steps.
 ///
 /// Normally the peer's end is its close frame, read by the event stream. A
 /// connection being failed shuts its writing side down at once, so the
@@ -180,22 +182,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// A client also waits, after the closing handshake, for the server to end
 /// the TCP connection first (RFC 6455 §7.1.1), so that the server, not the
 /// client, holds the `TIME_WAIT` state; it ends the connection itself only
-/// when the server has not done so within `close_timeout`.
+/// when the server has not done so by the close deadline.
+///
+/// Each step is polled once even when the deadline has passed (see
+/// `Runtime::timeout_at`), so a shutdown that can complete at once (a TLS
+/// stream's `close_notify` into an empty socket buffer) still does.
 async fn finish_close(shared: &Shared) {
-    let limit = shared.config.close_timeout;
     let (fail, until) = {
         let queue = shared.lock_queue();
-        let until = queue
-            .life
-            .next_deadline(shared.timeouts(), shared.activity());
-        (queue.life.failing(), until)
+        (
+            queue.life.failing(),
+            queue.life.close_deadline(shared.timeouts()),
+        )
     };
-    let until = until.unwrap_or_else(|| Instant::now() + limit);
+    let until = until.unwrap_or_else(|| Instant::now() + shared.config.close_timeout);
     // Whether the writing side was ended (or tried for as long as allowed).
     let mut shut = false;
     if fail {
         shut = true;
-        shut_down(shared).await;
+        shut_down(shared, until).await;
     }
     let peer_end = async {
         loop {
@@ -210,7 +215,7 @@ async fn finish_close(shared: &Shared) {
             if reader_stopped {
                 if !shut {
                     shut = true;
-                    shut_down(shared).await;
+                    shut_down(shared, until).await;
                 }
                 discard_until_end(shared).await;
                 return false;
@@ -218,33 +223,28 @@ async fn finish_close(shared: &Shared) {
             listener.await;
         }
     };
-    // The lifecycle's close deadline: the close timeout from when the
-    // close frame was written.
     let close_frame = shared.runtime.timeout_at(until, peer_end).await == Some(true);
     if close_frame && !fail && shared.role == Role::Client {
         // Nothing may follow the server's close frame: read and drop
         // until its end of stream.
         shared
             .runtime
-            .timeout(limit, discard_until_end(shared))
+            .timeout_at(until, discard_until_end(shared))
             .await;
     }
     if !shut {
         // A TLS stream's close_notify; nothing for plain TCP, which the
         // drop ends.
         let shutdown = poll_fn(|cx| shared.transport.poll_close(cx));
-        let _ = shared.runtime.timeout(limit, shutdown).await;
+        let _ = shared.runtime.timeout_at(until, shutdown).await;
     }
 }
 
 /// Ends the writing side (TCP's FIN, after a TLS stream's `close_notify`);
-/// the peer can still send. Bounded by `close_timeout`.
-async fn shut_down(shared: &Shared) {
+/// the peer can still send. Bounded by the close deadline `until`.
+async fn shut_down(shared: &Shared, until: Instant) {
     let shutdown = poll_fn(|cx| shared.transport.poll_shutdown(cx));
-    let _ = shared
-        .runtime
-        .timeout(shared.config.close_timeout, shutdown)
-        .await;
+    let _ = shared.runtime.timeout_at(until, shutdown).await;
 }
 
 /// Reads and drops what the peer sends until its end of stream (or an

@@ -238,6 +238,12 @@ impl Topics {
 
     /// Takes `id` out of every topic (the connection ended).
     pub(crate) fn leave_all(&self, id: ConnectionId) {
+        // While no connection is subscribed to any topic (a server that
+        // does not use topics), a connection's end takes no write lock and
+        // hashes nothing.
+        if self.read().by_conn.is_empty() {
+            return;
+        }
         let mut state = self.write();
         let State { by_name, by_conn } = &mut *state;
         for name in by_conn.remove(&id).unwrap_or_default() {
