@@ -55,8 +55,6 @@ SERVERS="wsgate wsgate-smol wsgate-tokio fastwebsockets tokio-tungstenite async-
 OUT=""
 BASELINE=""
 BUILD=1
-SERVER_CPU=1
-CLIENT_CPU=0
 BASE_PORT=19300
 
 while [ $# -gt 0 ]; do
@@ -78,13 +76,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in taskset python3 cargo; do
-  command -v "$tool" >/dev/null || { echo "compare.sh needs $tool" >&2; exit 2; }
-done
-if [ "$(nproc)" -lt 2 ]; then
-  echo "warning: fewer than 2 CPUs; server and client share CPU 0" >&2
-  SERVER_CPU=0
-fi
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+require_tools compare.sh taskset python3 cargo
 
 # Hard bound on the whole run, whatever happens.
 SCRIPT_DEADLINE=$(( $(date +%s) + 40 * 60 ))
@@ -100,8 +94,6 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---------------------------------------------------------------- build
 # shellcheck source=benches/servers.sh
@@ -121,14 +113,7 @@ fi
 ACTIVE=()
 for s in $SERVERS; do
   if [ "$s" = node-ws ]; then
-    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-      log "node/npm not found: skipping Node ws"; continue
-    fi
-    if [ ! -d "$COMPARE/node/node_modules/ws" ]; then
-      log "npm install ws"
-      (cd "$COMPARE/node" && timeout 300 npm install --no-audit --no-fund >&2) \
-        || { log "npm install failed: skipping Node ws"; continue; }
-    fi
+    node_ws_ready || continue
   elif [ -z "${CMD[$s]:-}" ]; then
     echo "unknown server $s" >&2; exit 2
   elif [ ! -x "${CMD[$s]}" ]; then
@@ -140,9 +125,7 @@ done
 
 # Open files: the idle test needs one per connection on each side.
 NEED=$((IDLE_CONNECTIONS + 1024))
-if [ "$(ulimit -n)" -lt "$NEED" ]; then
-  ulimit -n "$NEED" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fi
+raise_open_files "$NEED"
 if [ "$(ulimit -n)" -lt "$NEED" ]; then
   IDLE_CONNECTIONS=$(( $(ulimit -n) - 1024 ))
   log "open-file limit $(ulimit -n): idle test reduced to $IDLE_CONNECTIONS connections"
@@ -153,8 +136,6 @@ declare -A PORT PID
 i=0
 for s in "${ACTIVE[@]}"; do PORT[$s]=$((BASE_PORT + i)); i=$((i + 1)); done
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 start_server() {
   local s=$1 port=${PORT[$1]}
   if port_open "$port"; then
@@ -164,13 +145,7 @@ start_server() {
   taskset -c "$SERVER_CPU" ${CMD[$s]} --addr "127.0.0.1:$port" >"$WORK/$s.log" 2>&1 &
   PID[$s]=$!
   PIDS+=("$!")
-  for _ in $(seq 100); do
-    port_open "$port" && return 0
-    sleep 0.05
-  done
-  echo "$s did not start listening on $port; its log:" >&2
-  cat "$WORK/$s.log" >&2
-  exit 1
+  wait_listening "$port" "$s" "$WORK/$s.log"
 }
 
 stop_server() {
@@ -202,14 +177,6 @@ loadgen() {
     exit 1
   fi
   grep '^RESULT ' <<<"$out"
-}
-
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-# The servers in round-robin order, rotated by round number.
-rotated() {
-  local r=$1 n=${#ACTIVE[@]} k
-  for ((k = 0; k < n; k++)); do echo "${ACTIVE[$(((k + r) % n))]}"; done
 }
 
 # ---------------------------------------------------------------- runs
@@ -265,10 +232,8 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------- report
-MODEL=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)
-export MODEL COMMIT DIRTY ROUNDS DURATION WINDOW IDLE_CONNECTIONS HS_CONCURRENCY
+describe_machine
+export ROUNDS DURATION WINDOW IDLE_CONNECTIONS HS_CONCURRENCY
 REPORT=$(python3 - "$RESULTS" "${ACTIVE[@]}" <<'EOF'
 import os, sys, statistics
 from collections import defaultdict

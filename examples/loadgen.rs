@@ -8,6 +8,8 @@
 //!     handshake --connections 16 --duration 3 [--pid PID]
 //! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
 //!     idle --connections 10000 --pid PID
+//! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
+//!     fanout --connections 10000 --messages 100 --size 64 [--window 1] [--pid PID]
 //! ```
 //!
 //! It speaks the wire protocol itself over raw async-std sockets, using only
@@ -28,11 +30,25 @@
 //! - `idle`: opens `--connections` connections, waits `--settle` seconds and
 //!   reports the growth of the server's VmRSS (`/proc/PID/status`) per
 //!   connection.
+//! - `fanout`, against a fan-out server (examples/fanout.rs, or
+//!   `benches/compare/node/server.js --fanout`) that sends every message
+//!   it receives to every connection: opens `--connections` subscriber
+//!   connections and one publisher connection (which gets every message
+//!   too), and sends `--messages` messages from the publisher with at most
+//!   `--window` messages' worth of copies undelivered (`window ×
+//!   recipients`). Every
+//!   connection checks every message it gets: content, length, type and
+//!   order, with none missing (a server that drops a slow subscriber's copy
+//!   fails the run). Warm-up messages, sent until every connection has
+//!   received one (the server may subscribe a connection a moment after its
+//!   101), are not measured. Reports copies delivered per second and, with
+//!   `--pid`, the server's CPU time per delivered copy.
 //!
 //! The last line of output is machine-readable: `RESULT key=value ...`.
 //!
 //! Safety rails: loopback URLs only (127.0.0.0/8, ::1, localhost), at most
-//! 20 000 connections, 600 s of traffic, 64 MiB messages and a window of
+//! 20 000 connections, 600 s of traffic, 64 MiB messages (64 KiB in
+//! `fanout`, which buffers a whole message per connection) and a window of
 //! 4096; every wait has a timeout.
 
 use std::collections::VecDeque;
@@ -41,7 +57,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -54,6 +70,11 @@ const MAX_CONNECTIONS: usize = 20_000;
 const MAX_DURATION: f64 = 600.0;
 const MAX_SIZE: usize = 64 << 20;
 const MAX_WINDOW: usize = 4096;
+/// The largest `fanout` message: every connection holds one whole frame.
+const MAX_FANOUT_SIZE: usize = 64 << 10;
+/// Warm-up publishes before `fanout` gives up on a connection that never
+/// gets a message.
+const MAX_FANOUT_WARMUP: u64 = 200;
 /// How long to wait for any single step (connect, handshake, a read while
 /// echoes are outstanding, the close handshake).
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -67,6 +88,8 @@ modes and options:
              --warmup SECS (0)  --pid PID
   handshake  --connections N concurrent loops (1)  --duration SECS (3)  --pid PID
   idle       --connections N (1000)  --pid PID  --settle SECS (2)  --concurrency N (64)
+  fanout     --connections N subscribers (1000)  --messages M (100)  --size BYTES (64,
+             16..=65536)  --text | --binary  --window W publishes in flight (1)  --pid PID
 
 Loopback URLs only. The last output line is `RESULT key=value ...`.";
 
@@ -75,6 +98,7 @@ enum Mode {
     Echo,
     Handshake,
     Idle,
+    Fanout,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
     let mut mode = None;
     let mut connections = None;
     let mut size = 16usize;
+    let mut size_given = false;
     let mut text = false;
     let mut window = 1usize;
     let mut duration = None;
@@ -117,7 +142,10 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--url" => url = Some(it.next().ok_or("--url needs a value")?),
             "--connections" | "-c" => connections = Some(num(&arg, it.next())?),
-            "--size" | "-s" => size = num(&arg, it.next())?,
+            "--size" | "-s" => {
+                size = num(&arg, it.next())?;
+                size_given = true;
+            }
             "--text" => text = true,
             "--binary" => text = false,
             "--window" | "-w" => window = num(&arg, it.next())?,
@@ -130,6 +158,7 @@ fn parse_args() -> Result<Args, String> {
             "echo" => mode = Some(Mode::Echo),
             "handshake" => mode = Some(Mode::Handshake),
             "idle" => mode = Some(Mode::Idle),
+            "fanout" => mode = Some(Mode::Fanout),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -140,8 +169,13 @@ fn parse_args() -> Result<Args, String> {
     let mode = mode.ok_or(format!("no mode given\n\n{USAGE}"))?;
     let url = url.ok_or(format!("--url is required\n\n{USAGE}"))?;
     let (addr, host_header, path) = parse_loopback_url(&url)?;
+    let size = if mode == Mode::Fanout && !size_given {
+        64
+    } else {
+        size
+    };
     let connections = connections.unwrap_or(match mode {
-        Mode::Idle => 1000,
+        Mode::Idle | Mode::Fanout => 1000,
         _ => 1,
     });
     if connections == 0 || connections > MAX_CONNECTIONS {
@@ -150,9 +184,25 @@ fn parse_args() -> Result<Args, String> {
     if size > MAX_SIZE {
         return Err(format!("--size must be at most {MAX_SIZE}"));
     }
+    if mode == Mode::Fanout {
+        // The publisher is one more connection.
+        if connections >= MAX_CONNECTIONS {
+            return Err(format!(
+                "fanout: --connections must be 1..{MAX_CONNECTIONS} (one more is the publisher)"
+            ));
+        }
+        // Room for the sequence number (16 hex digits in a text message).
+        if !(16..=MAX_FANOUT_SIZE).contains(&size) {
+            return Err(format!("fanout: --size must be 16..={MAX_FANOUT_SIZE}"));
+        }
+    }
     if window == 0 || window > MAX_WINDOW {
         return Err(format!("--window must be 1..={MAX_WINDOW}"));
     }
+    let messages = match mode {
+        Mode::Fanout => Some(messages.unwrap_or(100)),
+        _ => messages,
+    };
     let duration = match (mode, duration, messages) {
         (Mode::Echo, None, None) => Some(5.0),
         (Mode::Echo, d, Some(_)) => d,
@@ -949,6 +999,17 @@ async fn close_many(streams: Vec<(TcpStream, Rng, Vec<u8>)>) -> (usize, usize) {
     (clean, results.len() - clean)
 }
 
+/// Says on stderr how many of `close_many`'s close handshakes did not
+/// complete, if any.
+fn note_unclean(clean: usize, unclean: usize) {
+    if unclean > 0 {
+        eprintln!(
+            "note: {unclean} of {} close handshakes incomplete",
+            clean + unclean
+        );
+    }
+}
+
 async fn run_echo(args: &Args) -> io::Result<()> {
     let hz = clock_ticks();
     let conns = open_many(args, args.connections, args.concurrency).await?;
@@ -1038,12 +1099,7 @@ async fn run_echo(args: &Args) -> io::Result<()> {
         latency.quantile_us(0.99),
         latency.max as f64 / 1000.0
     );
-    if unclean > 0 {
-        eprintln!(
-            "note: {unclean} of {} close handshakes incomplete",
-            clean + unclean
-        );
-    }
+    note_unclean(clean, unclean);
     let mut result = format!(
         "RESULT mode=echo connections={} size={} kind={} window={} messages={messages} \
          secs={elapsed:.3} msgs_per_s={rate:.1} mb_per_s={mb:.3} p50_us={:.1} p99_us={:.1}",
@@ -1186,6 +1242,446 @@ async fn run_idle(args: &Args) -> io::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- fanout
+
+/// What the publisher and every receiving connection of `fanout` share.
+struct Fanout {
+    /// Connections that get every message: the subscribers and the
+    /// publisher.
+    recipients: u64,
+    text: bool,
+    /// Every message's payload but for the sequence number at its start.
+    base: Vec<u8>,
+    /// Connections that have received at least one message.
+    joined: AtomicUsize,
+    /// Copies of messages numbered `count_from` or later received, over all
+    /// connections.
+    delivered: AtomicU64,
+    count_from: AtomicU64,
+    /// The sequence number of the last message; a connection is done once
+    /// it has it.
+    last: AtomicU64,
+    /// The publisher waits until `delivered` or `joined` reaches this.
+    wanted: AtomicU64,
+    progress: event_listener::Event,
+}
+
+impl Fanout {
+    fn opcode(&self) -> OpCode {
+        if self.text {
+            OpCode::Text
+        } else {
+            OpCode::Binary
+        }
+    }
+
+    /// Counts one copy of message `seq`, and wakes the publisher once the
+    /// count it waits for is reached.
+    fn received(&self, seq: u64, first: bool) {
+        let joined = if first {
+            self.joined.fetch_add(1, Ordering::SeqCst) as u64 + 1
+        } else {
+            0
+        };
+        let delivered = if seq >= self.count_from.load(Ordering::SeqCst) {
+            self.delivered.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            0
+        };
+        let wanted = self.wanted.load(Ordering::SeqCst);
+        if joined >= wanted || delivered >= wanted {
+            self.progress.notify(1);
+        }
+    }
+
+    /// Waits until `count()` reaches `n`. Fails when it stops moving for
+    /// `STEP_TIMEOUT`, or, with `give_up`, once that much time has passed.
+    async fn wait_for(
+        &self,
+        what: &str,
+        n: u64,
+        count: impl Fn() -> u64,
+        give_up: Option<Duration>,
+    ) -> io::Result<bool> {
+        self.wanted.store(n, Ordering::SeqCst);
+        let started = Instant::now();
+        loop {
+            let before = count();
+            if before >= n {
+                return Ok(true);
+            }
+            let listener = self.progress.listen();
+            if count() >= n {
+                return Ok(true);
+            }
+            let step = give_up
+                .map_or(STEP_TIMEOUT, |g| g.saturating_sub(started.elapsed()))
+                .min(STEP_TIMEOUT);
+            if async_std::future::timeout(step, listener).await.is_err() {
+                if give_up.is_some_and(|g| started.elapsed() >= g) {
+                    return Ok(false);
+                }
+                if count() == before {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{what}: stuck at {before} of {n} for {STEP_TIMEOUT:?}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Takes a whole message received by a connection whose next message
+    /// due is `next` (None before its first, which may be any warm-up
+    /// message: its number is taken as given): checks and counts it.
+    fn take(&self, next: &mut Option<u64>, opcode: OpCode, data: &[u8]) -> Result<(), String> {
+        let seq = next.unwrap_or_else(|| {
+            let (_, n) = stamp(0, self.text);
+            read_stamp(&data[..n.min(data.len())], self.text)
+        });
+        self.check(seq, opcode, data)
+            .map_err(|e| format!("{e} (message {seq})"))?;
+        self.received(seq, next.is_none());
+        *next = Some(seq + 1);
+        Ok(())
+    }
+
+    /// Whether `data` is message `seq`; otherwise what is wrong with it.
+    fn check(&self, seq: u64, opcode: OpCode, data: &[u8]) -> Result<(), String> {
+        if opcode != self.opcode() {
+            return Err(format!("a {opcode:?} message, sent {:?}", self.opcode()));
+        }
+        if data.len() != self.base.len() {
+            return Err(format!("{} bytes, sent {}", data.len(), self.base.len()));
+        }
+        let (st, n) = stamp(seq, self.text);
+        if data[..n] != st[..n] {
+            return Err(match read_stamp(&data[..n], self.text) {
+                got if got > seq && got != u64::MAX => format!(
+                    "got message {got} where {seq} was due: the server skipped {} (dropped?)",
+                    got - seq
+                ),
+                _ => format!("message {seq}'s sequence number is wrong"),
+            });
+        }
+        if data[n..] != self.base[n..] {
+            return Err(format!(
+                "message {seq}'s content differs from what was sent"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One receiving connection of `fanout`: reads until it has the last
+/// message, checking each, and answers pings (with `answer_pings`; the
+/// publisher's connection writes messages, so it leaves them: it is never
+/// silent long enough to be pinged).
+async fn fanout_receive(
+    id: usize,
+    stream: &TcpStream,
+    pending: Vec<u8>,
+    fan: &Fanout,
+    answer_pings: bool,
+) -> io::Result<()> {
+    let fail = |what: String| invalid(format!("connection {id}: {what}"));
+    let mut rng = Rng::new(clock_seed() ^ (id as u64 + 1).wrapping_mul(0x5851_F42D));
+    // One whole frame fits, with room to read more behind it.
+    let mut buf = vec![0u8; (fan.base.len() + MAX_HEADER_LEN + 4096).max(pending.len())];
+    buf[..pending.len()].copy_from_slice(&pending);
+    let (mut start, mut end) = (0, pending.len());
+    // The message being assembled from fragments, if any.
+    let mut fragments: Option<(OpCode, Vec<u8>)> = None;
+    // The next message due; None until the first arrives (it may be any
+    // warm-up message, see run_fanout).
+    let mut next: Option<u64> = None;
+    loop {
+        while let Some((header, len)) = FrameHeader::parse(&buf[start..end])
+            .map_err(|e| fail(format!("bad frame header from server: {e:?}")))?
+        {
+            let total = len as u64 + header.payload_len;
+            if total > (buf.len() - MAX_HEADER_LEN) as u64 {
+                return Err(fail(format!(
+                    "a {}-byte frame, larger than the messages sent",
+                    header.payload_len
+                )));
+            }
+            let total = total as usize;
+            if end - start < total {
+                break;
+            }
+            if header.mask.is_some() || header.rsv != 0 {
+                return Err(fail("the server sent a masked frame or RSV bits".into()));
+            }
+            let payload = &buf[start + len..start + total];
+            let mut message = None;
+            match header.opcode {
+                OpCode::Ping if answer_pings => {
+                    let mut pong = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
+                    push_frame(&mut pong, OpCode::Pong, payload, rng.key());
+                    with_timeout("pong", STEP_TIMEOUT, (&mut &*stream).write_all(&pong)).await?;
+                }
+                OpCode::Ping | OpCode::Pong => {}
+                OpCode::Close => {
+                    return Err(fail(format!(
+                        "the server closed the connection mid-run ({:?})",
+                        String::from_utf8_lossy(payload)
+                    )));
+                }
+                OpCode::Continuation => {
+                    let Some((_, data)) = &mut fragments else {
+                        return Err(fail("a continuation frame outside a message".into()));
+                    };
+                    data.extend_from_slice(payload);
+                    if header.fin {
+                        message = fragments.take();
+                    }
+                }
+                opcode => {
+                    if fragments.is_some() {
+                        return Err(fail("a new message inside a fragmented one".into()));
+                    }
+                    if header.fin {
+                        fan.take(&mut next, opcode, payload).map_err(fail)?;
+                    } else {
+                        fragments = Some((opcode, payload.to_vec()));
+                    }
+                }
+            }
+            if let Some((opcode, data)) = message {
+                fan.take(&mut next, opcode, &data).map_err(fail)?;
+            }
+            start += total;
+            if next.is_some_and(|n| n > fan.last.load(Ordering::SeqCst)) {
+                return Ok(());
+            }
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        } else if start > 0 {
+            buf.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+        }
+        let n = (&mut &*stream).read(&mut buf[end..]).await?;
+        if n == 0 {
+            return Err(fail(format!(
+                "the server closed the stream before message {}",
+                next.unwrap_or(0)
+            )));
+        }
+        end += n;
+    }
+}
+
+/// The sequence number at the start of a message; u64::MAX if unreadable
+/// (the check that follows then reports it).
+fn read_stamp(bytes: &[u8], text: bool) -> u64 {
+    if text {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(u64::MAX)
+    } else {
+        bytes.try_into().map(u64::from_le_bytes).unwrap_or(u64::MAX)
+    }
+}
+
+/// What the publisher measured.
+struct FanoutMeasure {
+    warmup: u64,
+    secs: f64,
+    cpu: Option<f64>,
+}
+
+/// The publisher of `fanout`: warm-up messages until every connection has
+/// one, then one more that everyone must get (so the server has nothing
+/// left to do), then the measured messages, at most `window` of them
+/// undelivered.
+async fn fanout_publish(
+    stream: &TcpStream,
+    fan: &Fanout,
+    args: &Args,
+    hz: f64,
+) -> io::Result<FanoutMeasure> {
+    let mut rng = Rng::new(clock_seed() ^ 0xF00D);
+    let recipients = fan.recipients;
+    let mut out = Vec::with_capacity(fan.base.len() + MAX_HEADER_LEN);
+    let mut send = async |seq: u64| -> io::Result<()> {
+        out.clear();
+        let mut payload = fan.base.clone();
+        let (st, n) = stamp(seq, fan.text);
+        payload[..n].copy_from_slice(&st[..n]);
+        push_frame(&mut out, fan.opcode(), &payload, rng.key());
+        with_timeout("publish", STEP_TIMEOUT, (&mut &*stream).write_all(&out)).await
+    };
+    let joined = || fan.joined.load(Ordering::SeqCst) as u64;
+    let delivered = || fan.delivered.load(Ordering::SeqCst);
+    // Warm-up: the server subscribes a connection when it accepts it,
+    // which can be a moment after the 101 arrived here.
+    let mut seq = 0;
+    loop {
+        if seq == MAX_FANOUT_WARMUP {
+            return Err(invalid(format!(
+                "after {seq} warm-up messages only {} of {recipients} connections got one: \
+                 is the server a fan-out server?",
+                joined()
+            )));
+        }
+        send(seq).await?;
+        seq += 1;
+        let all = fan
+            .wait_for(
+                "warm-up",
+                recipients,
+                joined,
+                Some(Duration::from_millis(250)),
+            )
+            .await?;
+        if all {
+            break;
+        }
+    }
+    // The barrier: every connection has every earlier message once it has
+    // this one.
+    let barrier = seq;
+    let last = barrier + args.messages.expect("fanout has a message count");
+    fan.last.store(last, Ordering::SeqCst);
+    fan.count_from.store(barrier, Ordering::SeqCst);
+    send(barrier).await?;
+    fan.wait_for("barrier", recipients, delivered, None).await?;
+    let snapshot_cpu = || args.pid.map(|pid| process_cpu_seconds(pid, hz)).transpose();
+    let cpu0 = snapshot_cpu()?;
+    let t0 = Instant::now();
+    let window = args.window as u64;
+    for seq in barrier + 1..=last {
+        let k = seq - barrier; // 1 for the first measured message
+        if k > window {
+            // Message k - window is in everyone's hands (in count).
+            let due = recipients * (k - window + 1);
+            fan.wait_for("fan-out", due, delivered, None).await?;
+        }
+        send(seq).await?;
+    }
+    fan.wait_for(
+        "fan-out",
+        recipients * (last - barrier + 1),
+        delivered,
+        None,
+    )
+    .await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = snapshot_cpu()?;
+    Ok(FanoutMeasure {
+        warmup: barrier + 1,
+        secs,
+        cpu: cpu0.zip(cpu1).map(|(a, b)| b - a),
+    })
+}
+
+async fn run_fanout(args: &Args) -> io::Result<()> {
+    let hz = clock_ticks();
+    let started = Instant::now();
+    let subscribers = open_many(args, args.connections, args.concurrency).await?;
+    // The publisher connects last, and is a recipient too.
+    let (publisher, pipelined) = open(args, &mut Rng::new(clock_seed() ^ 0xBEEF)).await?;
+    eprintln!(
+        "fanout: {} subscriber connection(s) and a publisher open in {:.2} s; {} B {} \
+         messages, window {}",
+        subscribers.len(),
+        started.elapsed().as_secs_f64(),
+        args.size,
+        if args.text { "text" } else { "binary" },
+        args.window
+    );
+    let mut seed = Rng::new(clock_seed());
+    let base: Vec<u8> = if args.text {
+        (0..args.size)
+            .map(|_| b'a' + (seed.next() % 26) as u8)
+            .collect()
+    } else {
+        (0..args.size).map(|_| seed.next() as u8).collect()
+    };
+    let fan = Fanout {
+        recipients: subscribers.len() as u64 + 1,
+        text: args.text,
+        base,
+        joined: AtomicUsize::new(0),
+        delivered: AtomicU64::new(0),
+        count_from: AtomicU64::new(u64::MAX),
+        last: AtomicU64::new(u64::MAX),
+        wanted: AtomicU64::new(u64::MAX),
+        progress: event_listener::Event::new(),
+    };
+    // Every connection in this one task (as in `echo`); the first to fail
+    // ends the run.
+    let receivers =
+        futures::future::try_join_all(subscribers.iter().enumerate().map(
+            |(id, (stream, pending))| fanout_receive(id, stream, pending.clone(), &fan, true),
+        ));
+    let publisher_id = subscribers.len();
+    let everything = async {
+        futures::try_join!(
+            fanout_publish(&publisher, &fan, args, hz),
+            fanout_receive(publisher_id, &publisher, pipelined, &fan, false),
+            receivers,
+        )
+    };
+    let limit = Duration::from_secs_f64(MAX_DURATION);
+    let measure = match async_std::future::timeout(limit, everything).await {
+        Ok(Ok((measure, (), _))) => measure,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("fanout: not done after {limit:?}"),
+            ));
+        }
+    };
+    let messages = args.messages.expect("fanout has a message count");
+    let delivered = messages * fan.recipients;
+    let (clean, unclean) = close_many(
+        subscribers
+            .into_iter()
+            .chain([(publisher, Vec::new())])
+            .map(|(stream, _)| (stream, Rng::new(seed.next()), Vec::new()))
+            .collect(),
+    )
+    .await;
+    let secs = measure.secs;
+    let rate = delivered as f64 / secs;
+    println!(
+        "fanout: {messages} messages to {} connections ({} subscribers and the publisher), \
+         after {} warm-up: {delivered} copies in {secs:.2} s, {rate:.0} copies/s, {:.1} \
+         messages/s; every copy checked",
+        fan.recipients,
+        fan.recipients - 1,
+        measure.warmup,
+        messages as f64 / secs
+    );
+    note_unclean(clean, unclean);
+    let mut result = format!(
+        "RESULT mode=fanout subscribers={} recipients={} size={} kind={} window={} \
+         messages={messages} delivered={delivered} secs={secs:.3} delivered_per_s={rate:.1}",
+        fan.recipients - 1,
+        fan.recipients,
+        args.size,
+        if args.text { "text" } else { "binary" },
+        args.window
+    );
+    if let Some(cpu) = measure.cpu {
+        let per = cpu * 1e6 / delivered as f64;
+        println!(
+            "server: {cpu:.2} s CPU, {per:.3} µs per delivered copy, {:.1} ms per message \
+             ({:.0}% of one core)",
+            cpu * 1e3 / messages as f64,
+            100.0 * cpu / secs
+        );
+        result += &format!(" server_cpu_s={cpu:.3} server_cpu_us_per_delivery={per:.4}");
+    }
+    println!("{result}");
+    Ok(())
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -1194,7 +1690,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let needed = args.connections as u64 + 64;
+    let needed = args.connections as u64 + 65;
     if let Some(limit) = open_file_limit()
         && limit < needed
     {
@@ -1209,6 +1705,7 @@ fn main() {
             Mode::Echo => run_echo(&args).await,
             Mode::Handshake => run_handshake(&args).await,
             Mode::Idle => run_idle(&args).await,
+            Mode::Fanout => run_fanout(&args).await,
         }
     });
     if let Err(e) = result {

@@ -1,5 +1,6 @@
 //! The examples as processes: the echo reference server's flags and
-//! graceful SIGTERM, the chat's shutdown, and the axum example.
+//! graceful SIGTERM, the chat's shutdown, the fan-out example in both
+//! modes, and the axum example.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -302,4 +303,84 @@ fn axum_example_serves_a_page_health_and_a_websocket_on_one_port() {
     );
     assert_eq!(health.status, 200);
     assert_eq!(health.body_text(), "ok: 1 connections\n");
+}
+
+/// The data messages `ws` has received within `wait` of each other, as
+/// text.
+fn drain_texts(ws: &mut Ws, wait: Duration) -> Vec<String> {
+    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
+    let mut texts = Vec::new();
+    loop {
+        match ws.read() {
+            Ok(WsMessage::Text(text)) => texts.push(text.to_string()),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    ws.get_mut().set_read_timeout(Some(TIMEOUT)).unwrap();
+    texts
+}
+
+/// examples/fanout.rs, in both modes: a message from any connection
+/// reaches every connection, the sender included; SIGTERM closes them with
+/// 1001.
+#[test]
+#[cfg(unix)]
+fn fanout_example_delivers_to_every_connection_in_both_modes() {
+    let Some(exe) = example("fanout") else {
+        eprintln!("skipped: the fanout example could not be built");
+        return;
+    };
+    for mode in ["publish", "send-loop"] {
+        let server = ExampleProcess::start(&exe, &["--mode", mode]);
+        let mut clients: Vec<Ws> = (0..3).map(|_| ws_connect(server.addr, "/")).collect();
+        // A connection joins the topic just after its handshake: probe
+        // until all three hear the same probe.
+        let mut joined = false;
+        for i in 0..50 {
+            let probe = format!("probe {i}");
+            clients[0].send(WsMessage::text(probe.clone())).unwrap();
+            let heard: Vec<Vec<String>> = clients
+                .iter_mut()
+                .map(|ws| drain_texts(ws, Duration::from_millis(200)))
+                .collect();
+            if heard.iter().all(|texts| texts.last() == Some(&probe)) {
+                joined = true;
+                break;
+            }
+        }
+        assert!(
+            joined,
+            "{mode}: the three connections never all got a probe"
+        );
+        // Any member publishes to all, itself included, exactly once.
+        clients[2].send(WsMessage::text("from the third")).unwrap();
+        for ws in &mut clients {
+            assert_eq!(text_of(&ws_read_data(ws)), "from the third", "{mode}");
+        }
+        for ws in &mut clients {
+            assert_eq!(
+                drain_texts(ws, Duration::from_millis(200)),
+                Vec::<String>::new()
+            );
+        }
+        server.signal("-TERM");
+        for ws in &mut clients {
+            assert_eq!(
+                ws_wait_for_close(ws),
+                Some((1001, "server shutting down".to_owned())),
+                "{mode}"
+            );
+        }
+        let (status, _) = server.wait();
+        assert!(status.success(), "{mode}: exit status {status}");
+    }
 }
