@@ -98,6 +98,11 @@ pub struct Operating;
 #[doc = include_str!("../book/src/topics.md")]
 pub struct Topics;
 
+/// Topics and scaling out (its Redis walkthrough is included from
+/// `examples/rooms.rs`, which compiles with the `redis` feature).
+#[doc = include_str!("../book/src/scaling.md")]
+pub struct Scaling;
+
 /// Testing your server.
 #[cfg(all(feature = "rustls", feature = "ring"))]
 #[doc = include_str!("../book/src/testing.md")]
