@@ -94,7 +94,8 @@ pub struct TopicMetrics {
     /// Connections subscribed now.
     pub subscribers: usize,
     /// Messages published to the topic since it was created (it is
-    /// created by its first subscription and goes with its last).
+    /// created by its first subscription and goes with its last): by this
+    /// server, and with a broker, received from other nodes.
     pub published: u64,
     /// Copies queued to subscribers.
     pub delivered: u64,
