@@ -20,13 +20,24 @@
 //! ```
 //!
 //! `time` is milliseconds since the Unix epoch, as JavaScript's `Date` wants.
+//!
+//! Node to node, when several chat servers share a Redis (`--redis`), on
+//! the topic `chat.presence` (see `cluster.rs`):
+//!
+//! ```text
+//! {"node":"127.0.0.1:8081/4242","members":["bob"]}   who is online on that node;
+//!                                                   on every change and every 2 s
+//! ```
+//!
+//! (The server-to-client messages above travel between the nodes too: they
+//! are the publishes to the room's topic, `chat`.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 /// One chat message, as broadcast and as kept in the history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatLine {
     pub nick: String,
     pub text: String,
@@ -48,8 +59,9 @@ impl ChatLine {
     }
 }
 
-/// What the server sends.
-#[derive(Debug, Serialize)]
+/// What the server sends (and, with `--redis`, what other nodes' rooms
+/// publish).
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerMessage {
     Users { users: Vec<String> },
@@ -64,6 +76,30 @@ impl ServerMessage {
     pub fn to_json(&self) -> String {
         // Strings, numbers and lists only: serializing cannot fail.
         serde_json::to_string(self).expect("chat messages serialize")
+    }
+
+    /// Parses what another node's room published.
+    pub fn parse(json: &str) -> Result<ServerMessage, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+/// One node's members, as it tells the other nodes (`--redis`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The node's name: its address and process id.
+    pub node: String,
+    /// The nicknames online there.
+    pub members: Vec<String>,
+}
+
+impl Presence {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("presence serializes")
+    }
+
+    pub fn parse(json: &str) -> Result<Presence, serde_json::Error> {
+        serde_json::from_str(json)
     }
 }
 

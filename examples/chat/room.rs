@@ -11,14 +11,20 @@
 //! [`BroadcastPolicy::Close`](wsgate::BroadcastPolicy::Close): a member
 //! whose send queue is full is disconnected rather than left with gaps in
 //! the conversation.
+//!
+//! With `--redis` the room is one node of several ([`Room::join_cluster`],
+//! `cluster.rs`): the publishes reach the members of every node, and who
+//! is online and the history take in the other nodes too.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use futures::lock::Mutex;
 use wsgate::{Connection, ConnectionId, ServerHandle};
 
+use super::cluster::Cluster;
 use super::protocol::{ChatLine, ServerMessage};
 
 /// The topic the room's members are subscribed to.
@@ -35,7 +41,8 @@ pub const MAX_NICK_CHARS: usize = 24;
 pub enum JoinError {
     /// The nickname breaks the rules; the reason says which.
     Invalid(String),
-    /// Someone online already uses this nickname (ignoring case).
+    /// Someone online already uses this nickname (ignoring case); across
+    /// nodes, as far as this node knows.
     Taken,
     /// [`MAX_MEMBERS`] are online.
     Full,
@@ -82,6 +89,8 @@ pub struct Room {
     state: Mutex<State>,
     /// The server, which publishes to the room's members.
     server: OnceLock<ServerHandle>,
+    /// The other nodes, when there are (`--redis`).
+    cluster: OnceLock<Cluster>,
 }
 
 #[derive(Default)]
@@ -101,9 +110,31 @@ impl Room {
         Room::default()
     }
 
+    /// Makes the room one node of several sharing the server's broker:
+    /// `node` names this one to the others, and `heartbeat` is how often it
+    /// tells them its members. Call it before [`attach`](Self::attach).
+    pub fn join_cluster(&self, node: String, heartbeat: Duration) {
+        let _ = self.cluster.set(Cluster::new(node, heartbeat));
+    }
+
+    /// This node's view of the others, if the room is in a cluster.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.get()
+    }
+
     // ANCHOR: broadcast
-    /// Connects the room to its server, which publishes for it.
-    pub fn attach(&self, server: ServerHandle) {
+    /// Connects the room to its server, which publishes for it; in a
+    /// cluster, also listens to the other nodes and starts the heartbeat.
+    pub fn attach(self: &Arc<Self>, server: ServerHandle) {
+        if let Some(cluster) = self.cluster.get() {
+            // Fails only past the server's topic limits, which the chat's
+            // two topics are far below.
+            if let Err(error) = cluster.listen(&server) {
+                eprintln!("cannot listen to the other nodes: {error}");
+            }
+            cluster.publish(&server, Vec::new());
+            wsgate::runtime::spawn(heartbeat(Arc::downgrade(self), cluster.heartbeat()));
+        }
         let _ = self.server.set(server);
     }
 
@@ -122,7 +153,80 @@ impl Room {
     /// so that it can refuse with an HTTP status; [`join`](Self::join) asks
     /// again, under the same lock as it joins.
     pub async fn can_join(&self, nick: &str) -> Result<(), JoinError> {
-        self.state.lock().await.can_join(nick)
+        let state = self.state.lock().await;
+        self.check_join(&state, nick)
+    }
+
+    /// [`State::can_join`], and not the nickname of a member of another
+    /// node that this node knows of (best effort: see `cluster.rs`).
+    fn check_join(&self, state: &State, nick: &str) -> Result<(), JoinError> {
+        state.can_join(nick)?;
+        let remote = self.cluster.get().map(Cluster::members);
+        let lower = nick.to_lowercase();
+        if remote.is_some_and(|remote| remote.iter().any(|m| m.to_lowercase() == lower)) {
+            return Err(JoinError::Taken);
+        }
+        Ok(())
+    }
+
+    /// Who is online: the members here and, in a cluster, those of the
+    /// other nodes; sorted, each once.
+    fn users(&self, state: &State) -> Vec<String> {
+        let mut users = state.users();
+        if let Some(cluster) = self.cluster.get() {
+            users.extend(cluster.members());
+            users.sort_by_key(|nick| nick.to_lowercase());
+            users.dedup();
+        }
+        users
+    }
+
+    /// Moves what was said on other nodes into the history.
+    fn take_remote_lines(&self, state: &mut State) {
+        if let Some(cluster) = self.cluster.get() {
+            for line in cluster.take_lines() {
+                state.remember(line);
+            }
+        }
+    }
+
+    /// Tells the other nodes who is online here (on every change).
+    fn publish_presence(&self, state: &State) {
+        if let (Some(cluster), Some(server)) = (self.cluster.get(), self.server.get()) {
+            cluster.publish(server, state.users());
+        }
+    }
+
+    /// One heartbeat: tells the other nodes who is online here, and the
+    /// members here who came and went with the nodes that came into view
+    /// or went silent (joins and leaves on the other nodes reach them by
+    /// themselves, as publishes to the room's topic).
+    async fn beat(&self) {
+        let (Some(cluster), Some(server)) = (self.cluster.get(), self.server.get()) else {
+            return;
+        };
+        let state = self.state.lock().await;
+        let here = state.users();
+        cluster.publish(server, here.clone());
+        let changes = cluster.changes(&here);
+        let notices = changes
+            .joined
+            .into_iter()
+            .map(|nick| ServerMessage::Join { nick })
+            .chain(
+                changes
+                    .left
+                    .into_iter()
+                    .map(|nick| ServerMessage::Leave { nick }),
+            );
+        for notice in notices {
+            // To the members here only: the other nodes see for themselves.
+            server
+                .broadcast_where(notice.to_json(), |conn| {
+                    state.members.contains_key(&conn.id())
+                })
+                .await;
+        }
     }
 
     // ANCHOR: join
@@ -130,7 +234,8 @@ impl Room {
     /// tells everyone, the newcomer included, that `nick` joined.
     pub async fn join(&self, nick: &str, conn: &Connection) -> Result<(), JoinError> {
         let mut state = self.state.lock().await;
-        state.can_join(nick)?;
+        self.check_join(&state, nick)?;
+        self.take_remote_lines(&mut state);
         state.members.insert(
             conn.id(),
             Member {
@@ -138,7 +243,7 @@ impl Room {
             },
         );
         let users = ServerMessage::Users {
-            users: state.users(),
+            users: self.users(&state),
         };
         let history = ServerMessage::History {
             messages: state.history.iter().cloned().collect(),
@@ -158,6 +263,7 @@ impl Room {
             nick: nick.to_owned(),
         };
         self.broadcast(&joined);
+        self.publish_presence(&state);
         Ok(())
     }
     // ANCHOR_END: join
@@ -174,6 +280,7 @@ impl Room {
             }
             let nick = member.nick;
             self.broadcast(&ServerMessage::Leave { nick });
+            self.publish_presence(&state);
         }
     }
 
@@ -181,10 +288,8 @@ impl Room {
     pub async fn say(&self, nick: &str, text: &str) {
         let line = ChatLine::now(nick, text);
         let mut state = self.state.lock().await;
-        if state.history.len() == HISTORY_LEN {
-            state.history.pop_front();
-        }
-        state.history.push_back(line.clone());
+        self.take_remote_lines(&mut state);
+        state.remember(line.clone());
         self.broadcast(&ServerMessage::Message(line));
     }
     // ANCHOR_END: leave_say
@@ -206,10 +311,31 @@ impl State {
         Ok(())
     }
 
-    /// Who is online, sorted.
+    /// Adds `line` to the history, forgetting the oldest past
+    /// [`HISTORY_LEN`].
+    fn remember(&mut self, line: ChatLine) {
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+
+    /// Who is online here, sorted.
     fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = self.members.values().map(|m| m.nick.clone()).collect();
         users.sort_by_key(|nick| nick.to_lowercase());
         users
+    }
+}
+
+/// The room's heartbeat in a cluster, until the room is gone.
+async fn heartbeat(room: Weak<Room>, every: Duration) {
+    let runtime = wsgate::runtime::Runtime::current();
+    loop {
+        runtime.sleep(every).await;
+        let Some(room) = room.upgrade() else {
+            return;
+        };
+        room.beat().await;
     }
 }

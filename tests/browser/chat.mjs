@@ -5,76 +5,16 @@
 // Prints "ok: <step>" for each step passed; exits 1 with "FAIL: ..." on the
 // first failure. Environment: CHROMIUM (default /usr/bin/chromium), and
 // CHAT_SCREENSHOT=path.png to save a screenshot of a conversation.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { connected, drive, message, notice, ok, online, open as openAt, say } from './lib.mjs';
 
 const base = process.argv[2];
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const screenshot = process.env.CHAT_SCREENSHOT;
-const STEP_TIMEOUT_MS = 10_000;
-const RUN_TIMEOUT_MS = 120_000;
-
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: the run took over ${RUN_TIMEOUT_MS / 1000} s`);
+if (!base) {
+  console.error('usage: node chat.mjs BASE_URL');
   process.exit(1);
-}, RUN_TIMEOUT_MS);
-
-const pageErrors = [];
-const ok = (step) => console.log(`ok: ${step}`);
-
-async function main() {
-  if (!base) throw new Error('usage: node chat.mjs BASE_URL');
-  const profile = mkdtempSync(join(tmpdir(), 'wsgate-chromium-'));
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 960, height: 600 },
-      timeout: 30_000,
-    });
-    context.setDefaultTimeout(STEP_TIMEOUT_MS);
-    await run(context);
-  } finally {
-    await context?.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
-  if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
 }
-
-async function open(context, query) {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(new URL(query, base).href);
-  return page;
-}
-
-const notice = (page, text, options) =>
-  page.locator('#messages .notice', { hasText: text }).last().waitFor(options);
-const message = (page, nick, text) =>
-  page.locator('#messages .message', { hasText: text }).filter({ hasText: nick }).last().waitFor();
-const online = (page, nick) => page.locator('#users .user .name', { hasText: new RegExp(`^${nick}$`) });
-const connected = (page) => page.locator('#status[data-state="connected"]').waitFor();
-
-async function say(page, text) {
-  const input = page.locator('#message-input');
-  await input.pressSequentially(text);
-  await input.press('Enter');
-  await page.waitForFunction(() => document.getElementById('message-input').value === '');
-}
+const open = (context, query) => openAt(context, base, query);
 
 async function refusedWith(page, reason) {
   await page.locator('#join').waitFor();
@@ -243,14 +183,4 @@ class Proxy {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(watchdog);
-    console.log('done');
-  },
-  (error) => {
-    clearTimeout(watchdog);
-    console.error(`FAIL: ${error?.stack ?? error}`);
-    process.exitCode = 1;
-  },
-);
+drive(run);

@@ -12,10 +12,14 @@
 //!   "chat_in_chromium skipped: <why>" and passes, unless
 //!   `WSGATE_REQUIRE_BROWSER=1` (as CI sets it), which makes that a failure.
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
+//! - [`cluster`] (feature `redis`): two chat servers sharing a Redis of the
+//!   test's own, with a plain client and in Chromium.
 
 #[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
 mod chat;
+#[cfg(feature = "redis")]
+mod cluster;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -389,24 +393,47 @@ const BROWSER_STEPS: &[&str] = &[
 
 #[test]
 fn chat_in_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let chromium = match browser_prerequisites(&dir) {
-        Ok(chromium) => chromium,
+    let Some(chromium) = browser_or_skip("chat_in_chromium") else {
+        return;
+    };
+    let addr = start_chat();
+    run_browser_script(
+        &chromium,
+        "chat.mjs",
+        &[format!("http://{addr}/")],
+        BROWSER_STEPS,
+    );
+}
+
+/// The Chromium to run, or `None` (the test is skipped, saying why) when
+/// something the browser run needs is missing and CI does not require it.
+fn browser_or_skip(test: &str) -> Option<PathBuf> {
+    match browser_prerequisites(&browser_dir()) {
+        Ok(chromium) => Some(chromium),
         Err(why) if std::env::var_os("WSGATE_REQUIRE_BROWSER").is_some_and(|v| v == "1") => {
             panic!("WSGATE_REQUIRE_BROWSER=1 but {why}")
         }
         Err(why) => {
             // Straight to stderr: the test harness would swallow eprintln!.
-            let _ = writeln!(std::io::stderr(), "chat_in_chromium skipped: {why}");
-            return;
+            let _ = writeln!(std::io::stderr(), "{test} skipped: {why}");
+            None
         }
-    };
-    let addr = start_chat();
+    }
+}
+
+/// tests/browser: the scripts, and their node_modules.
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Runs `node SCRIPT ARGS...` in tests/browser and checks that it passes
+/// and reports `steps`, in order.
+fn run_browser_script(chromium: &Path, script: &str, args: &[String], steps: &[&str]) {
     let mut child = Command::new("node")
-        .arg("chat.mjs")
-        .arg(format!("http://{addr}/"))
-        .current_dir(&dir)
-        .env("CHROMIUM", &chromium)
+        .arg(script)
+        .args(args)
+        .current_dir(browser_dir())
+        .env("CHROMIUM", chromium)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -438,7 +465,7 @@ fn chat_in_chromium() {
         "the browser run failed ({status})\n{report}"
     );
     let mut lines = stdout.lines();
-    for step in BROWSER_STEPS {
+    for step in steps {
         assert!(
             lines.any(|line| line.starts_with(step)),
             "missing, or out of order: {step}\n{report}"

@@ -28,6 +28,7 @@ fn example(name: &str) -> Option<PathBuf> {
         ("native-roots", cfg!(feature = "native-roots")),
         ("async-tls", cfg!(feature = "async-tls")),
         ("deflate", cfg!(feature = "deflate")),
+        ("redis", cfg!(feature = "redis")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
@@ -275,6 +276,34 @@ fn chat_example_graceful_sigterm() {
         ws_read_data(&mut ws);
     }
     terminate_and_see_a_clean_shutdown(server, &mut ws);
+}
+
+/// `--redis`: without the `redis` feature, a message saying to rebuild
+/// with it (exit 2); with it, a URL that is not one is refused (exit 1).
+/// (Two chat servers on one Redis: tests/suite/browser/cluster.rs.)
+#[test]
+fn chat_example_redis_flag() {
+    let Some(exe) = example("chat") else {
+        eprintln!("skipped: the chat example could not be built");
+        return;
+    };
+    let url = if cfg!(feature = "redis") {
+        "not a url"
+    } else {
+        "redis://127.0.0.1:6379"
+    };
+    let out = Command::new(&exe)
+        .args(["--addr", "127.0.0.1:0", "--redis", url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(feature = "redis") {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("invalid broker URL"), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--features redis"), "{stderr}");
+    }
 }
 
 /// examples/axum.rs: a page, /health and wsgate's echo on one port, with
