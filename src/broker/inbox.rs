@@ -83,9 +83,16 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Stops the broker: the server is shutting down, or gone.
+    pub(crate) fn stop(&self) {
+        self.broker.stop();
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
-        self.broker.stop();
+        self.stop();
     }
 }
 

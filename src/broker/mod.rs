@@ -49,7 +49,14 @@ use crate::runtime::Runtime;
 ///
 /// Every method but [`start`](Broker::start) is called from the server's
 /// hot paths, some under a lock: none may block or wait. Queue the work and
-/// do it in the task `start` spawns.
+/// do it in the task `start` spawns. In particular,
+/// [`subscribe`](Broker::subscribe) and [`unsubscribe`](Broker::unsubscribe)
+/// are called with the server's topic index locked, so they must never
+/// call back into the server (no [`BrokerInbox::deliver`] from inside
+/// them: that would deadlock); deliver from the broker's own task.
+///
+/// A broker serves one server: [`start`](Broker::start) is called once
+/// per server built with it.
 ///
 /// # Examples
 ///
@@ -89,7 +96,9 @@ use crate::runtime::Runtime;
 /// let (tx, rx) = mpsc::channel();
 /// let _listening = b
 ///     .handle()
-///     .on_topic("news", move |m| tx.send(m.text().unwrap().to_owned()).unwrap())
+///     .on_topic("news", move |m| {
+///         let _ = tx.send(m.text().unwrap_or("(binary)").to_owned());
+///     })
 ///     .unwrap();
 /// a.handle().publish("news", "hello from a");
 /// assert_eq!(rx.try_recv().unwrap(), "hello from a");
@@ -116,7 +125,7 @@ pub trait Broker: Send + Sync + 'static {
     /// counted by the server and may be left at zero.
     fn metrics(&self) -> BrokerMetrics;
 
-    /// The server is gone: stop and let go of the inbox.
+    /// The server is shutting down or gone: stop and let go of the inbox.
     fn stop(&self) {}
 }
 
@@ -143,7 +152,8 @@ pub struct BrokerMetrics {
     pub published: u64,
     /// Publishes not sent: the broker was down or its queue full.
     pub dropped: u64,
-    /// Other nodes' publishes received and delivered to local subscribers.
+    /// Other nodes' publishes received (and delivered to the local
+    /// subscribers, if the topic still had any when it came).
     pub received: u64,
     /// This node's own publishes, echoed back by the broker and ignored.
     pub own: u64,

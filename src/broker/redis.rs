@@ -29,6 +29,9 @@ use crate::runtime::Runtime;
 const CHANNELS_PER_COMMAND: usize = 1000;
 /// How many publishes one pipeline carries at most.
 const PUBLISHES_PER_PIPELINE: usize = 256;
+/// How many messages from Redis the reader delivers before letting the
+/// writer (which shares its task) run.
+const MESSAGES_PER_TURN: usize = 64;
 
 /// A [`Broker`] over Redis pub/sub: the nodes of a cluster share one Redis
 /// server, and each topic is the Redis channel of the same name after a
@@ -39,6 +42,11 @@ const PUBLISHES_PER_PIPELINE: usize = 256;
 /// that is not there when the server starts is retried the same way (the
 /// error is logged and in [`BrokerMetrics::last_error`]). Delivery is at
 /// most once and in order per publisher (see the [module docs](super)).
+///
+/// # Panics
+///
+/// A broker serves one server: building a second server with the same
+/// broker (shared through an `Arc`) panics. Make one per server.
 ///
 /// # Examples
 ///
@@ -55,7 +63,8 @@ pub struct RedisBroker {
     shared: Arc<Shared>,
 }
 
-/// Settings for a [`RedisBroker`]; made by [`RedisBroker::builder`].
+/// Settings for a [`RedisBroker`]; made by [`RedisBroker::builder`]. Its
+/// `Debug` hides the URL's password.
 ///
 /// # Examples
 ///
@@ -70,7 +79,7 @@ pub struct RedisBroker {
 ///     .unwrap();
 /// # drop(broker);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisBrokerBuilder {
     url: String,
     settings: Settings,
@@ -239,19 +248,51 @@ impl RedisBrokerBuilder {
     }
 }
 
-/// `url` with any password replaced by `***`.
+impl std::fmt::Debug for RedisBrokerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBrokerBuilder")
+            .field("url", &without_password(&self.url))
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`: the one in the user part
+/// (`redis://user:PASSWORD@host`, where the password may hold `/` or `@`)
+/// and a `pass` or `password` query parameter (`redis+unix:///sock?pass=`).
 fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return "(not a URL)".to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+    // A host has no '@': the user part ends at the last one.
+    let (userinfo, tail) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at..]),
+        None => (None, rest),
+    };
+    let mut shown = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => shown.push_str(&format!("{user}:***")),
+            None => shown.push_str(userinfo),
+        }
     }
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    shown.push_str(path);
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key == "pass" || key == "password" => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&params.join("&"));
+    }
+    shown
 }
 
 impl RedisBroker {
@@ -323,10 +364,12 @@ impl Broker for RedisBroker {
     fn start(&self, runtime: &Runtime, inbox: BrokerInbox) {
         {
             let mut state = self.shared.state();
-            if state.started {
-                log::error!("a RedisBroker serves one server; this one is already started");
-                return;
-            }
+            // A second server would share (and corrupt) the first one's
+            // subscriptions: a programming error, caught at once.
+            assert!(
+                !state.started,
+                "a RedisBroker serves one server: make one per server"
+            );
             state.started = true;
         }
         let shared = self.shared.clone();
@@ -336,7 +379,11 @@ impl Broker for RedisBroker {
     fn subscribe(&self, topic: &str) {
         let mut state = self.shared.state();
         state.wanted.insert(topic.to_owned());
-        state.changed.insert(topic.to_owned());
+        // While disconnected, the next session subscribes to everything
+        // wanted: no change needs keeping (nor memory for it).
+        if state.connected {
+            state.changed.insert(topic.to_owned());
+        }
         drop(state);
         self.shared.wake.notify(1);
     }
@@ -344,7 +391,9 @@ impl Broker for RedisBroker {
     fn unsubscribe(&self, topic: &str) {
         let mut state = self.shared.state();
         state.wanted.remove(topic);
-        state.changed.insert(topic.to_owned());
+        if state.connected {
+            state.changed.insert(topic.to_owned());
+        }
         drop(state);
         self.shared.wake.notify(1);
     }
@@ -397,6 +446,7 @@ async fn run(shared: Arc<Shared>, runtime: Runtime, inbox: BrokerInbox) {
     let mut sessions = 0u64;
     loop {
         let mut connected = false;
+        let began = std::time::Instant::now();
         let ended = session(&shared, &runtime, &inbox, &mut connected, sessions).await;
         {
             let mut state = shared.state();
@@ -417,7 +467,11 @@ async fn run(shared: Arc<Shared>, runtime: Runtime, inbox: BrokerInbox) {
         }
         if connected {
             sessions += 1;
-            wait = first_wait;
+            // A session that broke at once (a command refused, say) keeps
+            // backing off, so that it does not retry ten times a second.
+            if began.elapsed() >= shared.settings.max_backoff {
+                wait = first_wait;
+            }
         }
         // Jitter, so that nodes do not all come back at the same instant.
         let mut random = [0u8; 1];
@@ -490,7 +544,13 @@ async fn session(
     log::info!("broker: connected to {url}");
 
     let reader = async {
+        let mut turn = 0;
         while let Some(message) = stream.next().await {
+            turn += 1;
+            if turn == MESSAGES_PER_TURN {
+                turn = 0;
+                yield_now().await;
+            }
             let channel = message.get_channel_name();
             let payload = message.get_payload_bytes();
             match channel.strip_prefix(shared.settings.prefix.as_str()) {
@@ -577,7 +637,9 @@ async fn session(
                 if let Err(why) = within(runtime, timeout, ping).await {
                     return Ended::Broken(format!("PING at {url}: {why}"));
                 }
-                if let Err(why) = within(runtime, timeout, sink.ping::<String>()).await {
+                // A subscribed connection answers PING with an array
+                // (["pong", ""]), not "PONG": any answer will do.
+                if let Err(why) = within(runtime, timeout, sink.ping::<redis::Value>()).await {
                     return Ended::Broken(format!("PING at {url}: {why}"));
                 }
             }
@@ -587,6 +649,20 @@ async fn session(
     match select(Box::pin(reader), Box::pin(writer)).await {
         Either::Left((ended, _)) | Either::Right((ended, _)) => ended,
     }
+}
+
+/// Lets the other futures of the task run once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Runs a Redis command under the timeout.
@@ -618,6 +694,17 @@ mod tests {
         );
         assert_eq!(without_password("redis://host:6379"), "redis://host:6379");
         assert_eq!(without_password("redis://user@host"), "redis://user@host");
+        assert_eq!(
+            without_password("redis://:hun/ter@2@host:1/0"),
+            "redis://:***@host:1/0"
+        );
+        assert_eq!(
+            without_password("redis+unix:///tmp/r.sock?db=1&pass=hunter2"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***"
+        );
+        assert_eq!(without_password("hunter2"), "(not a URL)");
+        let builder = RedisBroker::builder("redis://u:hunter2@host");
+        assert!(!format!("{builder:?}").contains("hunter2"));
     }
 
     #[test]

@@ -267,9 +267,18 @@ impl ServerHandle {
     /// subscription, beside the connections'. While it lasts, the topic
     /// exists, so this node receives the topic's publishes from the broker.
     ///
+    /// Keep the guard: `let _ = handle.on_topic(..)` drops it at once, and
+    /// the listener never runs. A listener that holds a [`ServerHandle`]
+    /// keeps the server's broker running until the guard is dropped or the
+    /// server shuts down.
+    ///
     /// The handler runs inside the publish, on the publisher's task (or
-    /// the broker's): it must be quick and must not block. To do slow work,
-    /// send what it needs to a task of the application's.
+    /// the broker's): it must be quick and must not block, or it holds up
+    /// that task (for the broker's, every message from other nodes). To do
+    /// slow work, send what it needs to a task of the application's. It may
+    /// publish, but not to its own topic from every call (that recurses). A
+    /// panic in it is caught and logged. A publish that had started before
+    /// the guard was dropped may still call it once.
     ///
     /// # Errors
     ///
@@ -331,6 +340,7 @@ impl ServerHandle {
         self.inner.core.shutting_down.store(true, Ordering::Release);
         self.inner.core.shutdown_started.notify(usize::MAX);
         self.inner.stop();
+        self.inner.core.topics.stop_broker();
         let connections = self.inner.core.all_shared();
         log::info!("shutting down: closing {} connections", connections.len());
         for shared in &connections {

@@ -292,6 +292,13 @@ impl Topics {
         link.start(runtime, inbound);
     }
 
+    /// Stops the broker (the server is shutting down).
+    pub(crate) fn stop_broker(&self) {
+        if let Some(link) = self.link.get() {
+            link.stop();
+        }
+    }
+
     /// The broker's counters, if the server has one.
     pub(crate) fn broker_metrics(&self) -> Option<BrokerMetrics> {
         Some(self.link.get()?.metrics())
@@ -327,7 +334,13 @@ impl Topics {
         if !listeners.is_empty() {
             let published = Published::new(name, prepared, remote);
             for listener in &listeners {
-                listener(&published);
+                // A panicking listener must not take the publisher down
+                // with it (a connection's task, or the broker's, which
+                // would stop carrying the cluster's traffic).
+                let call = std::panic::AssertUnwindSafe(|| listener(&published));
+                if std::panic::catch_unwind(call).is_err() {
+                    log::error!("a listener on topic {name:?} panicked; the publish went on");
+                }
             }
         }
         let counts = &topic.counts;

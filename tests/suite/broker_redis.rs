@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use wsgate::{BroadcastPolicy, SendPolicy};
+use wsgate::broker::RedisBroker;
+use wsgate::{BroadcastPolicy, SendPolicy, Server};
 
 use crate::broker::{read_texts, topic_node};
 use crate::common::{
@@ -216,13 +217,29 @@ fn delivery_resumes_after_redis_restarts() {
         };
         let received = Arc::new(AtomicUsize::new(0));
         let reader = {
-            let received = received.clone();
+            let (received, stop) = (received.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut last = None;
                 bob.get_mut()
-                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .set_read_timeout(Some(Duration::from_millis(200)))
                     .unwrap();
-                while let Ok(message) = bob.read() {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(60) {
+                    let message = match bob.read() {
+                        Ok(message) => message,
+                        Err(tungstenite::Error::Io(e))
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if stop.load(Ordering::Acquire) {
+                                break;
+                            }
+                            continue;
+                        }
+                        Err(e) => panic!("bob: {e}"),
+                    };
                     let Ok(text) = message.to_text() else {
                         continue;
                     };
@@ -261,7 +278,27 @@ fn delivery_resumes_after_redis_restarts() {
             assert!(broker.reconnects >= 1, "{broker:?}");
             assert!(broker.connected, "{broker:?}");
         }
-        drop(reader);
+        // The reader's checks (in order, never twice) must have held.
+        let _bob = reader.join().expect("bob read in order, nothing twice");
+    });
+}
+
+#[test]
+fn an_idle_node_stays_connected_through_its_pings() {
+    let Some(redis) = Redis::start() else { return };
+    common::run(async move {
+        // Pinged every 100 ms when idle.
+        let broker = RedisBroker::builder(&redis.url())
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let server = Server::builder().broker(broker).build();
+        let _listening = server.handle().on_topic("quiet", |_| {}).unwrap();
+        subscribed(&server.handle(), 1).await;
+        common::sleep(Duration::from_millis(800)).await;
+        let broker = server.handle().metrics().broker.unwrap();
+        assert!(broker.connected, "{broker:?}");
+        assert_eq!(broker.reconnects, 0, "a ping broke the session: {broker:?}");
     });
 }
 
@@ -351,7 +388,9 @@ fn a_never_reading_subscriber_delays_nobody() {
     common::run(async move {
         let (a_addr, a, _a) = topic_node(redis_builder(&url)).await;
         // A mark the healthy reader stays under and the stalled one passes.
-        let mut config = send_queue_config(SendPolicy::Wait, 256 << 10, 64 << 10);
+        // (1 MiB: the healthy reader, a thread on a busy machine, stays
+        // far below it; the stalled one passes it with 3 MiB sent.)
+        let mut config = send_queue_config(SendPolicy::Wait, 1 << 20, 256 << 10);
         config.broadcast_policy = BroadcastPolicy::Drop;
         let (b_addr, b, _b) = topic_node(redis_builder(&url).config(config)).await;
         let (mut alice, mut healthy, stalled) = within(
@@ -370,7 +409,7 @@ fn a_never_reading_subscriber_delays_nobody() {
         .await;
         subscribed(&a, 1).await;
         subscribed(&b, 1).await;
-        const COUNT: usize = 2000;
+        const COUNT: usize = 3000;
         let payload = "x".repeat(1024);
         let reader = blocking(move || {
             let got = read_texts(&mut healthy, COUNT);
