@@ -138,9 +138,13 @@ start_node() {
   wait_listening "$NODE_PORT" "$name" "$WORK/$name.log"
 }
 
-# The sum of the broker's dropped publishes that the nodes' logs report.
-broker_dropped() {
-  cat "$@" 2>/dev/null | sed -n 's/^broker: .* published, \([0-9]*\) dropped.*/\1/p' \
+# The sum over the nodes' logs ($2...) of a broker counter they print at
+# shutdown: $1 is "dropped" or "reconnects".
+broker_count() {
+  local what=$1
+  shift
+  # (a node without a broker prints none: grep finds nothing)
+  cat "$@" 2>/dev/null | { grep '^broker: ' || true; } | { grep -o "[0-9]* $what" || true; } \
     | awk '{ s += $1 } END { print s + 0 }'
 }
 
@@ -173,15 +177,17 @@ for c in $CASES; do
         exit 1
       fi
       stop_nodes
-      dropped=$(broker_dropped "$WORK"/node-*.log)
+      dropped=$(broker_count dropped "$WORK"/node-*.log)
+      reconnects=$(broker_count reconnects "$WORK"/node-*.log)
       res=$(grep '^RESULT ' <<<"$out")
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$subs" "$rate" "$setup" "$r" \
-        "$(field delivered_per_s "$res")" "$(field p50_us "$res")" "$(field p99_us "$res")" \
-        "$(field max_us "$res")" "$(field lost "$res")" "$(field expected "$res")" \
-        "$(field behind_ms "$res")" "$dropped" "$load" >>"$RESULTS"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$subs" "$rate" \
+        "$setup" "$r" "$(field delivered_per_s "$res")" "$(field p50_us "$res")" \
+        "$(field p99_us "$res")" "$(field max_us "$res")" "$(field lost "$res")" \
+        "$(field lost_at_end "$res")" "$(field expected "$res")" "$(field behind_ms "$res")" \
+        "$dropped" "$reconnects" "$load" >>"$RESULTS"
       log "$subs subscribers at $rate/s, $setup: $(field delivered_per_s "$res") copies/s," \
-        "p50 $(field p50_us "$res") µs, p99 $(field p99_us "$res") µs, lost $(field lost "$res")," \
-        "load $load"
+        "p50 $(field p50_us "$res") µs, p99 $(field p99_us "$res") µs, lost $(field lost "$res") ($(field lost_at_end "$res") at the end)," \
+        "broker reconnects $reconnects, load $load"
     done
   done
 done
@@ -197,14 +203,15 @@ rows = defaultdict(list)
 cases = []
 loads = []
 for line in open(sys.argv[1]):
-    (subs, rate, setup, _r, dps, p50, p99, mx, lost, expected, behind, dropped,
-     load) = line.rstrip("\n").split("\t")
+    (subs, rate, setup, _r, dps, p50, p99, mx, lost, lost_end, expected, behind, dropped,
+     reconnects, load) = line.rstrip("\n").split("\t")
     case = (int(subs), int(float(rate)))
     if case not in cases:
         cases.append(case)
     rows[(case, setup)].append(dict(dps=float(dps), p50=float(p50), p99=float(p99),
-                                     max=float(mx), lost=int(lost), expected=int(expected),
-                                     behind=float(behind), dropped=int(dropped)))
+                                     max=float(mx), lost=int(lost), lost_end=int(lost_end),
+                                     expected=int(expected), behind=float(behind),
+                                     dropped=int(dropped), reconnects=int(reconnects)))
     loads.append(float(load))
 
 def med(case, setup, key):
@@ -237,9 +244,17 @@ for case in cases:
         lost = sum(r["lost"] for r in rs)
         expected = sum(r["expected"] for r in rs)
         dropped = sum(r["dropped"] for r in rs)
+        reconnects = sum(r["reconnects"] for r in rs)
         lost_cell = f"{lost:,} of {expected:,}"
+        notes = []
+        if lost:
+            notes.append(f"{sum(r['lost_end'] for r in rs):,} at the end")
         if dropped:
-            lost_cell += f" ({dropped:,} dropped by the broker)"
+            notes.append(f"{dropped:,} publishes dropped by the broker")
+        if reconnects:
+            notes.append(f"{reconnects} broker reconnects")
+        if notes:
+            lost_cell += " (" + "; ".join(notes) + ")"
         out.append(
             f"| {case[0]:,} | {case[1]:,}/s | {setup} | {med(case, setup, 'dps'):,.0f}/s | "
             f"{ms(med(case, setup, 'p50'))} | {ms(med(case, setup, 'p99'))} | "

@@ -2179,12 +2179,16 @@ async fn run_relay(args: &Args) -> io::Result<()> {
     let messages = args.messages.expect("relay has a message count");
     let from = relay.measure_from.get();
     let end = from + messages;
-    let lost: u64 = relay
+    // Lost in gaps between copies received, and at the end (never
+    // received after the last copy a subscriber got).
+    let lost_gaps: u64 = relay.subs.borrow().iter().map(|s| s.lost).sum();
+    let lost_tail: u64 = relay
         .subs
         .borrow()
         .iter()
-        .map(|s| s.lost + (end - s.next_measured.unwrap_or(from)))
+        .map(|s| end - s.next_measured.unwrap_or(from))
         .sum();
+    let lost = lost_gaps + lost_tail;
     let expected = messages * subscribers.len() as u64;
     let delivered = relay.received.get();
     debug_assert_eq!(delivered + lost, expected);
@@ -2211,7 +2215,8 @@ async fn run_relay(args: &Args) -> io::Result<()> {
     println!(
         "relay: {messages} messages at {} per second offered ({sent_rate:.0}/s sent, at most \
          {:.1} ms behind schedule), after {} warm-up, to {} subscribers: {delivered} of \
-         {expected} copies in {secs:.2} s, {rate:.0} copies/s; lost {lost} ({loss_pct:.3}%); \
+         {expected} copies in {secs:.2} s, {rate:.0} copies/s; lost {lost} ({loss_pct:.3}%, \
+         {lost_tail} of them at the end); \
          none out of order or twice",
         args.rate,
         measure.behind.as_secs_f64() * 1e3,
@@ -2222,7 +2227,8 @@ async fn run_relay(args: &Args) -> io::Result<()> {
     let mut result = format!(
         "RESULT mode=relay subscribers={} on_b={on_b_count} on_a={on_a_count} size={} \
          rate={} messages={messages} sent_per_s={sent_rate:.1} behind_ms={:.3} \
-         expected={expected} delivered={delivered} lost={lost} loss_pct={loss_pct:.4} \
+         expected={expected} delivered={delivered} lost={lost} lost_at_end={lost_tail} \
+         loss_pct={loss_pct:.4} \
          secs={secs:.3} delivered_per_s={rate:.1} p50_us={p50:.1} p99_us={p99:.1} \
          max_us={max:.1}",
         relay.subs.borrow().len(),
