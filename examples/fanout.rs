@@ -24,6 +24,17 @@
 //! both against Node ws's `wss.clients.forEach(c => c.send(m))`, with
 //! `examples/loadgen.rs`'s `fanout` mode as the clients.
 //!
+//! `--redis redis://HOST:PORT` (built with `--features redis`) joins the
+//! server to others over Redis pub/sub (`wsgate::broker::RedisBroker`): a
+//! publish on one node also reaches the subscribers on every other node
+//! started with the same Redis. `benches/redis.sh` measures two such
+//! nodes with `examples/loadgen.rs`'s `relay` mode.
+//!
+//! ```text
+//! cargo run --release --features redis --example fanout -- --addr 127.0.0.1:9001 \
+//!     --redis redis://127.0.0.1:6379
+//! ```
+//!
 //! It accepts every request, keeps the default limits (16,384 connections,
 //! 16 MiB messages) and answers Ctrl-C or SIGTERM by closing every
 //! connection with 1001.
@@ -45,7 +56,9 @@ const USAGE: &str = "usage: fanout [options]
   --addr HOST:PORT          listen address (default 127.0.0.1:9001)
   --mode publish|send-loop  handle.publish to the topic (default), or a loop of
                             conn.send over handle.connections()
-  --max-connections N       most open connections (default 16384)";
+  --max-connections N       most open connections (default 16384)
+  --redis redis://HOST:PORT join other nodes over Redis pub/sub (needs a build
+                            with --features redis)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -57,6 +70,7 @@ struct Args {
     addr: String,
     mode: Mode,
     config: Config,
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -64,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         addr: "127.0.0.1:9001".into(),
         mode: Mode::Publish,
         config: Config::default(),
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("{flag}: not a number: {value}"))?
             }
+            "--redis" => args.redis = Some(value),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -131,16 +147,18 @@ async fn run() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let server = Server::builder()
-        .config(args.config)
-        .bind(&args.addr)
-        .await?;
+    let builder = with_broker(Server::builder().config(args.config), args.redis.as_deref());
+    let server = builder.bind(&args.addr).await?;
     let mode = args.mode;
     println!(
-        "fanout server ({}) listening on ws://{}",
+        "fanout server ({}{}) listening on ws://{}",
         match mode {
             Mode::Publish => "publish",
             Mode::SendLoop => "send-loop",
+        },
+        match &args.redis {
+            Some(url) => format!(", over Redis at {url}"),
+            None => String::new(),
         },
         server.local_addr()
     );
@@ -160,5 +178,47 @@ async fn run() -> std::io::Result<()> {
         "shut down: {} connections closed cleanly, {} dropped",
         report.clean, report.forced
     );
+    if let Some(broker) = handle.metrics().broker {
+        println!(
+            "broker: {} published, {} dropped, {} received from other nodes, {} own ignored, \
+             {} malformed, {} reconnects",
+            broker.published,
+            broker.dropped,
+            broker.received,
+            broker.own,
+            broker.malformed,
+            broker.reconnects
+        );
+    }
     Ok(())
+}
+
+/// `builder` with a Redis broker at `url`, if one is given; exits with 2
+/// on a URL the broker refuses.
+#[cfg(feature = "redis")]
+fn with_broker(builder: wsgate::ServerBuilder, url: Option<&str>) -> wsgate::ServerBuilder {
+    let Some(url) = url else {
+        return builder;
+    };
+    match wsgate::broker::RedisBroker::new(url) {
+        Ok(broker) => builder.broker(broker),
+        Err(e) => {
+            eprintln!("--redis: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Without the `redis` feature there is no broker to join: `--redis`
+/// exits with 2 and says how to build one in.
+#[cfg(not(feature = "redis"))]
+fn with_broker(builder: wsgate::ServerBuilder, url: Option<&str>) -> wsgate::ServerBuilder {
+    if url.is_some() {
+        eprintln!(
+            "--redis needs the Redis broker, which this build leaves out: rebuild with \
+             `--features redis` (cargo build --release --features redis --example fanout)"
+        );
+        std::process::exit(2);
+    }
+    builder
 }

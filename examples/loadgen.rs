@@ -10,6 +10,8 @@
 //!     idle --connections 10000 --pid PID
 //! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
 //!     fanout --connections 10000 --messages 100 --size 64 [--window 1] [--pid PID]
+//! cargo run --release --example loadgen -- --url ws://127.0.0.1:9001 \
+//!     relay --url-b ws://127.0.0.1:9002 --connections 100 --rate 1000 --duration 5 [--split]
 //! ```
 //!
 //! It speaks the wire protocol itself over raw async-std sockets, using only
@@ -43,14 +45,33 @@
 //!   received one (the server may subscribe a connection a moment after its
 //!   101), are not measured. Reports copies delivered per second and, with
 //!   `--pid`, the server's CPU time per delivered copy.
+//! - `relay`, against two fan-out nodes joined by a broker (examples/fanout.rs
+//!   with `--redis` on both), or one node alone (both URLs the same, the
+//!   local baseline): opens `--connections` subscribers on node B
+//!   (`--url-b`; with `--split`, every other one on node A, `--url`) and
+//!   one publisher on node A, which sends binary messages at a fixed
+//!   `--rate` per second (paced by the clock: each wake-up writes the
+//!   messages due by then) until `--messages` or `--duration` is reached.
+//!   Each message carries its sequence number and its send time; the
+//!   loadgen is one process, so receive time minus send time is the
+//!   publish-to-receive latency across the nodes (it includes the loadgen's
+//!   own time to read the message, one thread for every connection).
+//!   Delivery over a broker is at most once: a message a subscriber never
+//!   gets is counted as lost, not a failure; a message out of order or
+//!   twice fails the run, and so does a wrong length or content. Warm-up
+//!   messages, sent every 20 ms until every subscriber has one (a node
+//!   subscribes at the broker a moment after its first subscriber), are
+//!   not measured. Reports copies delivered per second, p50/p99/max
+//!   latency and the losses.
 //!
 //! The last line of output is machine-readable: `RESULT key=value ...`.
 //!
 //! Safety rails: loopback URLs only (127.0.0.0/8, ::1, localhost), at most
 //! 20 000 connections, 600 s of traffic, 64 MiB messages (64 KiB in
-//! `fanout`, which buffers a whole message per connection) and a window of
-//! 4096; every wait has a timeout.
+//! `fanout` and `relay`, which buffer a whole message per connection), a
+//! window of 4096 and 1,000,000 messages/s; every wait has a timeout.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
@@ -75,6 +96,8 @@ const MAX_FANOUT_SIZE: usize = 64 << 10;
 /// Warm-up publishes before `fanout` gives up on a connection that never
 /// gets a message.
 const MAX_FANOUT_WARMUP: u64 = 200;
+/// The highest `relay` rate, in messages per second.
+const MAX_RATE: f64 = 1_000_000.0;
 /// How long to wait for any single step (connect, handshake, a read while
 /// echoes are outstanding, the close handshake).
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -90,6 +113,10 @@ modes and options:
   idle       --connections N (1000)  --pid PID  --settle SECS (2)  --concurrency N (64)
   fanout     --connections N subscribers (1000)  --messages M (100)  --size BYTES (64,
              16..=65536)  --text | --binary  --window W publishes in flight (1)  --pid PID
+  relay      --url-b ws://127.0.0.1:PORT node B (--url is node A, the publisher's)
+             --connections N subscribers on node B (100)  --split (every other one on A)
+             --rate R messages/s (1000)  --duration SECS (5)  --messages M (rate x duration)
+             --size BYTES (64, 16..=65536)
 
 Loopback URLs only. The last output line is `RESULT key=value ...`.";
 
@@ -99,14 +126,25 @@ enum Mode {
     Handshake,
     Idle,
     Fanout,
+    Relay,
+}
+
+/// A server to connect to: where, and the Host header and path to ask for.
+#[derive(Debug, Clone)]
+struct Target {
+    addr: SocketAddr,
+    host_header: String,
+    path: String,
 }
 
 #[derive(Debug, Clone)]
 struct Args {
     mode: Mode,
-    addr: SocketAddr,
-    host_header: String,
-    path: String,
+    target: Target,
+    /// Node B of `relay`.
+    target_b: Option<Target>,
+    rate: f64,
+    split: bool,
     connections: usize,
     size: usize,
     text: bool,
@@ -121,6 +159,9 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut url = None;
+    let mut url_b = None;
+    let mut rate = None;
+    let mut split = false;
     let mut mode = None;
     let mut connections = None;
     let mut size = 16usize;
@@ -141,6 +182,9 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--url" => url = Some(it.next().ok_or("--url needs a value")?),
+            "--url-b" => url_b = Some(it.next().ok_or("--url-b needs a value")?),
+            "--rate" => rate = Some(num::<f64>(&arg, it.next())?),
+            "--split" => split = true,
             "--connections" | "-c" => connections = Some(num(&arg, it.next())?),
             "--size" | "-s" => {
                 size = num(&arg, it.next())?;
@@ -159,6 +203,7 @@ fn parse_args() -> Result<Args, String> {
             "handshake" => mode = Some(Mode::Handshake),
             "idle" => mode = Some(Mode::Idle),
             "fanout" => mode = Some(Mode::Fanout),
+            "relay" => mode = Some(Mode::Relay),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -168,14 +213,28 @@ fn parse_args() -> Result<Args, String> {
     }
     let mode = mode.ok_or(format!("no mode given\n\n{USAGE}"))?;
     let url = url.ok_or(format!("--url is required\n\n{USAGE}"))?;
-    let (addr, host_header, path) = parse_loopback_url(&url)?;
-    let size = if mode == Mode::Fanout && !size_given {
+    let target = parse_loopback_url(&url)?;
+    let target_b = match (mode, url_b) {
+        (Mode::Relay, Some(u)) => Some(parse_loopback_url(&u)?),
+        (Mode::Relay, None) => return Err(format!("relay needs --url-b\n\n{USAGE}")),
+        (_, Some(_)) => return Err("--url-b is for relay only".into()),
+        (_, None) => None,
+    };
+    if mode != Mode::Relay && (rate.is_some() || split) {
+        return Err("--rate and --split are for relay only".into());
+    }
+    let rate = rate.unwrap_or(1000.0);
+    if !(1.0..=MAX_RATE).contains(&rate) {
+        return Err(format!("--rate must be 1..={MAX_RATE} messages/s"));
+    }
+    let size = if matches!(mode, Mode::Fanout | Mode::Relay) && !size_given {
         64
     } else {
         size
     };
     let connections = connections.unwrap_or(match mode {
         Mode::Idle | Mode::Fanout => 1000,
+        Mode::Relay => 100,
         _ => 1,
     });
     if connections == 0 || connections > MAX_CONNECTIONS {
@@ -184,16 +243,22 @@ fn parse_args() -> Result<Args, String> {
     if size > MAX_SIZE {
         return Err(format!("--size must be at most {MAX_SIZE}"));
     }
-    if mode == Mode::Fanout {
+    if matches!(mode, Mode::Fanout | Mode::Relay) {
+        let name = if mode == Mode::Fanout {
+            "fanout"
+        } else {
+            "relay"
+        };
         // The publisher is one more connection.
         if connections >= MAX_CONNECTIONS {
             return Err(format!(
-                "fanout: --connections must be 1..{MAX_CONNECTIONS} (one more is the publisher)"
+                "{name}: --connections must be 1..{MAX_CONNECTIONS} (one more is the publisher)"
             ));
         }
-        // Room for the sequence number (16 hex digits in a text message).
+        // Room for the sequence number (16 hex digits in a text message;
+        // in relay, the sequence number and the send time).
         if !(16..=MAX_FANOUT_SIZE).contains(&size) {
-            return Err(format!("fanout: --size must be 16..={MAX_FANOUT_SIZE}"));
+            return Err(format!("{name}: --size must be 16..={MAX_FANOUT_SIZE}"));
         }
     }
     if window == 0 || window > MAX_WINDOW {
@@ -207,6 +272,7 @@ fn parse_args() -> Result<Args, String> {
         (Mode::Echo, None, None) => Some(5.0),
         (Mode::Echo, d, Some(_)) => d,
         (Mode::Handshake, None, _) => Some(3.0),
+        (Mode::Relay, None, _) => Some(5.0),
         (_, d, _) => d,
     };
     for (name, secs) in [
@@ -224,11 +290,20 @@ fn parse_args() -> Result<Args, String> {
     if concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
+    let messages = match mode {
+        // Whichever comes first: --messages, or --duration at --rate.
+        Mode::Relay => {
+            let by_time = (rate * duration.unwrap_or(5.0)).ceil().max(1.0) as u64;
+            Some(messages.map_or(by_time, |m| m.min(by_time)))
+        }
+        _ => messages,
+    };
     Ok(Args {
         mode,
-        addr,
-        host_header,
-        path,
+        target,
+        target_b,
+        rate,
+        split,
         connections,
         size,
         text,
@@ -243,7 +318,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Splits `ws://host[:port][/path]` and refuses anything but loopback.
-fn parse_loopback_url(url: &str) -> Result<(SocketAddr, String, String), String> {
+fn parse_loopback_url(url: &str) -> Result<Target, String> {
     let rest = url
         .strip_prefix("ws://")
         .ok_or("only ws:// URLs are supported (no TLS)")?;
@@ -277,7 +352,11 @@ fn parse_loopback_url(url: &str) -> Result<(SocketAddr, String, String), String>
             "refusing {host:?}: loopback only (127.0.0.0/8, ::1, localhost)"
         ));
     }
-    Ok((addrs[0], authority.to_owned(), path))
+    Ok(Target {
+        addr: addrs[0],
+        host_header: authority.to_owned(),
+        path,
+    })
 }
 
 /// A small, fast PRNG (xorshift64*) for keys and payloads: a load generator
@@ -465,15 +544,23 @@ async fn with_timeout<T>(
 
 /// Connects and performs the opening handshake. Returns the stream and any
 /// bytes that arrived after the 101 response.
-async fn open(args: &Args, rng: &mut Rng) -> io::Result<(TcpStream, Vec<u8>)> {
+async fn open(target: &Target, rng: &mut Rng) -> io::Result<(TcpStream, Vec<u8>)> {
     with_timeout("handshake", STEP_TIMEOUT, async {
-        let stream = TcpStream::connect(args.addr).await?;
+        let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
         let mut random = [0u8; 16];
         random[..8].copy_from_slice(&rng.next().to_ne_bytes());
         random[8..].copy_from_slice(&rng.next().to_ne_bytes());
         let key = generate_key(random);
-        let request = client_request(&args.host_header, &args.path, &key, &[], None, None, &[]);
+        let request = client_request(
+            &target.host_header,
+            &target.path,
+            &key,
+            &[],
+            None,
+            None,
+            &[],
+        );
         (&stream).write_all(&request).await?;
         let mut buf = Vec::with_capacity(512);
         let mut chunk = [0u8; 1024];
@@ -973,7 +1060,7 @@ async fn echo_connection(mut conn: EchoConn, limit: Duration) -> io::Result<Echo
 
 /// Opens `count` connections, at most `concurrency` handshakes at a time.
 async fn open_many(
-    args: &Args,
+    target: &Target,
     count: usize,
     concurrency: usize,
 ) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
@@ -981,7 +1068,7 @@ async fn open_many(
     let mut rng = Rng::new(clock_seed());
     let seeds: Vec<u64> = (0..count).map(|_| rng.next()).collect();
     let results: Vec<io::Result<(TcpStream, Vec<u8>)>> = futures::stream::iter(seeds)
-        .map(|seed| async move { open(args, &mut Rng::new(seed)).await })
+        .map(|seed| async move { open(target, &mut Rng::new(seed)).await })
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -999,6 +1086,23 @@ async fn close_many(streams: Vec<(TcpStream, Rng, Vec<u8>)>) -> (usize, usize) {
     (clean, results.len() - clean)
 }
 
+/// `close_many` for the subscribers of `fanout` or `relay` and their
+/// publisher (whatever they had pending is left behind).
+async fn close_with_publisher(
+    subscribers: Vec<(TcpStream, Vec<u8>)>,
+    publisher: TcpStream,
+    seed: &mut Rng,
+) -> (usize, usize) {
+    close_many(
+        subscribers
+            .into_iter()
+            .chain([(publisher, Vec::new())])
+            .map(|(stream, _)| (stream, Rng::new(seed.next()), Vec::new()))
+            .collect(),
+    )
+    .await
+}
+
 /// Says on stderr how many of `close_many`'s close handshakes did not
 /// complete, if any.
 fn note_unclean(clean: usize, unclean: usize) {
@@ -1012,7 +1116,7 @@ fn note_unclean(clean: usize, unclean: usize) {
 
 async fn run_echo(args: &Args) -> io::Result<()> {
     let hz = clock_ticks();
-    let conns = open_many(args, args.connections, args.concurrency).await?;
+    let conns = open_many(&args.target, args.connections, args.concurrency).await?;
     eprintln!(
         "echo: {} connection(s) open; {} B {} messages, window {}",
         conns.len(),
@@ -1138,7 +1242,7 @@ async fn run_handshake(args: &Args) -> io::Result<()> {
         let mut rng = Rng::new(clock_seed() ^ (i as u64 + 7));
         let mut done = 0u64;
         while Instant::now() < deadline {
-            let (stream, pending) = open(args, &mut rng).await?;
+            let (stream, pending) = open(&args.target, &mut rng).await?;
             if !close(&stream, &mut rng, pending).await? {
                 return Err(invalid("server did not answer the close frame".into()));
             }
@@ -1187,7 +1291,7 @@ async fn run_handshake(args: &Args) -> io::Result<()> {
 async fn run_idle(args: &Args) -> io::Result<()> {
     let rss0 = args.pid.map(process_rss_kib).transpose()?;
     let start = Instant::now();
-    let conns = open_many(args, args.connections, args.concurrency).await?;
+    let conns = open_many(&args.target, args.connections, args.concurrency).await?;
     let opened = start.elapsed().as_secs_f64();
     eprintln!(
         "idle: {} connections open in {opened:.2} s; settling {} s",
@@ -1373,34 +1477,36 @@ impl Fanout {
     }
 }
 
-/// One receiving connection of `fanout`: reads until it has the last
-/// message, checking each, and answers pings (with `answer_pings`; the
-/// publisher's connection writes messages, so it leaves them: it is never
-/// silent long enough to be pinged).
-async fn fanout_receive(
-    id: usize,
+/// Reads whole messages from `stream` (after the bytes in `pending`)
+/// and hands each to `on_message` with the time of the read that brought
+/// it in, until `on_message` says it is done (`Ok(true)`). Answers pings
+/// with `answer_pings` (the publisher's connection of `fanout` writes
+/// messages, so it leaves them: it is never silent long enough to be
+/// pinged). Fails on a frame longer than `max_message`, a masked frame, a
+/// close, or what `on_message` refuses; a stream that ends fails with
+/// `UnexpectedEof`. The buffer holds a whole frame and `room` bytes more.
+async fn read_messages(
     stream: &TcpStream,
     pending: Vec<u8>,
-    fan: &Fanout,
+    max_message: usize,
+    room: usize,
     answer_pings: bool,
+    fail: impl Fn(String) -> io::Error,
+    mut on_message: impl FnMut(OpCode, &[u8], Instant) -> Result<bool, String>,
 ) -> io::Result<()> {
-    let fail = |what: String| invalid(format!("connection {id}: {what}"));
-    let mut rng = Rng::new(clock_seed() ^ (id as u64 + 1).wrapping_mul(0x5851_F42D));
-    // One whole frame fits, with room to read more behind it.
-    let mut buf = vec![0u8; (fan.base.len() + MAX_HEADER_LEN + 4096).max(pending.len())];
+    let mut rng = Rng::new(clock_seed() ^ pending.len() as u64 ^ 0x5851_F42D);
+    let mut buf = vec![0u8; (max_message + MAX_HEADER_LEN + room).max(pending.len())];
     buf[..pending.len()].copy_from_slice(&pending);
     let (mut start, mut end) = (0, pending.len());
     // The message being assembled from fragments, if any.
     let mut fragments: Option<(OpCode, Vec<u8>)> = None;
-    // The next message due; None until the first arrives (it may be any
-    // warm-up message, see run_fanout).
-    let mut next: Option<u64> = None;
+    let mut now = Instant::now();
     loop {
         while let Some((header, len)) = FrameHeader::parse(&buf[start..end])
             .map_err(|e| fail(format!("bad frame header from server: {e:?}")))?
         {
             let total = len as u64 + header.payload_len;
-            if total > (buf.len() - MAX_HEADER_LEN) as u64 {
+            if total > (max_message + MAX_HEADER_LEN) as u64 {
                 return Err(fail(format!(
                     "a {}-byte frame, larger than the messages sent",
                     header.payload_len
@@ -1414,7 +1520,7 @@ async fn fanout_receive(
                 return Err(fail("the server sent a masked frame or RSV bits".into()));
             }
             let payload = &buf[start + len..start + total];
-            let mut message = None;
+            let mut done = false;
             match header.opcode {
                 OpCode::Ping if answer_pings => {
                     let mut pong = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
@@ -1429,12 +1535,16 @@ async fn fanout_receive(
                     )));
                 }
                 OpCode::Continuation => {
-                    let Some((_, data)) = &mut fragments else {
+                    let Some((opcode, data)) = &mut fragments else {
                         return Err(fail("a continuation frame outside a message".into()));
                     };
+                    if data.len() + payload.len() > max_message {
+                        return Err(fail("a message longer than those sent".into()));
+                    }
                     data.extend_from_slice(payload);
                     if header.fin {
-                        message = fragments.take();
+                        done = on_message(*opcode, data, now).map_err(&fail)?;
+                        fragments = None;
                     }
                 }
                 opcode => {
@@ -1442,17 +1552,14 @@ async fn fanout_receive(
                         return Err(fail("a new message inside a fragmented one".into()));
                     }
                     if header.fin {
-                        fan.take(&mut next, opcode, payload).map_err(fail)?;
+                        done = on_message(opcode, payload, now).map_err(&fail)?;
                     } else {
                         fragments = Some((opcode, payload.to_vec()));
                     }
                 }
             }
-            if let Some((opcode, data)) = message {
-                fan.take(&mut next, opcode, &data).map_err(fail)?;
-            }
             start += total;
-            if next.is_some_and(|n| n > fan.last.load(Ordering::SeqCst)) {
+            if done {
                 return Ok(());
             }
         }
@@ -1463,13 +1570,48 @@ async fn fanout_receive(
             (start, end) = (0, end - start);
         }
         let n = (&mut &*stream).read(&mut buf[end..]).await?;
+        // One receive time for everything this read brought.
+        now = Instant::now();
         if n == 0 {
-            return Err(fail(format!(
-                "the server closed the stream before message {}",
-                next.unwrap_or(0)
-            )));
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
         end += n;
+    }
+}
+
+/// One receiving connection of `fanout`: reads until it has the last
+/// message, checking each, and answers pings (with `answer_pings`, see
+/// `read_messages`).
+async fn fanout_receive(
+    id: usize,
+    stream: &TcpStream,
+    pending: Vec<u8>,
+    fan: &Fanout,
+    answer_pings: bool,
+) -> io::Result<()> {
+    let fail = |what: String| invalid(format!("connection {id}: {what}"));
+    // The next message due; None until the first arrives (it may be any
+    // warm-up message, see run_fanout).
+    let mut next: Option<u64> = None;
+    let read = read_messages(
+        stream,
+        pending,
+        fan.base.len(),
+        4096,
+        answer_pings,
+        fail,
+        |opcode, data, _| {
+            fan.take(&mut next, opcode, data)?;
+            Ok(next.is_some_and(|n| n > fan.last.load(Ordering::SeqCst)))
+        },
+    )
+    .await;
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(fail(format!(
+            "the server closed the stream before message {}",
+            next.unwrap_or(0)
+        ))),
+        other => other,
     }
 }
 
@@ -1581,9 +1723,9 @@ async fn fanout_publish(
 async fn run_fanout(args: &Args) -> io::Result<()> {
     let hz = clock_ticks();
     let started = Instant::now();
-    let subscribers = open_many(args, args.connections, args.concurrency).await?;
+    let subscribers = open_many(&args.target, args.connections, args.concurrency).await?;
     // The publisher connects last, and is a recipient too.
-    let (publisher, pipelined) = open(args, &mut Rng::new(clock_seed() ^ 0xBEEF)).await?;
+    let (publisher, pipelined) = open(&args.target, &mut Rng::new(clock_seed() ^ 0xBEEF)).await?;
     eprintln!(
         "fanout: {} subscriber connection(s) and a publisher open in {:.2} s; {} B {} \
          messages, window {}",
@@ -1639,14 +1781,7 @@ async fn run_fanout(args: &Args) -> io::Result<()> {
     };
     let messages = args.messages.expect("fanout has a message count");
     let delivered = messages * fan.recipients;
-    let (clean, unclean) = close_many(
-        subscribers
-            .into_iter()
-            .chain([(publisher, Vec::new())])
-            .map(|(stream, _)| (stream, Rng::new(seed.next()), Vec::new()))
-            .collect(),
-    )
-    .await;
+    let (clean, unclean) = close_with_publisher(subscribers, publisher, &mut seed).await;
     let secs = measure.secs;
     let rate = delivered as f64 / secs;
     println!(
@@ -1682,6 +1817,442 @@ async fn run_fanout(args: &Args) -> io::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- relay
+
+/// How long `relay` sends warm-up messages before it gives up on a
+/// subscriber that never gets one.
+const RELAY_WARMUP_LIMIT: Duration = Duration::from_secs(15);
+/// After the last send, how long `relay` waits without a new copy before
+/// it counts the copies still missing as lost.
+const RELAY_DRAIN: Duration = Duration::from_secs(2);
+/// The most messages one wake-up of the `relay` publisher writes.
+const RELAY_MAX_BATCH: u64 = 4096;
+
+/// What `relay` knows of one subscriber.
+#[derive(Clone, Copy, Default)]
+struct RelaySub {
+    /// The last sequence number it got (warm-up or measured).
+    last: Option<u64>,
+    /// The next measured message due, once it has had one.
+    next_measured: Option<u64>,
+    /// Measured messages it never got (gaps so far; the tail is added at
+    /// the end).
+    lost: u64,
+}
+
+/// What the publisher and the subscribers of `relay` share. Everything
+/// runs in one task, so plain cells do.
+struct Relay {
+    size: usize,
+    /// Send times are nanoseconds since this instant.
+    origin: Instant,
+    /// The first measured sequence number; u64::MAX during the warm-up.
+    measure_from: Cell<u64>,
+    /// Subscribers that have had a message.
+    joined: Cell<usize>,
+    /// Measured copies received, over all subscribers.
+    received: Cell<u64>,
+    /// When the last measured copy arrived.
+    last_receive: Cell<Option<Instant>>,
+    subs: RefCell<Vec<RelaySub>>,
+    /// Latency of the copies to subscribers on node B, and on node A
+    /// (with `--split`).
+    latency_b: RefCell<Histogram>,
+    latency_a: RefCell<Histogram>,
+    progress: event_listener::Event,
+}
+
+/// The filler byte at `i` of every `relay` message (after the 16 bytes of
+/// sequence number and send time).
+fn relay_filler(i: usize) -> u8 {
+    (i as u8).wrapping_mul(31).wrapping_add(7)
+}
+
+impl Relay {
+    /// A message: sequence number and send time (little-endian), then the
+    /// filler.
+    fn payload(&self, seq: u64, sent_ns: u64) -> Vec<u8> {
+        let mut p: Vec<u8> = (0..self.size).map(relay_filler).collect();
+        p[..8].copy_from_slice(&seq.to_le_bytes());
+        p[8..16].copy_from_slice(&sent_ns.to_le_bytes());
+        p
+    }
+
+    /// Checks and counts message `data`, received by subscriber `id` at
+    /// `now`.
+    fn take(
+        &self,
+        id: usize,
+        on_b: bool,
+        opcode: OpCode,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        if opcode != OpCode::Binary {
+            return Err(format!("a {opcode:?} message, sent Binary"));
+        }
+        if data.len() != self.size {
+            return Err(format!("{} bytes, sent {}", data.len(), self.size));
+        }
+        let seq = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
+        let sent_ns = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
+        if let Some(i) = (16..data.len()).find(|&i| data[i] != relay_filler(i)) {
+            return Err(format!(
+                "message {seq} differs from what was sent at byte {i}"
+            ));
+        }
+        let mut subs = self.subs.borrow_mut();
+        let sub = &mut subs[id];
+        match sub.last {
+            Some(last) if seq == last => return Err(format!("message {seq} twice")),
+            Some(last) if seq < last => {
+                return Err(format!("message {seq} after message {last}: out of order"));
+            }
+            Some(_) => {}
+            None => self.joined.set(self.joined.get() + 1),
+        }
+        sub.last = Some(seq);
+        let from = self.measure_from.get();
+        if seq >= from {
+            let due = sub.next_measured.unwrap_or(from);
+            sub.lost += seq - due;
+            sub.next_measured = Some(seq + 1);
+            self.received.set(self.received.get() + 1);
+            self.last_receive.set(Some(now));
+            let sent = self.origin + Duration::from_nanos(sent_ns);
+            let ns = now.saturating_duration_since(sent).as_nanos() as u64;
+            if on_b {
+                self.latency_b.borrow_mut().record(ns);
+            } else {
+                self.latency_a.borrow_mut().record(ns);
+            }
+        }
+        self.progress.notify(1);
+        Ok(())
+    }
+}
+
+/// One subscriber of `relay`: reads, checks and counts every message, and
+/// answers pings, until the run drops it. Returns only on an error.
+async fn relay_receive(
+    id: usize,
+    on_b: bool,
+    stream: &TcpStream,
+    pending: Vec<u8>,
+    relay: &Relay,
+) -> io::Result<()> {
+    let fail = |what: String| invalid(format!("subscriber {id}: {what}"));
+    // Room for many messages per read: at high rates they come in bursts.
+    let read = read_messages(
+        stream,
+        pending,
+        relay.size,
+        64 << 10,
+        true,
+        fail,
+        |opcode, data, now| relay.take(id, on_b, opcode, data, now).map(|()| false),
+    )
+    .await;
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(fail("the server closed the stream mid-run".into()))
+        }
+        other => other,
+    }
+}
+
+/// Reads and discards what node A sends the publisher (its own messages:
+/// it is subscribed too). Returns only on an error.
+async fn relay_drain(stream: &TcpStream) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if (&mut &*stream).read(&mut buf).await? == 0 {
+            return Err(invalid(
+                "the server closed the publisher's stream mid-run".into(),
+            ));
+        }
+    }
+}
+
+/// What the `relay` publisher measured.
+struct RelayMeasure {
+    warmup: u64,
+    /// From the first measured send to the last send.
+    send_secs: f64,
+    /// From the first measured send to the last copy received.
+    secs: f64,
+    /// The most the publisher fell behind its schedule.
+    behind: Duration,
+}
+
+/// The publisher of `relay`: warm-up messages every 20 ms until every
+/// subscriber has one, then `messages` at `rate` per second, then a wait
+/// for the copies to arrive (bounded: `RELAY_DRAIN` without a new one).
+async fn relay_publish(
+    stream: &TcpStream,
+    relay: &Relay,
+    subscribers: usize,
+    args: &Args,
+) -> io::Result<RelayMeasure> {
+    let mut rng = Rng::new(clock_seed() ^ 0xF00D);
+    let mut out = Vec::new();
+    let mut seq = 0u64;
+    let warm_start = Instant::now();
+    while relay.joined.get() < subscribers {
+        if warm_start.elapsed() > RELAY_WARMUP_LIMIT {
+            return Err(invalid(format!(
+                "after {seq} warm-up messages in {RELAY_WARMUP_LIMIT:?} only {} of \
+                 {subscribers} subscribers got one: are both nodes on the same broker?",
+                relay.joined.get()
+            )));
+        }
+        out.clear();
+        let now_ns = relay.origin.elapsed().as_nanos() as u64;
+        push_frame(
+            &mut out,
+            OpCode::Binary,
+            &relay.payload(seq, now_ns),
+            rng.key(),
+        );
+        with_timeout("publish", STEP_TIMEOUT, (&mut &*stream).write_all(&out)).await?;
+        seq += 1;
+        async_std::task::sleep(Duration::from_millis(20)).await;
+    }
+    let warmup = seq;
+    relay.measure_from.set(seq);
+    let messages = args.messages.expect("relay has a message count");
+    let interval = 1.0 / args.rate;
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    let mut behind = Duration::ZERO;
+    while sent < messages {
+        let now = Instant::now();
+        let elapsed = now.duration_since(t0).as_secs_f64();
+        // Message k (from 0) is due at t0 + k / rate.
+        let due = ((elapsed * args.rate).floor() as u64 + 1)
+            .min(messages)
+            .min(sent + RELAY_MAX_BATCH);
+        if due > sent {
+            let scheduled = t0 + Duration::from_secs_f64(sent as f64 * interval);
+            behind = behind.max(now.saturating_duration_since(scheduled));
+            out.clear();
+            let now_ns = now.duration_since(relay.origin).as_nanos() as u64;
+            for k in sent..due {
+                push_frame(
+                    &mut out,
+                    OpCode::Binary,
+                    &relay.payload(seq + k, now_ns),
+                    rng.key(),
+                );
+            }
+            with_timeout("publish", STEP_TIMEOUT, (&mut &*stream).write_all(&out)).await?;
+            sent = due;
+        }
+        if sent < messages {
+            let next = t0 + Duration::from_secs_f64(sent as f64 * interval);
+            let wait = next.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                // Behind: let the subscribers read before the next batch
+                // (they run in this task).
+                async_std::task::yield_now().await;
+            } else {
+                async_std::task::sleep(wait).await;
+            }
+        }
+    }
+    let send_secs = t0.elapsed().as_secs_f64();
+    let expected = messages * subscribers as u64;
+    // Wait for the copies: until all are in, or none came for RELAY_DRAIN.
+    let sent_at = Instant::now();
+    loop {
+        if relay.received.get() >= expected {
+            break;
+        }
+        let quiet_since = relay.last_receive.get().map_or(sent_at, |t| t.max(sent_at));
+        let left = RELAY_DRAIN.saturating_sub(quiet_since.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        let listener = relay.progress.listen();
+        if relay.received.get() >= expected {
+            break;
+        }
+        let _ = async_std::future::timeout(left, listener).await;
+    }
+    let secs = relay
+        .last_receive
+        .get()
+        .map_or(0.0, |t| t.saturating_duration_since(t0).as_secs_f64());
+    Ok(RelayMeasure {
+        warmup,
+        send_secs,
+        secs,
+        behind,
+    })
+}
+
+async fn run_relay(args: &Args) -> io::Result<()> {
+    let b = args.target_b.as_ref().expect("relay has node B");
+    let started = Instant::now();
+    // Subscriber i is on node A when --split and i is even.
+    let on_b = |i: usize| !(args.split && i.is_multiple_of(2));
+    let on_a_count = (0..args.connections).filter(|&i| !on_b(i)).count();
+    let on_b_count = args.connections - on_a_count;
+    let mut subscribers = open_many(b, on_b_count, args.concurrency).await?;
+    subscribers.extend(open_many(&args.target, on_a_count, args.concurrency).await?);
+    // Subscriber i is the next of its node's, in the order of `on_b`.
+    let mut from_a: VecDeque<_> = subscribers.split_off(on_b_count).into();
+    let mut from_b: VecDeque<_> = subscribers.into();
+    let subscribers: Vec<(TcpStream, Vec<u8>)> = (0..args.connections)
+        .map(|i| {
+            if on_b(i) {
+                from_b.pop_front().expect("counted")
+            } else {
+                from_a.pop_front().expect("counted")
+            }
+        })
+        .collect();
+    let (publisher, _pipelined) = open(&args.target, &mut Rng::new(clock_seed() ^ 0xBEEF)).await?;
+    let same = args.target.addr == b.addr;
+    eprintln!(
+        "relay: {on_b_count} subscriber(s) on node B {}{}, {on_a_count} on node A {} with the \
+         publisher, open in {:.2} s; {} B messages at {} per second, {} of them",
+        b.addr,
+        if same {
+            " (the same node: no broker)"
+        } else {
+            ""
+        },
+        args.target.addr,
+        started.elapsed().as_secs_f64(),
+        args.size,
+        args.rate,
+        args.messages.expect("relay has a message count")
+    );
+    let relay = Relay {
+        size: args.size,
+        origin: Instant::now(),
+        measure_from: Cell::new(u64::MAX),
+        joined: Cell::new(0),
+        received: Cell::new(0),
+        last_receive: Cell::new(None),
+        subs: RefCell::new(vec![RelaySub::default(); subscribers.len()]),
+        latency_b: RefCell::new(Histogram::new()),
+        latency_a: RefCell::new(Histogram::new()),
+        progress: event_listener::Event::new(),
+    };
+    let readers = async {
+        futures::try_join!(
+            futures::future::try_join_all(subscribers.iter().enumerate().map(
+                |(id, (stream, pending))| relay_receive(
+                    id,
+                    on_b(id),
+                    stream,
+                    pending.clone(),
+                    &relay
+                )
+            )),
+            relay_drain(&publisher),
+        )
+    };
+    let publishing = relay_publish(&publisher, &relay, subscribers.len(), args);
+    let limit = Duration::from_secs_f64(MAX_DURATION);
+    let everything = async {
+        futures::pin_mut!(readers, publishing);
+        match futures::future::select(readers, publishing).await {
+            futures::future::Either::Left((Err(e), _)) => Err(e),
+            futures::future::Either::Left((Ok(_), _)) => {
+                Err(invalid("relay: the readers stopped".into()))
+            }
+            futures::future::Either::Right((measure, _)) => measure,
+        }
+    };
+    let measure = match async_std::future::timeout(limit, everything).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("relay: not done after {limit:?}"),
+            ));
+        }
+    };
+    let messages = args.messages.expect("relay has a message count");
+    let from = relay.measure_from.get();
+    let end = from + messages;
+    // Lost in gaps between copies received, and at the end (never
+    // received after the last copy a subscriber got).
+    let lost_gaps: u64 = relay.subs.borrow().iter().map(|s| s.lost).sum();
+    let lost_tail: u64 = relay
+        .subs
+        .borrow()
+        .iter()
+        .map(|s| end - s.next_measured.unwrap_or(from))
+        .sum();
+    let lost = lost_gaps + lost_tail;
+    let expected = messages * subscribers.len() as u64;
+    let delivered = relay.received.get();
+    debug_assert_eq!(delivered + lost, expected);
+    let mut seed = Rng::new(clock_seed());
+    let (clean, unclean) = close_with_publisher(subscribers, publisher, &mut seed).await;
+    let secs = measure.secs;
+    let rate = if secs > 0.0 {
+        delivered as f64 / secs
+    } else {
+        0.0
+    };
+    let sent_rate = messages as f64 / measure.send_secs.max(1e-9);
+    let loss_pct = 100.0 * lost as f64 / expected as f64;
+    let mut all = relay.latency_b.borrow().clone();
+    all.merge(&relay.latency_a.borrow());
+    let us = |h: &Histogram| {
+        (
+            h.quantile_us(0.5),
+            h.quantile_us(0.99),
+            h.max as f64 / 1000.0,
+        )
+    };
+    let (p50, p99, max) = us(&all);
+    println!(
+        "relay: {messages} messages at {} per second offered ({sent_rate:.0}/s sent, at most \
+         {:.1} ms behind schedule), after {} warm-up, to {} subscribers: {delivered} of \
+         {expected} copies in {secs:.2} s, {rate:.0} copies/s; lost {lost} ({loss_pct:.3}%, \
+         {lost_tail} of them at the end); \
+         none out of order or twice",
+        args.rate,
+        measure.behind.as_secs_f64() * 1e3,
+        measure.warmup,
+        relay.subs.borrow().len()
+    );
+    println!("latency, publish to receive: p50 {p50:.1} µs, p99 {p99:.1} µs, max {max:.1} µs");
+    let mut result = format!(
+        "RESULT mode=relay subscribers={} on_b={on_b_count} on_a={on_a_count} size={} \
+         rate={} messages={messages} sent_per_s={sent_rate:.1} behind_ms={:.3} \
+         expected={expected} delivered={delivered} lost={lost} lost_at_end={lost_tail} \
+         loss_pct={loss_pct:.4} \
+         secs={secs:.3} delivered_per_s={rate:.1} p50_us={p50:.1} p99_us={p99:.1} \
+         max_us={max:.1}",
+        relay.subs.borrow().len(),
+        args.size,
+        args.rate,
+        measure.behind.as_secs_f64() * 1e3
+    );
+    if on_a_count > 0 && on_b_count > 0 {
+        let (b50, b99, bmax) = us(&relay.latency_b.borrow());
+        let (a50, a99, amax) = us(&relay.latency_a.borrow());
+        println!(
+            "  node B's subscribers: p50 {b50:.1} µs, p99 {b99:.1} µs, max {bmax:.1} µs; \
+             node A's: p50 {a50:.1} µs, p99 {a99:.1} µs, max {amax:.1} µs"
+        );
+        result += &format!(
+            " b_p50_us={b50:.1} b_p99_us={b99:.1} b_max_us={bmax:.1} a_p50_us={a50:.1} \
+             a_p99_us={a99:.1} a_max_us={amax:.1}"
+        );
+    }
+    note_unclean(clean, unclean);
+    println!("{result}");
+    Ok(())
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -1706,6 +2277,7 @@ fn main() {
             Mode::Handshake => run_handshake(&args).await,
             Mode::Idle => run_idle(&args).await,
             Mode::Fanout => run_fanout(&args).await,
+            Mode::Relay => run_relay(&args).await,
         }
     });
     if let Err(e) = result {
