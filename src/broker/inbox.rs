@@ -1,11 +1,10 @@
-//! The server's side of the seam: tagging what goes out, checking what
-//! comes in, and counting both.
+//! The server's side of the seam for what comes in: checking other
+//! nodes' publishes, ignoring the node's own, and counting both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::envelope::{self, Envelope, NodeId};
-use super::{Broker, BrokerMetrics};
 use crate::protocol::DataKind;
 
 /// Where the broker delivers other nodes' publishes: the server's topics.
@@ -14,96 +13,21 @@ pub(crate) trait Inbound: Send + Sync {
     fn deliver_remote(&self, topic: &str, kind: DataKind, payload: &[u8]);
 }
 
-/// A server's broker and the counts the server keeps for it.
-pub(crate) struct Link {
-    broker: Box<dyn Broker>,
-    counts: Arc<Counts>,
-    node: NodeId,
-}
-
 #[derive(Default)]
-struct Counts {
-    received: AtomicU64,
-    own: AtomicU64,
-    malformed: AtomicU64,
+pub(super) struct Counts {
+    pub(super) received: AtomicU64,
+    pub(super) own: AtomicU64,
+    pub(super) malformed: AtomicU64,
 }
 
-impl Link {
-    /// A link through `broker` for a node with a fresh random id.
-    pub(crate) fn new(broker: Box<dyn Broker>) -> Link {
-        let mut node = [0; 16];
-        // Two nodes that drew the same id would drop each other's
-        // publishes; without an entropy source, fall back to the clock
-        // and the process id, which differ between live processes.
-        if getrandom::fill(&mut node).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            node[..12].copy_from_slice(&nanos.to_le_bytes()[..12]);
-            node[12..].copy_from_slice(&std::process::id().to_le_bytes());
-        }
-        Link {
-            broker,
-            counts: Arc::default(),
-            node,
-        }
-    }
-
-    /// Starts the broker, which will deliver into `topics`.
-    pub(crate) fn start(&self, runtime: &crate::runtime::Runtime, topics: Weak<dyn Inbound>) {
-        let inbox = BrokerInbox {
-            topics,
-            counts: self.counts.clone(),
-            node: self.node,
-        };
-        self.broker.start(runtime, inbox);
-    }
-
-    pub(crate) fn subscribe(&self, topic: &str) {
-        self.broker.subscribe(topic);
-    }
-
-    pub(crate) fn unsubscribe(&self, topic: &str) {
-        self.broker.unsubscribe(topic);
-    }
-
-    /// Hands a publish of this node to the broker.
-    pub(crate) fn publish(&self, topic: &str, kind: DataKind, payload: &[u8]) {
-        self.broker
-            .publish(topic, envelope::encode(&self.node, kind, payload));
-    }
-
-    /// The broker's counters with the server's.
-    pub(crate) fn metrics(&self) -> BrokerMetrics {
-        let mut metrics = self.broker.metrics();
-        metrics.received = self.counts.received.load(Ordering::Relaxed);
-        metrics.own = self.counts.own.load(Ordering::Relaxed);
-        metrics.malformed += self.counts.malformed.load(Ordering::Relaxed);
-        metrics
-    }
-}
-
-impl Link {
-    /// Stops the broker: the server is shutting down, or gone.
-    pub(crate) fn stop(&self) {
-        self.broker.stop();
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Where a [`Broker`] puts what other nodes publish: one server's topics.
+/// Where a [`Broker`](super::Broker) puts what other nodes publish: one server's topics.
 ///
 /// Cheap to clone. Once the server is gone, deliveries are ignored and
 /// [`is_open`](Self::is_open) says so.
 ///
 /// # Examples
 ///
-/// See [`Broker`] for a broker that delivers into inboxes.
+/// See [`Broker`](super::Broker) for a broker that delivers into inboxes.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -139,6 +63,14 @@ pub struct BrokerInbox {
 }
 
 impl BrokerInbox {
+    pub(super) fn new(topics: Weak<dyn Inbound>, counts: Arc<Counts>, node: NodeId) -> Self {
+        BrokerInbox {
+            topics,
+            counts,
+            node,
+        }
+    }
+
     /// Delivers `envelope`, as some node published it to `topic`, to this
     /// server's subscribers. The server's own publishes are ignored, and
     /// anything that is not an envelope is counted as malformed and
@@ -164,7 +96,7 @@ impl BrokerInbox {
     }
 
     /// Counts a payload the broker itself found unusable (over its size
-    /// limit, say), in [`BrokerMetrics::malformed`].
+    /// limit, say), in [`BrokerMetrics::malformed`](super::BrokerMetrics::malformed).
     pub fn count_malformed(&self) {
         self.counts.malformed.fetch_add(1, Ordering::Relaxed);
     }

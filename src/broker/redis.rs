@@ -21,7 +21,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::{Either, select};
 
-use super::{Broker, BrokerInbox, BrokerMetrics};
+use super::inbox::BrokerInbox;
+use super::seam::{Broker, BrokerMetrics};
 use crate::error::Error;
 use crate::runtime::Runtime;
 

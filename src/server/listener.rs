@@ -3,12 +3,17 @@
 
 use std::sync::{Arc, Weak};
 
-use super::topics::Topics;
 use crate::connection::Prepared;
 use crate::protocol::DataKind;
 
 /// What a listener is: called with every publish to its topic.
 pub(crate) type Handler = dyn Fn(&Published<'_>) + Send + Sync;
+
+/// Where a listener's guard goes to end it: the server's topics.
+pub(crate) trait Unlisten: Send + Sync {
+    /// Removes the listener `id` from `topic`.
+    fn unlisten(&self, topic: &str, id: u64);
+}
 
 /// One publish, as a topic listener sees it.
 ///
@@ -168,13 +173,13 @@ impl<'a> Published<'a> {
 /// ```
 #[must_use = "the listener stops when this is dropped"]
 pub struct TopicListener {
-    topics: Weak<Topics>,
+    topics: Weak<dyn Unlisten>,
     topic: Arc<str>,
     id: u64,
 }
 
 impl TopicListener {
-    pub(crate) fn new(topics: Weak<Topics>, topic: Arc<str>, id: u64) -> Self {
+    pub(crate) fn new(topics: Weak<dyn Unlisten>, topic: Arc<str>, id: u64) -> Self {
         TopicListener { topics, topic, id }
     }
 

@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::protocol::{DataKind, Message};
 use crate::runtime::Runtime;
 
-use super::listener::{Handler, Published, TopicListener};
+use super::listener::{Handler, Published, TopicListener, Unlisten};
 use super::report::BroadcastReport;
 
 /// Every topic of one server.
@@ -194,11 +194,14 @@ impl Topics {
         let mut state = self.write();
         let (name, topic) = self.topic_or_new(&mut state.by_name, config, name)?;
         lock(&topic.members).listeners.push((id, handler));
-        Ok(TopicListener::new(Arc::downgrade(self), name, id))
+        let topics: Arc<dyn Unlisten> = self.clone();
+        Ok(TopicListener::new(Arc::downgrade(&topics), name, id))
     }
+}
 
+impl Unlisten for Topics {
     /// Removes the listener `id` from `name` (its guard was dropped).
-    pub(crate) fn unlisten(&self, name: &str, id: u64) {
+    fn unlisten(&self, name: &str, id: u64) {
         let mut state = self.write();
         let Some(topic) = state.by_name.get(name) else {
             return;
@@ -210,7 +213,9 @@ impl Topics {
             self.remove(&mut state.by_name, name);
         }
     }
+}
 
+impl Topics {
     /// Forgets the empty topic `name`, and unsubscribes at the broker.
     fn remove(&self, by_name: &mut HashMap<Arc<str>, Arc<Topic>>, name: &str) {
         by_name.remove(name);
