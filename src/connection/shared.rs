@@ -139,6 +139,9 @@ pub(crate) struct Shared {
     /// 2 close (see `prepared.rs`).
     pub(crate) broadcast_override: AtomicU8,
     pub(crate) drain_ready: AtomicBool,
+    /// Set when the connection has left its topics for good (it ended):
+    /// checked under the topics' lock, so no subscribe can slip in after.
+    pub(crate) left_topics: AtomicBool,
     /// Boxed: only clients mask, and the generator is a few hundred bytes.
     pub(super) keys: Option<Box<Mutex<MaskKeys>>>,
     pub(crate) observer: Option<Arc<dyn Observer>>,
@@ -188,6 +191,7 @@ impl Shared {
             paused: AtomicBool::new(false),
             broadcast_override: AtomicU8::new(0),
             drain_ready: AtomicBool::new(false),
+            left_topics: AtomicBool::new(false),
             observer,
             deflate: deflate.map(Box::new),
             through: Mutex::new(Vec::new()),

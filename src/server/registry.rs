@@ -188,7 +188,7 @@ impl Registry for ServerCore {
 
 impl Observer for ServerCore {
     fn finished(&self, connection: &Shared, code: CloseCode) {
-        self.topics.leave_all(connection.id);
+        self.topics.leave_all(connection);
         if lock(&self.connections).remove(&connection.id).is_some() {
             self.slots.fetch_sub(1, Ordering::AcqRel);
         }
@@ -203,10 +203,7 @@ impl Observer for ServerCore {
     }
 
     fn subscribe(&self, connection: &Arc<Shared>, topic: &str) -> Result<bool, Error> {
-        if connection.is_finished() {
-            // It has left its topics already: it must not join again.
-            return Err(Error::Closed);
-        }
+        // A connection that has ended is refused under the topics' lock.
         self.topics.subscribe(&connection.config, connection, topic)
     }
 

@@ -135,6 +135,10 @@ impl Topics {
             });
         }
         let mut state = self.write();
+        if conn.left_topics.load(Ordering::SeqCst) {
+            // It ended while subscribing: it must not join again.
+            return Err(Error::Closed);
+        }
         let State { by_name, by_conn } = &mut *state;
         let subscribed = match by_conn.get(&conn.id) {
             Some(mine) if mine.iter().any(|t| &**t == name) => return Ok(false),
@@ -242,8 +246,12 @@ impl Topics {
         true
     }
 
-    /// Takes `id` out of every topic (the connection ended).
-    pub(crate) fn leave_all(&self, id: ConnectionId) {
+    /// Takes `conn` out of every topic for good (the connection ended).
+    pub(crate) fn leave_all(&self, conn: &Shared) {
+        let id = conn.id;
+        // Before looking: a subscribe that checks the flag under the lock
+        // after this either sees it, or ran before and is removed below.
+        conn.left_topics.store(true, Ordering::SeqCst);
         // While no connection is subscribed to any topic (a server that
         // does not use topics), a connection's end takes no write lock and
         // hashes nothing.
