@@ -225,24 +225,27 @@ fn bad_envelopes_are_counted_and_dropped() {
 
 #[test]
 fn a_panicking_listener_stops_nothing() {
-    let bus = Arc::new(Bus::default());
-    let a = Server::builder().broker(bus.node()).build();
-    let b = Server::builder().broker(bus.node()).build();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let _panics = b
-        .handle()
-        .on_topic("t", |p| assert!(p.text().is_some(), "binary!"))
-        .unwrap();
-    let _counts = b
-        .handle()
-        .on_topic("t", move |p| tx.send(p.data().len()).unwrap())
-        .unwrap();
-    a.handle().publish("t", vec![1u8, 2, 3]);
-    a.handle().publish("t", "ok");
-    // Both reached the second listener, the first one's panic
-    // notwithstanding.
-    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [3, 2]);
-    assert_eq!(b.handle().metrics().broker.unwrap().received, 2);
+    // Built inside the runtime: under only `tokio`, a server needs one.
+    common::run(async move {
+        let bus = Arc::new(Bus::default());
+        let a = Server::builder().broker(bus.node()).build();
+        let b = Server::builder().broker(bus.node()).build();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _panics = b
+            .handle()
+            .on_topic("t", |p| assert!(p.text().is_some(), "binary!"))
+            .unwrap();
+        let _counts = b
+            .handle()
+            .on_topic("t", move |p| tx.send(p.data().len()).unwrap())
+            .unwrap();
+        a.handle().publish("t", vec![1u8, 2, 3]);
+        a.handle().publish("t", "ok");
+        // Both reached the second listener, the first one's panic
+        // notwithstanding.
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(b.handle().metrics().broker.unwrap().received, 2);
+    });
 }
 
 #[test]
