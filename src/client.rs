@@ -1,6 +1,5 @@
 //! A WebSocket client, giving the same [`Connection`] type as the server.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -317,7 +316,10 @@ impl Client {
         let port = url.port().unwrap_or(default_port);
         let limit = self.config.handshake_timeout;
         let stream = match runtime
-            .timeout(limit, tcp_connect(&host, port, &runtime))
+            .timeout(
+                limit,
+                crate::transport::connect(&host.to_string(), port, &runtime),
+            )
             .await
         {
             Some(stream) => stream?,
@@ -492,33 +494,6 @@ fn no_extensions(extensions: &[handshake::ExtensionOffer]) -> Result<Option<Nego
 /// Connects to `host` (a name to resolve, or an IP address literal) on
 /// `port`: a name is resolved on the runtime's blocking pool, and its
 /// addresses are tried in turn.
-async fn tcp_connect(host: &Host, port: u16, runtime: &Runtime) -> std::io::Result<TcpTransport> {
-    let addrs: Vec<SocketAddr> = match host {
-        Host::Domain(name) => {
-            let name = name.clone();
-            let resolved = runtime
-                .unblock(move || (name.as_str(), port).to_socket_addrs())
-                .await;
-            resolved?.collect()
-        }
-        Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(*ip), port)],
-        Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(*ip), port)],
-    };
-    let mut last = None;
-    for addr in addrs {
-        match TcpTransport::connect(addr, runtime).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the host name resolved to no address",
-        )
-    }))
-}
-
 /// The URL's host as it goes in a `Host` header (IPv6 in brackets).
 fn url_host(url: &Url) -> String {
     match url.host() {

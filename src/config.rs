@@ -280,6 +280,20 @@ pub struct Config {
     /// connection therefore holds no read buffer, and a large message takes
     /// few reads. Payloads are streamed into the message being assembled.
     pub read_buffer_size: usize,
+    /// How long connecting to a forward's backend may take before the
+    /// client gets 504. Default 5 s. A [`Forward`](crate::Forward) can set
+    /// its own.
+    pub forward_connect_timeout: Duration,
+    /// The most a forward reads from its backend at once: the largest
+    /// binary message its client gets. Default 64 KiB.
+    pub forward_read_size: usize,
+    /// How long a forward may move nothing either way before the client is
+    /// closed with 1001 and the backend's socket closed. Default `None`:
+    /// a quiet backend (a Redis client waiting on `BLPOP`, a VNC session
+    /// with a still screen) is normal, and keepalive
+    /// ([`ping_interval`](Self::ping_interval)) already finds clients that
+    /// are gone.
+    pub forward_idle_timeout: Option<Duration>,
     /// Largest body a plain HTTP request may carry to the HTTP handler.
     /// Default 64 KiB: the handler serves pages, not uploads. Larger bodies
     /// get 413.
@@ -367,6 +381,9 @@ impl Default for Config {
             stream_chunk_size: 64 << 10,
             read_buffer_size: 64 << 10,
             max_http_body_size: 64 << 10,
+            forward_connect_timeout: Duration::from_secs(5),
+            forward_read_size: 64 << 10,
+            forward_idle_timeout: None,
             trusted_proxies: Vec::new(),
             max_connections: 16_384,
             allow: Vec::new(),

@@ -92,8 +92,9 @@ pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use server::{
-    BroadcastReport, MetricsSnapshot, Published, Serve, Server, ServerBuilder, ServerHandle,
-    ShutdownReport, TopicListener, TopicMetrics, WebSocketRequest,
+    BroadcastReport, Forward, ForwardEnd, ForwardError, ForwardReport, MetricsSnapshot, Published,
+    Serve, Server, ServerBuilder, ServerHandle, ShutdownReport, TopicListener, TopicMetrics,
+    WebSocketRequest,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

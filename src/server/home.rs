@@ -36,6 +36,13 @@ pub(super) trait ServerHooks: Registry {
     /// slot for the connection, any other gives it back.
     fn pending_ended(&self, accepted: bool);
 
+    /// A forward to a backend started
+    /// ([`WebSocketRequest::forward`](super::WebSocketRequest::forward)).
+    fn forward_started(&self);
+
+    /// A forward ended, having moved these bytes each way.
+    fn forward_ended(&self, to_backend: u64, to_client: u64);
+
     /// The compression memory budget of the server's connections.
     #[cfg(feature = "deflate")]
     fn deflate_budget(&self) -> Arc<crate::deflate::DeflateBudget>;

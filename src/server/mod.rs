@@ -4,6 +4,7 @@
 mod accept;
 mod core;
 mod decision;
+mod forward;
 mod handle;
 mod handshake;
 mod home;
@@ -22,6 +23,7 @@ mod serve;
 mod tcp;
 mod topics;
 
+pub use self::forward::{Forward, ForwardEnd, ForwardError, ForwardReport};
 pub use self::handle::{ServerHandle, ShutdownReport};
 pub use self::listener::{Published, TopicListener};
 pub use self::registry::MetricsSnapshot;

@@ -27,6 +27,9 @@ struct Counters {
     pending: AtomicU64,
     rejected: Mutex<BTreeMap<u16, u64>>,
     closes: Mutex<BTreeMap<u16, u64>>,
+    /// Forwards running, forwards started, and the bytes of ended
+    /// forwards to the backends and to the clients.
+    forwards: [AtomicU64; 4],
     /// Traffic of connections that have ended.
     finished_traffic: Mutex<[u64; 4]>,
 }
@@ -164,6 +167,10 @@ impl ServerCore {
             bytes_out,
             closes: lock(&self.counters.closes).clone(),
             topics: self.topics.metrics(),
+            forwarding: self.counters.forwards[0].load(Ordering::Relaxed),
+            forwarded: self.counters.forwards[1].load(Ordering::Relaxed),
+            forwarded_to_backends: self.counters.forwards[2].load(Ordering::Relaxed),
+            forwarded_to_clients: self.counters.forwards[3].load(Ordering::Relaxed),
             broker: self.topics.broker_metrics(),
             ..MetricsSnapshot::default()
         };
@@ -233,6 +240,19 @@ impl ServerHooks for ServerCore {
         ServerCore::pending_ended(self, accepted);
     }
 
+    fn forward_started(&self) {
+        let [running, started, ..] = &self.counters.forwards;
+        running.fetch_add(1, Ordering::Relaxed);
+        started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn forward_ended(&self, to_backend: u64, to_client: u64) {
+        let [running, _, backend, client] = &self.counters.forwards;
+        backend.fetch_add(to_backend, Ordering::Relaxed);
+        client.fetch_add(to_client, Ordering::Relaxed);
+        running.fetch_sub(1, Ordering::Relaxed);
+    }
+
     #[cfg(feature = "deflate")]
     fn deflate_budget(&self) -> Arc<crate::deflate::DeflateBudget> {
         self.deflate.clone()
@@ -299,6 +319,18 @@ pub struct MetricsSnapshot {
     /// Every topic with at least one subscriber, by name: subscribers and
     /// what became of its publishes.
     pub topics: BTreeMap<String, super::topics::TopicMetrics>,
+    /// Connections being forwarded to a backend now
+    /// ([`WebSocketRequest::forward`](crate::WebSocketRequest::forward)).
+    pub forwarding: u64,
+    /// Connections forwarded since the server started (those whose backend
+    /// connected and whose handshake completed).
+    pub forwarded: u64,
+    /// Bytes forwarded from clients to backends, over the forwards that
+    /// have ended.
+    pub forwarded_to_backends: u64,
+    /// Bytes forwarded from backends to clients, over the forwards that
+    /// have ended.
+    pub forwarded_to_clients: u64,
     /// The broker's counters, if the server has one
     /// ([`ServerBuilder::broker`](crate::ServerBuilder::broker)).
     pub broker: Option<crate::broker::BrokerMetrics>,

@@ -648,6 +648,11 @@ impl WebSocketRequest {
         None
     }
 
+    /// Its settings, runtime and server.
+    pub(super) fn home(&self) -> &RequestHome {
+        &self.parts.home
+    }
+
     /// The error for a request whose pending task has already finished.
     fn gone(&self) -> AcceptError {
         if self.parts.state.expired.load(Ordering::Acquire) {

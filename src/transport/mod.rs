@@ -10,7 +10,10 @@ use std::task::{Context, Poll, Waker};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
+mod connect;
 mod tcp;
+
+pub(crate) use connect::connect;
 
 pub use tcp::TcpTransport;
 

@@ -25,6 +25,7 @@ mod close;
 mod concurrency;
 mod examples;
 mod flow_control;
+mod forward;
 mod handlers;
 mod handshake;
 mod keepalive;

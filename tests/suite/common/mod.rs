@@ -19,7 +19,7 @@
 //!   exists (a connection's events, `closed()`, a channel), tests await it;
 //!   the few sleeps left are the behaviour under test, pacing, or short
 //!   negative checks, each with a comment;
-//! - [`Redis`] (feature `redis`), a `redis-server` of the test's own, and
+//! - [`Redis`], a `redis-server` of the test's own, and (feature `redis`)
 //!   [`redis_builder`], a server builder with a broker to it
 //!   (`redis_server.rs`);
 //! - [`counting`], the counting global allocator of the binaries that
@@ -42,7 +42,6 @@ use wsgate::{BroadcastPolicy, Config, Connection, SendPolicy};
 
 pub mod counting;
 mod raw;
-#[cfg(feature = "redis")]
 mod redis_server;
 mod runtime;
 mod servers;
@@ -50,7 +49,6 @@ mod ws;
 
 pub use raw::*;
 // tests/hostile.rs and tests/deflate.rs start no Redis.
-#[cfg(feature = "redis")]
 #[allow(unused_imports)]
 pub use redis_server::*;
 pub use runtime::*;

@@ -1,17 +1,21 @@
 //! A `redis-server` of the test's own on a free loopback port, for the
-//! tests of topics across processes (feature `redis`): without
+//! tests of topics across processes (the broker helpers need feature
+//! `redis`) and of forwarding to a real backend: without
 //! `redis-server` on the PATH a test prints why and passes, unless
 //! `WSGATE_REQUIRE_REDIS=1` (as CI sets it).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[cfg(feature = "redis")]
+use std::time::Duration;
 
+#[cfg(feature = "redis")]
 use wsgate::broker::RedisBroker;
+#[cfg(feature = "redis")]
 use wsgate::{Server, ServerHandle};
 
-use super::{TIMEOUT, poll_until, sleep};
+use super::{TIMEOUT, poll_until};
 
 /// A `redis-server` of the test's own, stopped by pid when dropped.
 pub struct Redis {
@@ -108,11 +112,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+#[cfg(feature = "redis")]
 /// A server builder on the Redis at `url`, with quick reconnects.
 pub fn redis_builder(url: &str) -> wsgate::ServerBuilder {
     Server::builder().broker(redis_broker(url))
 }
 
+#[cfg(feature = "redis")]
 /// A broker to the Redis at `url`, with quick reconnects.
 pub fn redis_broker(url: &str) -> RedisBroker {
     RedisBroker::builder(url)
@@ -122,10 +128,11 @@ pub fn redis_broker(url: &str) -> RedisBroker {
         .expect("a redis URL")
 }
 
+#[cfg(feature = "redis")]
 /// Waits until `handle`'s node is connected and subscribed to `topics`
 /// topics at Redis.
 pub async fn subscribed(handle: &ServerHandle, topics: usize) {
-    let start = Instant::now();
+    let start = std::time::Instant::now();
     loop {
         let broker = handle.metrics().broker.expect("a broker");
         if broker.connected && broker.subscriptions == topics {
@@ -135,6 +142,6 @@ pub async fn subscribed(handle: &ServerHandle, topics: usize) {
             start.elapsed() < 2 * TIMEOUT,
             "not subscribed to {topics} topics at Redis: {broker:?}"
         );
-        sleep(Duration::from_millis(10)).await;
+        super::sleep(Duration::from_millis(10)).await;
     }
 }

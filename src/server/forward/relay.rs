@@ -1,0 +1,274 @@
+//! The relay between a WebSocket connection and a backend byte stream:
+//! binary messages' payloads one way, the backend's reads as binary
+//! messages the other, with backpressure both ways and one end for both.
+//!
+//! Memory stays bounded without a queue of its own: a message is read from
+//! the client only once the previous one is written to the backend (a
+//! backend that does not read stops the reading of the client's socket),
+//! and the backend is read only while the connection's send queue is under
+//! its high-water mark (a client that does not read stops the reading of
+//! the backend). At most one message plus the send queue and one read are
+//! in flight.
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{Future, StreamExt};
+
+use super::report::{ForwardEnd, ForwardReport};
+use crate::connection::{CloseEvent, Connection, Event, Events};
+use crate::protocol::{CloseCode, DataKind, Message};
+use crate::runtime::Runtime;
+
+/// How a relay runs: the settings of one [`Forward`](super::Forward),
+/// resolved against the server's [`Config`](crate::Config).
+pub(super) struct Settings {
+    pub(super) read_size: usize,
+    pub(super) forward_text: bool,
+    pub(super) idle_timeout: Option<Duration>,
+}
+
+/// Why the client-to-backend side stopped.
+enum Upstream {
+    /// The connection's close event: the client closed, failed or left.
+    Closed(CloseEvent),
+    TextRefused,
+    BackendFailed(String),
+}
+
+/// Why the backend-to-client side stopped.
+enum Downstream {
+    Eof,
+    Failed(String),
+    /// The connection can no longer send: it is closing or gone.
+    ClientGone,
+}
+
+enum First {
+    Up(Upstream),
+    Down(Downstream),
+    Idle,
+}
+
+/// Bytes each way and the time of the last one, shared by both sides.
+struct Traffic {
+    started: Instant,
+    to_backend: AtomicU64,
+    to_client: AtomicU64,
+    /// Milliseconds after `started` of the last byte either way.
+    last: AtomicU64,
+}
+
+impl Traffic {
+    fn moved(&self, counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.started + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+}
+
+/// Relays between `conn` and `backend` until one end finishes, then ends
+/// the other: the backend's end of stream closes the client with 1000 once
+/// what was read is sent, a backend error with 1011, a text message with
+/// 1003 (unless text is forwarded), the idle timeout with 1001; the
+/// client's close shuts the backend down. Returns when the WebSocket
+/// connection has closed (bounded by its close timeout).
+pub(super) async fn relay<B>(
+    conn: Connection,
+    backend: B,
+    settings: Settings,
+    runtime: &Runtime,
+) -> ForwardReport
+where
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let traffic = Traffic {
+        started: Instant::now(),
+        to_backend: AtomicU64::new(0),
+        to_client: AtomicU64::new(0),
+        last: AtomicU64::new(0),
+    };
+    let (mut from_backend, mut to_backend) = backend.split();
+    let mut events = conn.events();
+    let first = {
+        let up = pin!(client_to_backend(
+            &mut events,
+            &mut to_backend,
+            settings.forward_text,
+            &traffic
+        ));
+        let down = pin!(backend_to_client(
+            &conn,
+            &mut from_backend,
+            settings.read_size,
+            &traffic
+        ));
+        let idle = pin!(idle(settings.idle_timeout, &traffic, runtime));
+        first_of(up, down, idle).await
+    };
+    let (end, close) = match first {
+        First::Up(Upstream::Closed(close)) => (ForwardEnd::ClientClosed, Some(close)),
+        First::Up(Upstream::TextRefused) => (ForwardEnd::TextRefused, None),
+        First::Up(Upstream::BackendFailed(e)) | First::Down(Downstream::Failed(e)) => {
+            (ForwardEnd::BackendFailed(e), None)
+        }
+        First::Down(Downstream::Eof) => (ForwardEnd::BackendClosed, None),
+        // The connection is closing: its close event says how.
+        First::Down(Downstream::ClientGone) => (ForwardEnd::ClientClosed, None),
+        First::Idle => (ForwardEnd::Idle, None),
+    };
+    // The backend's side ends first: a shut-down write side tells it the
+    // client is done, and dropping both halves closes the socket.
+    let _ = runtime
+        .timeout(Duration::from_secs(1), to_backend.close())
+        .await;
+    drop((from_backend, to_backend));
+    if let Some(code) = end.close_code() {
+        let reason = match &end {
+            ForwardEnd::BackendClosed => "backend closed",
+            ForwardEnd::BackendFailed(_) => "backend error",
+            ForwardEnd::TextRefused => "text messages are not forwarded",
+            _ => "idle",
+        };
+        // Fails only if the connection is already closing.
+        let _ = conn.close(code, reason);
+    }
+    let close = match close {
+        Some(close) => close,
+        None => closed(&mut events).await,
+    };
+    ForwardReport {
+        to_backend: traffic.to_backend.load(Ordering::Relaxed),
+        to_client: traffic.to_client.load(Ordering::Relaxed),
+        end,
+        close,
+        duration: traffic.started.elapsed(),
+    }
+}
+
+/// Polls the three sides until one finishes.
+async fn first_of(
+    mut up: impl Future<Output = Upstream> + Unpin,
+    mut down: impl Future<Output = Downstream> + Unpin,
+    mut idle: impl Future<Output = ()> + Unpin,
+) -> First {
+    poll_fn(|cx| {
+        if let Poll::Ready(up) = std::pin::Pin::new(&mut up).poll(cx) {
+            return Poll::Ready(First::Up(up));
+        }
+        if let Poll::Ready(down) = std::pin::Pin::new(&mut down).poll(cx) {
+            return Poll::Ready(First::Down(down));
+        }
+        if std::pin::Pin::new(&mut idle).poll(cx).is_ready() {
+            return Poll::Ready(First::Idle);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Writes the payload of each message from the client to the backend. The
+/// next message is read only after this one is written and flushed.
+async fn client_to_backend<W: AsyncWrite + Unpin>(
+    events: &mut Events,
+    backend: &mut W,
+    forward_text: bool,
+    traffic: &Traffic,
+) -> Upstream {
+    while let Some(event) = events.next().await {
+        let data = match event {
+            Event::Message(Message::Binary(data)) => data,
+            Event::Message(Message::Text(text)) if forward_text => text.into_bytes(),
+            Event::Message(Message::Text(_)) => return Upstream::TextRefused,
+            Event::Fragment(fragment) => {
+                if fragment.kind == DataKind::Text && !forward_text {
+                    return Upstream::TextRefused;
+                }
+                fragment.data
+            }
+            Event::Close(close) => return Upstream::Closed(close),
+            Event::Error(e) => {
+                log::debug!("forwarded connection: {e}");
+                continue;
+            }
+            _ => continue,
+        };
+        if let Err(e) = write(backend, &data).await {
+            return Upstream::BackendFailed(e.to_string());
+        }
+        traffic.moved(&traffic.to_backend, data.len());
+    }
+    Upstream::Closed(CloseEvent {
+        code: CloseCode::ABNORMAL,
+        reason: String::new(),
+        clean: false,
+    })
+}
+
+async fn write<W: AsyncWrite + Unpin>(backend: &mut W, data: &[u8]) -> std::io::Result<()> {
+    backend.write_all(data).await?;
+    backend.flush().await
+}
+
+/// Sends what the backend sends as binary messages of at most `read_size`
+/// bytes, reading only while the send queue is under its high-water mark.
+async fn backend_to_client<R: AsyncRead + Unpin>(
+    conn: &Connection,
+    backend: &mut R,
+    read_size: usize,
+    traffic: &Traffic,
+) -> Downstream {
+    let high_water = conn.shared().config.send_queue_high_water;
+    let mut buf = vec![0u8; read_size.max(1)];
+    loop {
+        if conn.buffered_amount() > high_water && conn.writable().await.is_err() {
+            return Downstream::ClientGone;
+        }
+        let n = match backend.read(&mut buf).await {
+            Ok(0) => return Downstream::Eof,
+            Ok(n) => n,
+            Err(e) => return Downstream::Failed(e.to_string()),
+        };
+        if conn.send_binary(buf[..n].to_vec()).await.is_err() {
+            return Downstream::ClientGone;
+        }
+        traffic.moved(&traffic.to_client, n);
+    }
+}
+
+/// Resolves once nothing has moved either way for `timeout`; never without
+/// one.
+async fn idle(timeout: Option<Duration>, traffic: &Traffic, runtime: &Runtime) {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    loop {
+        let deadline = traffic.last() + timeout;
+        if Instant::now() >= deadline {
+            return;
+        }
+        runtime.timer_at(deadline).await;
+    }
+}
+
+/// Reads the connection's remaining events to its close event.
+async fn closed(events: &mut Events) -> CloseEvent {
+    while let Some(event) = events.next().await {
+        if let Event::Close(close) = event {
+            return close;
+        }
+    }
+    CloseEvent {
+        code: CloseCode::ABNORMAL,
+        reason: String::new(),
+        clean: false,
+    }
+}
