@@ -1126,3 +1126,183 @@ fn a_decompression_bomb_closes_with_1009_without_inflating_it() {
         assert_healthy(addr).await;
     })
 }
+
+// ---------------------------------------------------------------------------
+// Forwarding: a backend or a client that never reads
+// ---------------------------------------------------------------------------
+
+/// How much each forwarding test pushes through.
+const PUSHED: usize = 256 << 20;
+
+/// A server forwarding every request to `to`; the reports arrive on the
+/// receiver.
+async fn forwarder(to: SocketAddr) -> (SocketAddr, async_channel::Receiver<wsgate::ForwardReport>) {
+    let server = Server::bind("127.0.0.1:0").await.expect("bind");
+    let addr = server.local_addr();
+    let (tx, rx) = async_channel::unbounded();
+    spawn(server.serve(move |request| {
+        let tx = tx.clone();
+        async move {
+            if let Ok(report) = request.forward(wsgate::Forward::to(to.to_string())).await {
+                let _ = tx.send(report).await;
+            }
+        }
+    }));
+    (addr, rx)
+}
+
+/// Writes `total` bytes of `chunk`s to `stream`, all of each chunk. The
+/// first write that stalls for the stream's write timeout reports how much
+/// was written by then on `stalled`; the rest waits as long as it takes.
+fn push(
+    stream: &mut TcpStream,
+    chunk: &[u8],
+    total: usize,
+    stalled: std::sync::mpsc::Sender<usize>,
+) {
+    let mut written = 0;
+    let mut reported = false;
+    while written < total {
+        let mut off = 0;
+        while off < chunk.len() {
+            match stream.write(&chunk[off..]) {
+                Ok(n) => off += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if !reported {
+                        reported = true;
+                        let _ = stalled.send(written + off);
+                        stream
+                            .set_write_timeout(Some(Duration::from_secs(60)))
+                            .unwrap();
+                    }
+                }
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        written += chunk.len();
+    }
+}
+
+#[test]
+fn a_forward_whose_backend_never_reads_stops_reading_the_client() {
+    common::run(async move {
+        let _exclusive = GATE.write().await;
+        // The backend reads nothing until told to, then counts to the end.
+        let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = backend.local_addr().unwrap();
+        let (start_reading, may_read) = std::sync::mpsc::channel::<()>();
+        let counted = std::thread::spawn(move || {
+            let (mut stream, _) = backend.accept().unwrap();
+            may_read.recv().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            drain_until_end(&mut stream)
+        });
+        let (addr, reports) = forwarder(to).await;
+        // 64 KiB binary frames, masked with a zero key (valid, and cheap).
+        let chunk = encode_frame(0x82, &vec![7u8; 64 << 10], Some([0; 4]));
+        let payload_per_chunk = 64 << 10;
+        let frames = PUSHED / payload_per_chunk;
+        let mark = MemoryMark::start();
+        let (stalled, stall) = std::sync::mpsc::channel();
+        let client = std::thread::spawn(move || {
+            let mut stream = raw_ws(addr, "/");
+            stream
+                .set_write_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            push(&mut stream, &chunk, frames * chunk.len(), stalled);
+            stream.write_all(&close_frame(1000, "")).unwrap();
+            read_until_close(&mut stream).0
+        });
+        let before_stall = within_for(
+            Duration::from_secs(60),
+            "the client to stall",
+            blocking(move || stall.recv().expect("the client's writes stalled")),
+        )
+        .await;
+        eprintln!("the client pushed {before_stall} bytes before its writes stalled");
+        assert!(before_stall < 64 << 20, "{before_stall} bytes taken in");
+        mark.check("a backend that never reads", 1 << 20, 4 << 20, 32 << 20);
+
+        start_reading.send(()).unwrap();
+        let close = within_for(
+            Duration::from_secs(120),
+            "the rest",
+            blocking(move || client.join().unwrap()),
+        )
+        .await;
+        assert_eq!(close, Some((1000, String::new())));
+        let report = within("the report", reports.recv()).await.unwrap();
+        assert_eq!(report.to_backend, PUSHED as u64);
+        assert_eq!(counted.join().unwrap(), PUSHED);
+        mark.check("256 MiB to a slow backend", 1 << 20, 4 << 20, 32 << 20);
+    })
+}
+
+#[test]
+fn a_forward_whose_client_never_reads_stops_reading_the_backend() {
+    common::run(async move {
+        let _exclusive = GATE.write().await;
+        let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = backend.local_addr().unwrap();
+        let (stalled, stall) = std::sync::mpsc::channel();
+        // Allocated before the measurement starts.
+        let chunk = vec![9u8; 1 << 20];
+        let writer = std::thread::spawn(move || {
+            let (mut stream, _) = backend.accept().unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            push(&mut stream, &chunk, PUSHED, stalled);
+            // Then end-of-stream: the client gets 1000.
+        });
+        let (addr, reports) = forwarder(to).await;
+        let mark = MemoryMark::start();
+        // Upgraded, with a small receive window, and not reading yet.
+        let mut client = never_reading_client(addr, "/");
+        let before_stall = within_for(
+            Duration::from_secs(60),
+            "the backend to stall",
+            blocking(move || stall.recv().expect("the backend's writes stalled")),
+        )
+        .await;
+        eprintln!("the backend pushed {before_stall} bytes before its writes stalled");
+        assert!(before_stall < 64 << 20, "{before_stall} bytes taken in");
+        // The send queue's high-water mark (1 MiB) plus one read.
+        mark.check("a client that never reads", 1 << 20, 4 << 20, 32 << 20);
+
+        let (got, close) = within_for(
+            Duration::from_secs(120),
+            "the client's reads",
+            blocking(move || {
+                client
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .unwrap();
+                let mut got = 0usize;
+                loop {
+                    let (first, payload) = read_server_frame(&mut client).expect("a frame");
+                    match first {
+                        0x82 => got += payload.len(),
+                        0x88 => {
+                            let code = u16::from_be_bytes([payload[0], payload[1]]);
+                            return (got, code);
+                        }
+                        other => panic!("unexpected frame {other:#x}"),
+                    }
+                }
+            }),
+        )
+        .await;
+        assert_eq!((got, close), (PUSHED, 1000));
+        writer.join().unwrap();
+        let report = within("the report", reports.recv()).await.unwrap();
+        assert_eq!(report.to_client, PUSHED as u64);
+        mark.check("256 MiB to a slow client", 1 << 20, 4 << 20, 32 << 20);
+    })
+}
