@@ -82,7 +82,9 @@ fn parse_args() -> Result<Args, String> {
                 let (path, to) = value
                     .split_once('=')
                     .filter(|(path, to)| path.starts_with('/') && !to.is_empty())
-                    .ok_or(format!("--route: expected PATH=HOST:PORT, got {value}"))?;
+                    .ok_or(format!(
+                        "--route: expected PATH=HOST:PORT, got {value}\n{USAGE}"
+                    ))?;
                 args.routes.push((path.to_owned(), to.to_owned()));
             }
             "--allow-origin" => args.origins.push(value),

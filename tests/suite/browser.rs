@@ -14,12 +14,15 @@
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
 //! - [`cluster`] (feature `redis`): two chat servers sharing a Redis of the
 //!   test's own, with a plain client and in Chromium.
+//! - [`forward`]: a page in Chromium talking to redis-server through
+//!   `examples/forward`.
 
 #[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
 mod chat;
 #[cfg(feature = "redis")]
 mod cluster;
+mod forward;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

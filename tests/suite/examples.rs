@@ -1,6 +1,6 @@
 //! The examples as processes: the echo reference server's flags and
 //! graceful SIGTERM, the chat's shutdown, the fan-out example in both
-//! modes, and the axum example.
+//! modes, the axum example, and the forward example's flags.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -15,7 +15,7 @@ use tungstenite::Message as WsMessage;
 /// test` does, so this is a no-op after a full `cargo test` build) and
 /// returns its path. `None` without the `rustls` feature, which the
 /// examples require.
-fn example(name: &str) -> Option<PathBuf> {
+pub(crate) fn example(name: &str) -> Option<PathBuf> {
     // The features this test was built with, so that the build matches.
     let features: Vec<&str> = [
         ("default", cfg!(feature = "default")),
@@ -60,9 +60,9 @@ fn example(name: &str) -> Option<PathBuf> {
 }
 
 /// A running example.
-struct ExampleProcess {
+pub(crate) struct ExampleProcess {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stdout: std::sync::mpsc::Receiver<String>,
 }
 
@@ -85,7 +85,7 @@ fn terminate_and_see_a_clean_shutdown(server: ExampleProcess, ws: &mut Ws) {
 }
 
 impl ExampleProcess {
-    fn start(exe: &PathBuf, flags: &[&str]) -> ExampleProcess {
+    pub(crate) fn start(exe: &PathBuf, flags: &[&str]) -> ExampleProcess {
         let mut child = Command::new(exe)
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
@@ -120,7 +120,7 @@ impl ExampleProcess {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -130,7 +130,7 @@ impl ExampleProcess {
 
     /// Waits for the process to exit (at most 10 s); returns its status and
     /// the rest of its output.
-    fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(crate) fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let Some(status) = wait_child(&mut self.child, Duration::from_secs(10)) else {
             panic!("the example did not exit within 10 s");
         };
@@ -411,5 +411,92 @@ fn fanout_example_delivers_to_every_connection_in_both_modes() {
         }
         let (status, _) = server.wait();
         assert!(status.success(), "{mode}: exit status {status}");
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn forward_example_routes_by_path_and_checks_origins() {
+    let Some(exe) = example("forward") else {
+        eprintln!("skipped: the forward example could not be built");
+        return;
+    };
+    let (echo, _seen) = crate::forward::backend(crate::forward::echo);
+    let nobody = crate::forward::closed_port();
+    let route = format!("/echo={echo}");
+    let fallback = nobody.to_string();
+    let server = ExampleProcess::start(
+        &exe,
+        &[
+            "--route",
+            &route,
+            "--to",
+            &fallback,
+            "--allow-origin",
+            "https://good.example",
+        ],
+    );
+    let addr = server.addr;
+    let with_origin = |path: &str, origin: &str| {
+        let mut request = ws_request(addr, path);
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        request
+    };
+    // The routed path reaches the echo backend, with and without a page.
+    for request in [
+        ws_request(addr, "/echo"),
+        with_origin("/echo", "https://good.example"),
+    ] {
+        let (mut ws, _) = ws_try_connect(addr, request, None).unwrap();
+        ws.send(WsMessage::binary(b"ping".to_vec())).unwrap();
+        assert_eq!(ws_read_data(&mut ws), WsMessage::binary(b"ping".to_vec()));
+        // Text is not forwarded by default.
+        ws.send(WsMessage::text("hi")).unwrap();
+        assert_eq!(
+            ws_wait_for_close(&mut ws),
+            Some((1003, "text messages are not forwarded".to_owned()))
+        );
+    }
+    // A page from elsewhere: 403, before any backend is tried.
+    let (status, _, _) = ws_expect_rejection(addr, with_origin("/echo", "https://evil.example"));
+    assert_eq!(status, 403);
+    // Any other path goes to --to, where nothing listens: 502.
+    let (status, headers, _) = ws_expect_rejection(addr, ws_request(addr, "/other"));
+    assert_eq!(status, 502);
+    assert_eq!(
+        headers["X-WebSocket-Reject-Reason"],
+        "backend unavailable: connection refused"
+    );
+    server.signal("-TERM");
+    let (status, lines) = server.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        lines.iter().any(|l| l.contains("/echo -> ")
+            && l.contains("text, which is not forwarded; 4 bytes to the backend, 4 to the client")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/other -> ") && l.contains("not forwarded: cannot connect")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn forward_example_refuses_bad_flags() {
+    let Some(exe) = example("forward") else {
+        eprintln!("skipped: the forward example could not be built");
+        return;
+    };
+    for flags in [&[][..], &["--route", "redis=127.0.0.1:6379"], &["--to"]] {
+        let out = Command::new(&exe).args(flags).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("usage: forward"),
+            "{flags:?}"
+        );
     }
 }

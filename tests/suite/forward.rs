@@ -20,11 +20,11 @@ use crate::common::*;
 
 /// What a backend connection saw: the bytes it read, and whether it then
 /// saw end-of-stream.
-type Seen = (Vec<u8>, bool);
+pub(crate) type Seen = (Vec<u8>, bool);
 
 /// A TCP backend on a free loopback port: each connection runs `serve` on
 /// a thread of its own; what it reports arrives on the receiver.
-fn backend<F>(serve: F) -> (SocketAddr, mpsc::Receiver<Seen>)
+pub(crate) fn backend<F>(serve: F) -> (SocketAddr, mpsc::Receiver<Seen>)
 where
     F: Fn(TcpStream) -> Seen + Send + Sync + 'static,
 {
@@ -46,7 +46,7 @@ where
 }
 
 /// Echoes until end-of-stream, then closes.
-fn echo(mut stream: TcpStream) -> Seen {
+pub(crate) fn echo(mut stream: TcpStream) -> Seen {
     let mut all = Vec::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
@@ -64,7 +64,7 @@ fn echo(mut stream: TcpStream) -> Seen {
 }
 
 /// A free port with nothing listening on it.
-fn closed_port() -> SocketAddr {
+pub(crate) fn closed_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
