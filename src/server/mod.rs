@@ -13,6 +13,7 @@ mod hyper;
 mod listener;
 mod mount;
 mod pending;
+mod raw;
 mod registry;
 mod report;
 mod request;
@@ -24,6 +25,7 @@ mod topics;
 
 pub use self::handle::{ServerHandle, ShutdownReport};
 pub use self::listener::{Published, TopicListener};
+pub use self::raw::RawOutcome;
 pub use self::registry::MetricsSnapshot;
 pub use self::report::BroadcastReport;
 pub use self::request::WebSocketRequest;

@@ -33,6 +33,7 @@ mod messages;
 mod metrics;
 mod mounting;
 mod policy;
+mod raw_handshake;
 mod registry;
 mod runtime;
 mod serve;
