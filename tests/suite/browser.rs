@@ -14,12 +14,16 @@
 //!   `CHAT_SCREENSHOT=/tmp/chat.png` saves a screenshot of a conversation.
 //! - [`cluster`] (feature `redis`): two chat servers sharing a Redis of the
 //!   test's own, with a plain client and in Chromium.
+//! - [`raw_handshake`] (feature `deflate`): a raw 101 accepting
+//!   permessage-deflate (`WebSocketRequest::accept_raw`), in Chromium.
 
 #[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
 mod chat;
 #[cfg(feature = "redis")]
 mod cluster;
+#[cfg(feature = "deflate")]
+mod raw_handshake;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
