@@ -71,6 +71,11 @@ pub struct GettingStarted;
 #[doc = include_str!("../book/src/request.md")]
 pub struct RequestObject;
 
+/// The raw handshake (its code checks permessage-deflate parameters).
+#[cfg(feature = "deflate")]
+#[doc = include_str!("../book/src/raw-handshake.md")]
+pub struct RawHandshake;
+
 /// Connections and events.
 #[doc = include_str!("../book/src/connections.md")]
 pub struct Connections;

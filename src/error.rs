@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::handshake::HandshakeError;
+use crate::handshake::{HandshakeError, RawResponseError};
 use crate::protocol::ProtocolError;
 
 /// An error on a connection, or while connecting as a client.
@@ -135,8 +135,9 @@ impl From<HandshakeError> for Error {
 /// Why [`WebSocketRequest::accept`](crate::WebSocketRequest::accept) failed.
 ///
 /// In every case the request has been answered: with a 403 for an origin
-/// mismatch, a 500 for a protocol the client did not offer, and not at all
-/// when the client is gone.
+/// mismatch, a 500 for a protocol the client did not offer or an invalid raw
+/// response, a 503 when the compression budget is full, and not at all when
+/// the client is gone.
 ///
 /// # Examples
 ///
@@ -166,6 +167,15 @@ pub enum AcceptError {
     ShuttingDown,
     /// Writing the response failed.
     Io(io::Error),
+    /// The response given to
+    /// [`accept_raw`](crate::WebSocketRequest::accept_raw) breaks a rule;
+    /// the client got a 500 instead.
+    InvalidRawResponse(RawResponseError),
+    /// The response given to
+    /// [`accept_raw`](crate::WebSocketRequest::accept_raw) accepts
+    /// permessage-deflate, and the compression memory budget has no room
+    /// for it; the client got a 503.
+    DeflateBudgetFull,
 }
 
 impl std::fmt::Display for AcceptError {
@@ -183,6 +193,10 @@ impl std::fmt::Display for AcceptError {
             }
             AcceptError::ShuttingDown => f.write_str("the server is shutting down"),
             AcceptError::Io(e) => write!(f, "I/O error: {e}"),
+            AcceptError::InvalidRawResponse(e) => write!(f, "invalid raw response: {e}"),
+            AcceptError::DeflateBudgetFull => {
+                f.write_str("the compression memory budget has no room for permessage-deflate")
+            }
         }
     }
 }
@@ -191,6 +205,7 @@ impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AcceptError::Io(e) => Some(e),
+            AcceptError::InvalidRawResponse(e) => Some(e),
             _ => None,
         }
     }

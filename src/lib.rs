@@ -91,6 +91,7 @@ pub use error::{AcceptError, Error};
 pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
+pub use server::RawOutcome;
 pub use server::{
     BroadcastReport, Forward, ForwardEnd, ForwardError, ForwardReport, MetricsSnapshot, Published,
     Serve, Server, ServerBuilder, ServerHandle, ShutdownReport, TopicListener, TopicMetrics,

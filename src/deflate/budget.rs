@@ -312,39 +312,10 @@ pub(crate) fn negotiate_server(
     {
         return None;
     }
-    let limit = config.deflate_memory_budget;
     let params = negotiate_deflate(offers, deflate, true)?;
     if !params.server_no_context_takeover {
-        // Tier 1: an own compressor and decompressor, within half the budget.
-        let need = params.memory(Role::Server);
-        if budget.try_reserve(need, limit / 2) {
-            let reservation = Reservation::new(budget, need, false);
-            return match (
-                params.compressor(Role::Server, deflate.level),
-                params.decompressor(Role::Server),
-            ) {
-                (Ok(compressor), Ok(decompressor)) => {
-                    let codec =
-                        SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
-                            compressor: Some(compressor),
-                            dirty: false,
-                        })));
-                    Some(Negotiated {
-                        state: DeflateState::new(
-                            params,
-                            Role::Server,
-                            deflate.threshold,
-                            codec,
-                            Some(reservation),
-                        ),
-                        decompressor,
-                    })
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    log::warn!("permessage-deflate declined: {e}");
-                    None
-                }
-            };
+        if let Some(negotiated) = own(params, config, budget) {
+            return Some(negotiated);
         }
         // Tier 2: no context takeover either way, the shared pool.
         let params = negotiate_deflate(offers, deflate, false)?;
@@ -353,6 +324,61 @@ pub(crate) fn negotiate_server(
     // No context takeover on our side anyway (asked by the client, or
     // configured): an own compressor would buy nothing over the pool.
     pooled(params, config, budget)
+}
+
+/// Server side, for parameters already agreed (the application's raw 101
+/// states them): the codec, within `budget`. An own compressor when the
+/// server keeps its context and it fits; else the shared pool, which is
+/// valid whatever was agreed (a fresh context for every message is always
+/// readable by the client, and the pool compresses within the agreed
+/// window); `None` when even that does not fit.
+pub(crate) fn configure_server(
+    params: DeflateParams,
+    config: &Config,
+    budget: &Arc<DeflateBudget>,
+) -> Option<Negotiated> {
+    if !params.server_no_context_takeover
+        && let Some(negotiated) = own(params, config, budget)
+    {
+        return Some(negotiated);
+    }
+    pooled(params, config, budget)
+}
+
+/// Tier 1: an own compressor and decompressor, within half the budget;
+/// `None` when they do not fit (or cannot be made).
+fn own(params: DeflateParams, config: &Config, budget: &Arc<DeflateBudget>) -> Option<Negotiated> {
+    let deflate = &config.deflate;
+    let need = params.memory(Role::Server);
+    if !budget.try_reserve(need, config.deflate_memory_budget / 2) {
+        return None;
+    }
+    let reservation = Reservation::new(budget, need, false);
+    match (
+        params.compressor(Role::Server, deflate.level),
+        params.decompressor(Role::Server),
+    ) {
+        (Ok(compressor), Ok(decompressor)) => {
+            let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
+                compressor: Some(compressor),
+                dirty: false,
+            })));
+            Some(Negotiated {
+                state: DeflateState::new(
+                    params,
+                    Role::Server,
+                    deflate.threshold,
+                    codec,
+                    Some(reservation),
+                ),
+                decompressor,
+            })
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            log::warn!("permessage-deflate: no own compressor: {e}");
+            None
+        }
+    }
 }
 
 /// Tier 2: a decompressor of its own, compressors from the pool; or

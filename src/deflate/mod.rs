@@ -12,7 +12,7 @@ mod budget;
 
 #[cfg(feature = "deflate")]
 pub(crate) use self::budget::{
-    DeflateBudget, DeflateState, Negotiated, SendCodec, negotiate_server,
+    DeflateBudget, DeflateState, Negotiated, SendCodec, configure_server, negotiate_server,
 };
 
 /// Without the `deflate` feature nothing is ever negotiated.

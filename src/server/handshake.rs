@@ -28,7 +28,7 @@ pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     };
     let write_limit = config.handshake_timeout;
     let core = &inner.core;
-    let (raw, rest) = match inner
+    let (raw, head, rest) = match inner
         .runtime
         .timeout(
             config.handshake_timeout,
@@ -116,6 +116,7 @@ pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
     let (request, holding) = pending::pending_request(
         io,
         rest,
+        head,
         upgrade,
         url,
         peer,
@@ -149,13 +150,17 @@ pub(super) enum HeadError {
     Invalid(HandshakeError),
 }
 
+/// A request head: parsed, as received (its bytes), and the bytes read past
+/// it.
+pub(super) type ReadHead = (RawRequest, Vec<u8>, Vec<u8>);
+
 /// Reads until the end of the request head, scanning each byte once, and
-/// parses it once. Returns the head and the bytes read past it.
+/// parses it once.
 pub(super) async fn read_head(
     io: &mut BoxTransport,
     limits: &Limits,
     initial: Vec<u8>,
-) -> Result<(RawRequest, Vec<u8>), HeadError> {
+) -> Result<ReadHead, HeadError> {
     let mut buf = initial;
     if let Some(end) = handshake::find_head_end(&buf, 0) {
         return parse(buf, end, limits);
@@ -175,14 +180,14 @@ pub(super) async fn read_head(
     }
 }
 
-/// Parses the head ending at `end`; the bytes after it are kept.
-pub(super) fn parse(
-    mut buf: Vec<u8>,
-    end: usize,
-    limits: &Limits,
-) -> Result<(RawRequest, Vec<u8>), HeadError> {
+/// Parses the head ending at `end`; its bytes, and those after it, are
+/// kept.
+pub(super) fn parse(mut buf: Vec<u8>, end: usize, limits: &Limits) -> Result<ReadHead, HeadError> {
     match handshake::parse_head(&buf[..end], limits) {
-        Ok(Some((raw, used))) => Ok((raw, buf.split_off(used))),
+        Ok(Some((raw, used))) => {
+            let rest = buf.split_off(used);
+            Ok((raw, buf, rest))
+        }
         Ok(None) => Err(HeadError::Invalid(HandshakeError::Malformed)),
         Err(e) => Err(HeadError::Invalid(e)),
     }

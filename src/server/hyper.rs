@@ -191,8 +191,8 @@ fn prepare<B>(
         return Err(refuse(error.status(), &error.to_response()));
     }
     let end = head.len();
-    let raw = match parse(head, end, &limits) {
-        Ok((raw, _)) => raw,
+    let (raw, head) = match parse(head, end, &limits) {
+        Ok((raw, head, _)) => (raw, head),
         Err(HeadError::Invalid(e)) => return Err(refuse(e.status(), &e.to_response())),
         Err(HeadError::Closed) => {
             let e = HandshakeError::Malformed;
@@ -233,6 +233,7 @@ fn prepare<B>(
     let (decide, decisions) = oneshot::channel();
     let ws_request = WebSocketRequest::new(
         upgrade,
+        head,
         url,
         peer,
         decide,

@@ -56,7 +56,7 @@ impl WebSocketRequest {
             max_headers: config.max_handshake_headers,
         };
         let limit = config.handshake_timeout;
-        let (raw, rest) = match runtime
+        let (raw, head, rest) = match runtime
             .timeout(limit, read_head(&mut io, &limits, buffered))
             .await
         {
@@ -103,6 +103,7 @@ impl WebSocketRequest {
         let (request, holding) = pending::pending_request(
             io,
             rest,
+            head,
             upgrade,
             url,
             peer,

@@ -39,6 +39,7 @@ enum Outcome {
 pub(super) fn pending_request(
     io: BoxTransport,
     pipelined: Vec<u8>,
+    head: Vec<u8>,
     upgrade: UpgradeRequest,
     url: RequestUrl,
     peer: Peer,
@@ -49,7 +50,7 @@ pub(super) fn pending_request(
     let config = home.config.clone();
     let server = home.server.clone();
     let runtime = home.runtime.clone();
-    let request = WebSocketRequest::new(upgrade, url, peer, decide, state.clone(), home);
+    let request = WebSocketRequest::new(upgrade, head, url, peer, decide, state.clone(), home);
     let holding = async move {
         let accepted = hold(
             &runtime,

@@ -60,6 +60,8 @@ pub struct WebSocketRequest {
 struct Parts {
     id: ConnectionId,
     upgrade: UpgradeRequest,
+    /// The request head as received (see [`WebSocketRequest::raw_head`]).
+    head: Vec<u8>,
     protocols: Vec<String>,
     url: RequestUrl,
     remote_addr: SocketAddr,
@@ -87,6 +89,7 @@ impl WebSocketRequest {
     /// (see [`super::pending`]).
     pub(super) fn new(
         upgrade: UpgradeRequest,
+        head: Vec<u8>,
         url: RequestUrl,
         from: Peer,
         decision: oneshot::Sender<Decision>,
@@ -106,6 +109,7 @@ impl WebSocketRequest {
                 .map(|p| p.to_ascii_lowercase())
                 .collect(),
             upgrade,
+            head,
             url,
             remote_addr,
             peer_addr: from.peer_addr,
@@ -359,6 +363,29 @@ impl WebSocketRequest {
         &self.parts.upgrade.headers
     }
 
+    /// The request head exactly as received: request line, header lines and
+    /// the blank line, byte for byte (for the raw handshake,
+    /// [`accept_raw`](Self::accept_raw)).
+    ///
+    /// A request mounted with [`from_stream`](Self::from_stream) has its
+    /// head as read from the stream. One mounted on hyper
+    /// ([`ServerHandle::upgrade_hyper`](crate::ServerHandle::upgrade_hyper))
+    /// has the head as hyper parsed it, written out again: the same
+    /// request line and headers, in order, but header names lower-cased and
+    /// spacing normalized (hyper keeps no raw bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// assert!(request.raw_head().starts_with(b"GET "));
+    /// assert!(request.raw_head().ends_with(b"\r\n\r\n"));
+    /// # }
+    /// ```
+    pub fn raw_head(&self) -> &[u8] {
+        &self.parts.head
+    }
+
     /// The first header called `name` (case-insensitive).
     ///
     /// # Examples
@@ -504,14 +531,7 @@ impl WebSocketRequest {
         protocol: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Connection, AcceptError> {
-        if self
-            .parts
-            .home
-            .server
-            .as_ref()
-            .is_some_and(|server| server.shutting_down())
-        {
-            self.decide_error(503, "server shutting down");
+        if self.refuse_if_shutting_down() {
             return Err(AcceptError::ShuttingDown);
         }
         let chosen = match protocol {
@@ -550,6 +570,36 @@ impl WebSocketRequest {
             extensions.as_deref(),
             &self.parts.response_headers,
         );
+        let extensions = extensions
+            .and_then(|header| parse_extensions(&header).ok())
+            .unwrap_or_default();
+        self.open(response, chosen, extensions, deflate).await
+    }
+
+    /// Whether the server is shutting down; if so, the request is rejected
+    /// with 503.
+    pub(super) fn refuse_if_shutting_down(&mut self) -> bool {
+        let shutting_down = self
+            .parts
+            .home
+            .server
+            .as_ref()
+            .is_some_and(|server| server.shutting_down());
+        if shutting_down {
+            self.decide_error(503, "server shutting down");
+        }
+        shutting_down
+    }
+
+    /// Sends the 101 `response` (already checked) and opens the connection
+    /// with what it agreed to.
+    pub(super) async fn open(
+        mut self,
+        response: Vec<u8>,
+        protocol: Option<String>,
+        extensions: Vec<ExtensionOffer>,
+        deflate: Option<Negotiated>,
+    ) -> Result<Connection, AcceptError> {
         let (reply, outcome) = oneshot::channel();
         let decision = self
             .parts
@@ -564,10 +614,8 @@ impl WebSocketRequest {
             Err(_) => return Err(self.gone()),
         };
         let info = ConnectionInfo {
-            protocol: chosen,
-            extensions: extensions
-                .and_then(|header| parse_extensions(&header).ok())
-                .unwrap_or_default(),
+            protocol,
+            extensions,
             remote_addr: self.parts.remote_addr,
             local_addr: self.parts.local_addr,
             host: std::mem::take(&mut self.parts.upgrade.host),
@@ -621,7 +669,7 @@ impl WebSocketRequest {
         self.decide_error(status, reason);
     }
 
-    fn decide_error(&mut self, status: u16, reason: &str) {
+    pub(super) fn decide_error(&mut self, status: u16, reason: &str) {
         let headers = std::mem::take(&mut self.parts.response_headers);
         let response = reject_response_with(status, reason, &headers);
         log::info!("{} rejected with {status}: {reason}", self.parts.id);
@@ -630,17 +678,42 @@ impl WebSocketRequest {
         }
     }
 
+    /// Sends a rejection the application wrote itself (already checked):
+    /// its bytes as they are, then the socket is closed.
+    pub(super) fn decide_raw_rejection(&mut self, status: u16, response: Vec<u8>) {
+        log::info!("{} rejected with {status} (raw response)", self.parts.id);
+        if let Some(decision) = self.parts.decision.take() {
+            let _ = decision.send(Decision::Reject { status, response });
+        }
+    }
+
+    /// The request as parsed.
+    pub(super) fn upgrade(&self) -> &UpgradeRequest {
+        &self.parts.upgrade
+    }
+
+    /// The request's settings.
+    pub(super) fn config(&self) -> &crate::Config {
+        &self.parts.home.config
+    }
+
+    /// The compression memory budget this request's connection counts
+    /// against: its server's, or (mounted without a server) the process's.
+    #[cfg(feature = "deflate")]
+    pub(super) fn deflate_budget(&self) -> Arc<crate::deflate::DeflateBudget> {
+        match &self.parts.home.server {
+            Some(server) => server.deflate_budget(),
+            None => crate::deflate::DeflateBudget::process(),
+        }
+    }
+
     /// permessage-deflate for this request: the first acceptable offer,
     /// within the server's compression memory budget (a mounted request
     /// without a server counts against the process-wide one).
     #[cfg(feature = "deflate")]
     fn negotiate_deflate(&self) -> Option<Negotiated> {
-        let home = &self.parts.home;
-        let budget = match &home.server {
-            Some(server) => server.deflate_budget(),
-            None => crate::deflate::DeflateBudget::process(),
-        };
-        crate::deflate::negotiate_server(&self.parts.upgrade.extensions, &home.config, &budget)
+        let budget = self.deflate_budget();
+        crate::deflate::negotiate_server(&self.parts.upgrade.extensions, self.config(), &budget)
     }
 
     #[cfg(not(feature = "deflate"))]
@@ -654,7 +727,7 @@ impl WebSocketRequest {
     }
 
     /// The error for a request whose pending task has already finished.
-    fn gone(&self) -> AcceptError {
+    pub(super) fn gone(&self) -> AcceptError {
         if self.parts.state.expired.load(Ordering::Acquire) {
             AcceptError::DecisionTimeout
         } else {

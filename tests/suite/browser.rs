@@ -16,6 +16,8 @@
 //!   test's own, with a plain client and in Chromium.
 //! - [`forward`]: a page in Chromium talking to redis-server through
 //!   `examples/forward`.
+//! - [`raw_handshake`] (feature `deflate`): a raw 101 accepting
+//!   permessage-deflate (`WebSocketRequest::accept_raw`), in Chromium.
 
 #[path = "../../examples/chat/main.rs"]
 #[allow(dead_code)]
@@ -23,6 +25,8 @@ mod chat;
 #[cfg(feature = "redis")]
 mod cluster;
 mod forward;
+#[cfg(feature = "deflate")]
+mod raw_handshake;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

@@ -34,6 +34,7 @@ mod messages;
 mod metrics;
 mod mounting;
 mod policy;
+mod raw_handshake;
 mod registry;
 mod runtime;
 mod serve;

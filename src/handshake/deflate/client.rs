@@ -10,9 +10,11 @@ use super::params::{
 };
 use crate::handshake::ExtensionOffer;
 
-/// Why a client fails the server's permessage-deflate response
-/// ([`accept_deflate_response`]); the connection must then be failed
-/// (RFC 6455 §4.1, RFC 7692 §5).
+/// Why a server's permessage-deflate response cannot be accepted: by a
+/// client ([`accept_deflate_response`]; the connection must then be failed,
+/// RFC 6455 §4.1, RFC 7692 §5), or by wsgate checking a raw 101 the
+/// application wrote against the client's offers
+/// ([`check_raw_response`](crate::handshake::check_raw_response)).
 ///
 /// # Examples
 ///
@@ -64,6 +66,12 @@ pub enum DeflateNegotiationError {
     /// The server demands `client_max_window_bits=8`, a window our
     /// compressor cannot use.
     UnsupportedClientWindowBits8,
+    /// A raw 101 answers `client_max_window_bits`, which the offer did not
+    /// carry: the client never said it could limit its window.
+    ClientWindowBitsNotOffered,
+    /// A raw 101 sets `server_max_window_bits=8`, a window wsgate's
+    /// compressor cannot use.
+    UnsupportedServerWindowBits8,
 }
 
 impl fmt::Display for DeflateNegotiationError {
@@ -90,6 +98,12 @@ impl fmt::Display for DeflateNegotiationError {
             ),
             Self::UnsupportedClientWindowBits8 => {
                 f.write_str("client_max_window_bits=8 is not supported by the compressor")
+            }
+            Self::ClientWindowBitsNotOffered => {
+                f.write_str("client_max_window_bits answered but not offered")
+            }
+            Self::UnsupportedServerWindowBits8 => {
+                f.write_str("server_max_window_bits=8 is not supported by the compressor")
             }
         }
     }

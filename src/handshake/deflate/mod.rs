@@ -34,6 +34,7 @@ mod negotiate;
 mod params;
 
 pub use self::client::{DeflateNegotiationError, accept_deflate_response, client_deflate_offer};
+pub(crate) use self::negotiate::check_deflate_answer;
 pub use self::negotiate::{DeclineReason, negotiate_deflate, negotiate_deflate_offer};
 pub use self::params::{
     DeflateConfig, DeflateConfigError, DeflateParamError, DeflateParams, PERMESSAGE_DEFLATE,

@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+use super::client::DeflateNegotiationError;
 use super::params::{
-    ClientBits, DeflateConfig, DeflateParamError, DeflateParams, PERMESSAGE_DEFLATE, parse_params,
+    ClientBits, DeflateConfig, DeflateParamError, DeflateParams, PERMESSAGE_DEFLATE, Parsed,
+    parse_params,
 };
 use crate::handshake::ExtensionOffer;
 
@@ -178,6 +180,89 @@ pub fn negotiate_deflate_offer(
         server_max_window_bits,
         client_max_window_bits,
     })
+}
+
+/// Server side, for an answer the application wrote itself (a raw 101):
+/// the parameters `answer` agrees to, when it is a valid answer to one of
+/// the client's permessage-deflate `offers` (RFC 7692 §7.1). `None` when the
+/// client made no valid permessage-deflate offer (one with invalid
+/// parameters counts as not made); otherwise, when no offer allows the
+/// answer, why the first one does not.
+///
+/// An answer may always add `server_no_context_takeover`,
+/// `client_no_context_takeover` and a `server_max_window_bits` (9..=15:
+/// our compressor cannot use 8); it must agree to the offer's
+/// `server_no_context_takeover` and answer its `server_max_window_bits`
+/// with no more; it may answer `client_max_window_bits` only when offered,
+/// with no more than an offered value.
+pub(crate) fn check_deflate_answer(
+    offers: &[ExtensionOffer],
+    answer: &ExtensionOffer,
+) -> Option<Result<DeflateParams, DeflateNegotiationError>> {
+    let answered = match parse_params(&answer.params, false) {
+        Ok(answered) => answered,
+        Err(e) => return Some(Err(DeflateNegotiationError::Param(e))),
+    };
+    if answered.server_max_window_bits == Some(8) {
+        return Some(Err(DeflateNegotiationError::UnsupportedServerWindowBits8));
+    }
+    let params = DeflateParams {
+        server_no_context_takeover: answered.server_no_context_takeover,
+        client_no_context_takeover: answered.client_no_context_takeover,
+        server_max_window_bits: answered.server_max_window_bits,
+        client_max_window_bits: match answered.client_max_window_bits {
+            ClientBits::Max(bits) => Some(bits),
+            ClientBits::Absent | ClientBits::Any => None,
+        },
+    };
+    let mut first_error = None;
+    let valid_offers = offers
+        .iter()
+        .filter(|offer| offer.name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE))
+        .filter_map(|offer| parse_params(&offer.params, true).ok());
+    for offered in valid_offers {
+        match answer_fits(&offered, &params) {
+            Ok(()) => return Some(Ok(params)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map(Err)
+}
+
+/// Whether `answer` is a valid answer to the offer `offered`.
+fn answer_fits(offered: &Parsed, answer: &DeflateParams) -> Result<(), DeflateNegotiationError> {
+    if offered.server_no_context_takeover && !answer.server_no_context_takeover {
+        return Err(DeflateNegotiationError::MissingServerNoContextTakeover);
+    }
+    if let Some(asked) = offered.server_max_window_bits {
+        match answer.server_max_window_bits {
+            None => {
+                return Err(DeflateNegotiationError::MissingServerMaxWindowBits { offered: asked });
+            }
+            Some(bits) if bits > asked => {
+                return Err(DeflateNegotiationError::ServerWindowTooLarge {
+                    offered: asked,
+                    answered: bits,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    match (
+        answer.client_max_window_bits,
+        offered.client_max_window_bits,
+    ) {
+        (Some(_), ClientBits::Absent) => Err(DeflateNegotiationError::ClientWindowBitsNotOffered),
+        (Some(bits), ClientBits::Max(limit)) if bits > limit => {
+            Err(DeflateNegotiationError::ClientWindowTooLarge {
+                offered: limit,
+                answered: bits,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
