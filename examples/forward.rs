@@ -106,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+// ANCHOR: forward
 /// Decides one request: its backend by path, the origin check, then the
 /// forward; prints how it ended.
 async fn forward(request: WebSocketRequest, args: &Args) {
@@ -129,6 +130,7 @@ async fn forward(request: WebSocketRequest, args: &Args) {
         Err(e) => println!("{id} {path} -> {to}: not forwarded: {e}"),
     }
 }
+// ANCHOR_END: forward
 
 fn main() -> std::io::Result<()> {
     wsgate::runtime::block_on(run())

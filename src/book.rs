@@ -108,6 +108,11 @@ pub struct Topics;
 #[doc = include_str!("../book/src/scaling.md")]
 pub struct Scaling;
 
+/// Forwarding to TCP backends (its gateway walkthrough is included from
+/// `examples/forward.rs`).
+#[doc = include_str!("../book/src/forwarding.md")]
+pub struct Forwarding;
+
 /// Testing your server.
 #[cfg(all(feature = "rustls", feature = "ring"))]
 #[doc = include_str!("../book/src/testing.md")]

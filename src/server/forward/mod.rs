@@ -49,7 +49,7 @@ use crate::transport::{BoxTransport, Transport};
 /// }); // then the backend closes its end
 ///
 /// let mut server = Server::bind("127.0.0.1:0").await?;
-/// let addr = server.local_addr()?;
+/// let addr = server.local_addr();
 /// let forwarding = wsgate::runtime::spawn(async move {
 ///     let request = server.next().await.unwrap();
 ///     request.forward(Forward::to(to)).await

@@ -17,13 +17,8 @@ use crate::error::AcceptError;
 /// ```
 /// use wsgate::{CloseCode, CloseEvent, ForwardEnd, ForwardReport};
 ///
-/// let report = ForwardReport {
-///     to_backend: 6,
-///     to_client: 7,
-///     end: ForwardEnd::BackendClosed,
-///     close: CloseEvent { code: CloseCode::NORMAL, reason: String::new(), clean: true },
-///     duration: std::time::Duration::from_millis(3),
-/// };
+/// let close = CloseEvent { code: CloseCode::NORMAL, reason: String::new(), clean: true };
+/// let report = ForwardReport::new(6, 7, ForwardEnd::BackendClosed, close);
 /// assert_eq!(report.to_string(), "the backend closed; 6 bytes to the backend, 7 to the client");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
