@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use futures::future::select;
-use http_types::StatusCode;
+use wsgate::http_types::StatusCode;
 use wsgate::{Config, Forward, Server, WebSocketRequest};
 
 #[path = "shared/signal.rs"]
@@ -26,9 +26,9 @@ use signal::shutdown_signal;
 const USAGE: &str = "usage: forward --to HOST:PORT | --route PATH=HOST:PORT ... [options]
   --addr HOST:PORT          listen address (default 127.0.0.1:8081)
   --to HOST:PORT            backend for paths no --route names (default: 404 for them)
-  --route PATH=HOST:PORT    backend for requests to PATH (repeatable)
+  --route PATH=HOST:PORT    backend for requests to exactly PATH (repeatable)
   --allow-origin ORIGIN     allow browser pages from ORIGIN only (repeatable; default any)
-  --connect-timeout SECS    backend connect timeout, then 504 (default 5)
+  --connect-timeout SECS    backend connect timeout, then 504 (default 5, at least 1)
   --idle-timeout SECS       close when nothing moves either way for SECS (default off)
   --forward-text            forward text messages' bytes too (default: close with 1003)
   --tls-cert PEM            serve wss:// with this certificate chain (with --tls-key)
@@ -73,11 +73,20 @@ fn parse_args() -> Result<Args, String> {
         let secs = |v: &str| {
             v.parse::<u64>()
                 .map(Duration::from_secs)
-                .map_err(|_| format!("{flag}: not a number: {v}"))
+                .map_err(|_| format!("{flag}: not a whole number of seconds: {v}\n{USAGE}"))
+        };
+        let address = |v: &str| {
+            let port = v
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            match port {
+                Some((host, Ok(_))) if !host.is_empty() => Ok(v.to_owned()),
+                _ => Err(format!("{flag}: expected HOST:PORT, got {v}\n{USAGE}")),
+            }
         };
         match flag.as_str() {
             "--addr" => args.addr = value,
-            "--to" => args.to = Some(value),
+            "--to" => args.to = Some(address(&value)?),
             "--route" => {
                 let (path, to) = value
                     .split_once('=')
@@ -85,10 +94,16 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!(
                         "--route: expected PATH=HOST:PORT, got {value}\n{USAGE}"
                     ))?;
-                args.routes.push((path.to_owned(), to.to_owned()));
+                args.routes.push((path.to_owned(), address(to)?));
             }
-            "--allow-origin" => args.origins.push(value),
-            "--connect-timeout" => args.config.forward_connect_timeout = secs(&value)?,
+            // An origin has no path: `https://app.example/` means `https://app.example`.
+            "--allow-origin" => args.origins.push(value.trim_end_matches('/').to_owned()),
+            "--connect-timeout" => {
+                args.config.forward_connect_timeout = secs(&value)?;
+                if args.config.forward_connect_timeout.is_zero() {
+                    return Err(format!("--connect-timeout must be at least 1\n{USAGE}"));
+                }
+            }
             "--idle-timeout" => {
                 args.config.forward_idle_timeout = Some(secs(&value)?).filter(|d| !d.is_zero())
             }
@@ -112,7 +127,9 @@ fn parse_args() -> Result<Args, String> {
 async fn forward(request: WebSocketRequest, args: &Args) {
     let path = request.resource_url().path().to_owned();
     let route = args.routes.iter().find(|(p, _)| *p == path);
+    let id = request.id();
     let Some(to) = route.map(|(_, to)| to).or(args.to.as_ref()) else {
+        println!("{id} {path}: refused with 404: no backend for this path");
         request.reject(StatusCode::NotFound, "no backend for this path");
         return;
     };
@@ -120,10 +137,10 @@ async fn forward(request: WebSocketRequest, args: &Args) {
         && !args.origins.is_empty()
         && !args.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     {
+        println!("{id} {path}: refused with 403: origin {origin} not allowed");
         request.reject(StatusCode::Forbidden, "origin not allowed");
         return;
     }
-    let id = request.id();
     let options = Forward::to(to.clone()).forward_text(args.forward_text);
     match request.forward(options).await {
         Ok(report) => println!("{id} {path} -> {to}: {report}"),

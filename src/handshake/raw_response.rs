@@ -192,6 +192,16 @@ pub enum RawResponseError {
     /// A 101 selecting a subprotocol the client did not offer (compared
     /// byte for byte, as browsers do).
     ProtocolNotOffered(String),
+    /// A 101 selecting a subprotocol the client offered with other
+    /// capitals: browsers compare byte for byte and would fail the
+    /// connection. `WebSocketRequest::offered_protocols` has the
+    /// spelling the client sent.
+    ProtocolSpelling {
+        /// The subprotocol in the response.
+        chosen: String,
+        /// The client's spelling of it.
+        offered: String,
+    },
     /// A 101 whose `Sec-WebSocket-Extensions` does not follow RFC 6455
     /// §9.1.
     InvalidExtensions(TokenError),
@@ -255,6 +265,10 @@ impl fmt::Display for RawResponseError {
             Self::ProtocolNotOffered(p) => {
                 write!(f, "101 selecting subprotocol {p:?}, which was not offered")
             }
+            Self::ProtocolSpelling { chosen, offered } => write!(
+                f,
+                "101 selecting subprotocol {chosen:?}, which the client spelled {offered:?}"
+            ),
             Self::InvalidExtensions(e) => write!(f, "invalid Sec-WebSocket-Extensions: {e}"),
             Self::ExtensionNotOffered(name) => {
                 write!(f, "101 accepting extension {name:?}, which was not offered")
@@ -558,7 +572,19 @@ fn check_accept(
         None => None,
         Some(value) if value.contains(',') => return Err(RawResponseError::MultipleProtocols),
         Some(value) if request.protocols.contains(&value) => Some(value),
-        Some(value) => return Err(RawResponseError::ProtocolNotOffered(value)),
+        Some(value) => {
+            let offered = request
+                .protocols
+                .iter()
+                .find(|p| p.eq_ignore_ascii_case(&value));
+            return Err(match offered {
+                Some(offered) => RawResponseError::ProtocolSpelling {
+                    chosen: value,
+                    offered: offered.clone(),
+                },
+                None => RawResponseError::ProtocolNotOffered(value),
+            });
+        }
     };
     // The header may be repeated: its values form one list.
     let joined = head
@@ -727,7 +753,14 @@ mod tests {
         // Browsers compare byte for byte: another spelling is not the offer.
         assert_eq!(
             error(&switching("Sec-WebSocket-Protocol: chat\r\n"), &r),
-            RawResponseError::ProtocolNotOffered("chat".into())
+            RawResponseError::ProtocolSpelling {
+                chosen: "chat".into(),
+                offered: "Chat".into()
+            }
+        );
+        assert_eq!(
+            error(&switching("Sec-WebSocket-Protocol: chatty\r\n"), &r),
+            RawResponseError::ProtocolNotOffered("chatty".into())
         );
         assert_eq!(
             error(&switching("Sec-WebSocket-Protocol: Chat, v2\r\n"), &r),

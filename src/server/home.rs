@@ -40,8 +40,11 @@ pub(super) trait ServerHooks: Registry {
     /// ([`WebSocketRequest::forward`](super::WebSocketRequest::forward)).
     fn forward_started(&self);
 
-    /// A forward ended, having moved these bytes each way.
-    fn forward_ended(&self, to_backend: u64, to_client: u64);
+    /// A forward ended (also when its future was dropped).
+    fn forward_ended(&self);
+
+    /// A forward that ended moved these bytes each way.
+    fn forward_bytes(&self, to_backend: u64, to_client: u64);
 
     /// The compression memory budget of the server's connections.
     #[cfg(feature = "deflate")]

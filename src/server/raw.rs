@@ -83,7 +83,7 @@ impl WebSocketRequest {
     /// [`add_response_header`](Self::add_response_header) does not apply:
     /// the response is exactly what the application wrote (plus the accept
     /// value when it left it out). Mounted on hyper
-    /// ([`ServerHandle::upgrade_hyper`](crate::ServerHandle::upgrade_hyper)),
+    /// (`ServerHandle::upgrade_hyper`, feature `hyper`),
     /// hyper writes the checked response: the same status and headers, in
     /// hyper's spelling.
     ///
@@ -108,8 +108,9 @@ impl WebSocketRequest {
     /// use wsgate::{AcceptError, RawOutcome};
     ///
     /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), AcceptError> {
-    /// let head = String::from_utf8_lossy(request.raw_head()).into_owned();
-    /// let response = if head.contains("\r\nAuthorization: Bearer good\r\n") {
+    /// // The head as sent is in `request.raw_head()`; a header's value,
+    /// // found case-insensitively, in `request.header`.
+    /// let response = if request.header("authorization") == Some("Bearer good") {
     ///     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
     ///      Connection: Upgrade\r\nX-Served-By: manual\r\n\r\n"
     /// } else {

@@ -246,11 +246,14 @@ impl ServerHooks for ServerCore {
         started.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn forward_ended(&self, to_backend: u64, to_client: u64) {
-        let [running, _, backend, client] = &self.counters.forwards;
+    fn forward_ended(&self) {
+        self.counters.forwards[0].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn forward_bytes(&self, to_backend: u64, to_client: u64) {
+        let [_, _, backend, client] = &self.counters.forwards;
         backend.fetch_add(to_backend, Ordering::Relaxed);
         client.fetch_add(to_client, Ordering::Relaxed);
-        running.fetch_sub(1, Ordering::Relaxed);
     }
 
     #[cfg(feature = "deflate")]

@@ -266,6 +266,23 @@ impl WebSocketRequest {
         &self.parts.protocols
     }
 
+    /// The subprotocols the client offered, spelled as it sent them, in its
+    /// order: what a raw 101 ([`accept_raw`](Self::accept_raw)) must
+    /// repeat byte for byte, since browsers compare the answer exactly.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// // The client sent `Sec-WebSocket-Protocol: Chat, superchat`.
+    /// assert_eq!(request.offered_protocols(), ["Chat", "superchat"]);
+    /// assert_eq!(request.protocols(), ["chat", "superchat"]);
+    /// # }
+    /// ```
+    pub fn offered_protocols(&self) -> &[String] {
+        &self.parts.upgrade.protocols
+    }
+
     /// The extensions the client offered, parsed, with their parameters.
     ///
     /// # Examples
@@ -369,7 +386,7 @@ impl WebSocketRequest {
     ///
     /// A request mounted with [`from_stream`](Self::from_stream) has its
     /// head as read from the stream. One mounted on hyper
-    /// ([`ServerHandle::upgrade_hyper`](crate::ServerHandle::upgrade_hyper))
+    /// (`ServerHandle::upgrade_hyper`, feature `hyper`)
     /// has the head as hyper parsed it, written out again: the same
     /// request line and headers, in order, but header names lower-cased and
     /// spacing normalized (hyper keeps no raw bytes).
@@ -719,6 +736,12 @@ impl WebSocketRequest {
     #[cfg(not(feature = "deflate"))]
     fn negotiate_deflate(&self) -> Option<Negotiated> {
         None
+    }
+
+    /// Why the request can no longer be decided (the client left, or the
+    /// decision deadline passed and it got 503), if so.
+    pub(super) fn undecidable(&self) -> Option<AcceptError> {
+        (!self.is_connected()).then(|| self.gone())
     }
 
     /// Its settings, runtime and server.

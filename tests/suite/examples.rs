@@ -433,7 +433,8 @@ fn forward_example_routes_by_path_and_checks_origins() {
             "--to",
             &fallback,
             "--allow-origin",
-            "https://good.example",
+            // An origin given with a slash still matches.
+            "https://good.example/",
         ],
     );
     let addr = server.addr;
@@ -491,7 +492,15 @@ fn forward_example_refuses_bad_flags() {
         eprintln!("skipped: the forward example could not be built");
         return;
     };
-    for flags in [&[][..], &["--route", "redis=127.0.0.1:6379"], &["--to"]] {
+    for flags in [
+        &[][..],
+        &["--route", "redis=127.0.0.1:6379"],
+        &["--route", "/redis=127.0.0.1"],
+        &["--to", "redis"],
+        &["--to", "127.0.0.1:6379", "--connect-timeout", "0"],
+        &["--to", "127.0.0.1:6379", "--idle-timeout", "1.5"],
+        &["--to"],
+    ] {
         let out = Command::new(&exe).args(flags).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{flags:?}");
         assert!(

@@ -276,17 +276,23 @@ fn a_refusing_backend_gets_the_client_502_and_no_101() {
     });
 }
 
-#[test]
-fn a_backend_that_never_answers_gets_the_client_504() {
-    // A listener with a backlog of 0 that never accepts: its queue holds
-    // one connection, and the kernel ignores the next SYN.
+/// A listener with a backlog of 0 that never accepts, its queue already
+/// full: the kernel ignores the next SYN, so a connect to it hangs. Keep
+/// both values alive while it is needed.
+fn silent_backend() -> (socket2::Socket, TcpStream, SocketAddr) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
         .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
     socket.listen(0).unwrap();
     let to = socket.local_addr().unwrap().as_socket().unwrap();
-    let _queued = TcpStream::connect(to).unwrap();
+    let queued = TcpStream::connect(to).unwrap();
+    (socket, queued, to)
+}
+
+#[test]
+fn a_backend_that_never_answers_gets_the_client_504() {
+    let (_listener, _queued, to) = silent_backend();
     run(async move {
         let forward = Forward::to(to.to_string()).connect_timeout(Duration::from_millis(300));
         let (server, outcome) = forwarding(Config::default(), forward).await;
@@ -303,7 +309,28 @@ fn a_backend_that_never_answers_gets_the_client_504() {
             Err(ForwardError::ConnectTimeout { .. })
         ));
     });
-    drop(socket);
+}
+
+#[test]
+fn a_connect_outlasting_the_decision_deadline_reports_the_503_the_client_got() {
+    let (_listener, _queued, to) = silent_backend();
+    run(async move {
+        let mut config = Config::default();
+        config.decision_timeout = Duration::from_millis(300);
+        let forward = Forward::to(to.to_string()).connect_timeout(Duration::from_secs(1));
+        let (server, outcome) = forwarding(config, forward).await;
+        let addr = server.addr;
+        let (status, _, _) =
+            blocking(move || ws_expect_rejection(addr, ws_request(addr, "/"))).await;
+        assert_eq!(status, 503);
+        match within("the outcome", outcome).await {
+            Err(e @ ForwardError::Accept(wsgate::AcceptError::DecisionTimeout)) => {
+                assert_eq!(e.status(), Some(503))
+            }
+            other => panic!("expected the decision timeout, got {other:?}"),
+        }
+        assert_eq!(server.handle.metrics().rejected.get(&504), None);
+    });
 }
 
 #[test]
@@ -413,7 +440,12 @@ fn a_backend_reset_closes_the_client_with_1011() {
         assert_eq!(close, Some((1011, "backend error".to_owned())));
         let report = within("the report", outcome).await.unwrap();
         assert!(
-            matches!(report.end, ForwardEnd::BackendFailed(_)),
+            matches!(
+                report.end,
+                ForwardEnd::BackendFailed(
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                )
+            ),
             "{report:?}"
         );
     });

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use http_types::StatusCode;
 
+use super::home::ServerHooks;
+
 pub use self::report::{ForwardEnd, ForwardError, ForwardReport};
 use super::request::WebSocketRequest;
 use crate::transport::{BoxTransport, Transport};
@@ -126,6 +128,14 @@ impl Forward {
     /// How long the connect to the backend may take; past it the client
     /// gets 504. Default [`Config::forward_connect_timeout`](crate::Config::forward_connect_timeout).
     ///
+    /// The connect happens while the request waits for its decision, so
+    /// it also counts against
+    /// [`Config::decision_timeout`](crate::Config::decision_timeout)
+    /// (30 s by default), with whatever the application did before
+    /// calling `forward`: past that deadline the client gets 503 and
+    /// `forward` returns
+    /// [`ForwardError::Accept`]`(`[`AcceptError::DecisionTimeout`](crate::AcceptError::DecisionTimeout)`)`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -187,10 +197,14 @@ impl Forward {
     /// client gets 500), or `None` for none. By default `binary` when the
     /// client offers it, else none.
     ///
+    /// The subprotocol is only a name to agree on: the relay is binary
+    /// whatever it is. websockify's older `base64` protocol (text frames
+    /// carrying base64) is not implemented.
+    ///
     /// # Examples
     ///
     /// ```
-    /// let forward = wsgate::Forward::to("127.0.0.1:5900").protocol(Some("base64"));
+    /// let forward = wsgate::Forward::to("127.0.0.1:5900").protocol(Some("rfb"));
     /// # let _ = forward;
     /// ```
     pub fn protocol(mut self, protocol: Option<&str>) -> Forward {
@@ -218,6 +232,10 @@ impl WebSocketRequest {
     /// bytes each way and what ended it (also logged, and counted in the
     /// server's [`metrics`](crate::ServerHandle::metrics)).
     ///
+    /// Dropping the future (cancelling the task that awaits it) ends the
+    /// forward at once: the backend's socket is closed, and so is the
+    /// connection once its last handle is gone.
+    ///
     /// The client is answered only after the backend connected: a backend
     /// that refuses gets the client 502 Bad Gateway, one that does not
     /// answer within the connect timeout 504 Gateway Timeout, each with
@@ -241,7 +259,7 @@ impl WebSocketRequest {
     ///     let to = match request.resource_url().path() {
     ///         "/redis" => "127.0.0.1:6379",
     ///         "/vnc" => "127.0.0.1:5900",
-    ///         _ => { request.reject(http_types::StatusCode::NotFound, "no such backend"); continue }
+    ///         _ => { request.reject(wsgate::http_types::StatusCode::NotFound, "no such backend"); continue }
     ///     };
     ///     wsgate::runtime::spawn(async move {
     ///         match request.forward(Forward::to(to)).await {
@@ -268,7 +286,13 @@ impl WebSocketRequest {
                     .connect_timeout
                     .unwrap_or(config.forward_connect_timeout);
                 let connect = crate::transport::connect(host, port, &runtime);
-                match runtime.timeout(timeout, connect).await {
+                let connected = runtime.timeout(timeout, connect).await;
+                if let Some(error) = self.undecidable() {
+                    // The client left, or the decision deadline passed and
+                    // it got 503: nothing is left to answer.
+                    return Err(ForwardError::Accept(error));
+                }
+                match connected {
                     Some(Ok(stream)) => {
                         let _ = stream.get_ref().set_nodelay(true);
                         (Box::new(stream), address)
@@ -299,9 +323,8 @@ impl WebSocketRequest {
             .map_err(ForwardError::Accept)?;
         let id = conn.id();
         log::info!("{id} forwarding to {to}");
-        if let Some(server) = &server {
-            server.forward_started();
-        }
+        // Counted as running until the relay ends, or its future is dropped.
+        let _running = Running::start(server.clone());
         let settings = relay::Settings {
             read_size: forward.read_size.unwrap_or(config.forward_read_size).max(1),
             forward_text: forward.forward_text,
@@ -309,10 +332,30 @@ impl WebSocketRequest {
         };
         let report = relay::relay(conn, backend, settings, &runtime).await;
         if let Some(server) = &server {
-            server.forward_ended(report.to_backend, report.to_client);
+            server.forward_bytes(report.to_backend, report.to_client);
         }
         log::info!("{id} forward to {to} ended: {report}");
         Ok(report)
+    }
+}
+
+/// A forward counted as running in its server's metrics while this lives.
+struct Running(Option<std::sync::Arc<dyn ServerHooks>>);
+
+impl Running {
+    fn start(server: Option<std::sync::Arc<dyn ServerHooks>>) -> Running {
+        if let Some(server) = &server {
+            server.forward_started();
+        }
+        Running(server)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(server) = &self.0 {
+            server.forward_ended();
+        }
     }
 }
 

@@ -37,13 +37,13 @@ enum Upstream {
     /// The connection's close event: the client closed, failed or left.
     Closed(CloseEvent),
     TextRefused,
-    BackendFailed(String),
+    BackendFailed(std::io::ErrorKind),
 }
 
 /// Why the backend-to-client side stopped.
 enum Downstream {
     Eof,
-    Failed(String),
+    Failed(std::io::ErrorKind),
     /// The connection can no longer send: it is closing or gone.
     ClientGone,
 }
@@ -202,7 +202,7 @@ async fn client_to_backend<W: AsyncWrite + Unpin>(
             _ => continue,
         };
         if let Err(e) = write(backend, &data).await {
-            return Upstream::BackendFailed(e.to_string());
+            return Upstream::BackendFailed(e.kind());
         }
         traffic.moved(&traffic.to_backend, data.len());
     }
@@ -235,7 +235,7 @@ async fn backend_to_client<R: AsyncRead + Unpin>(
         let n = match backend.read(&mut buf).await {
             Ok(0) => return Downstream::Eof,
             Ok(n) => n,
-            Err(e) => return Downstream::Failed(e.to_string()),
+            Err(e) => return Downstream::Failed(e.kind()),
         };
         if conn.send_binary(buf[..n].to_vec()).await.is_err() {
             return Downstream::ClientGone;

@@ -86,9 +86,10 @@ pub enum ForwardEnd {
     /// The backend ended its stream: what it sent was delivered, then the
     /// client got 1000.
     BackendClosed,
-    /// Reading from or writing to the backend failed (the error's text):
-    /// the client got 1011.
-    BackendFailed(String),
+    /// Reading from or writing to the backend failed (what failed, e.g.
+    /// [`ConnectionReset`](io::ErrorKind::ConnectionReset)): the client
+    /// got 1011.
+    BackendFailed(io::ErrorKind),
     /// The client closed, or its connection failed or dropped
     /// ([`ForwardReport::close`] tells which); the backend socket was shut
     /// down and closed.
@@ -128,7 +129,7 @@ impl fmt::Display for ForwardEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForwardEnd::BackendClosed => f.write_str("the backend closed"),
-            ForwardEnd::BackendFailed(e) => write!(f, "the backend failed: {e}"),
+            ForwardEnd::BackendFailed(kind) => write!(f, "the backend failed: {kind}"),
             ForwardEnd::ClientClosed => f.write_str("the client closed"),
             ForwardEnd::TextRefused => f.write_str("the client sent text, which is not forwarded"),
             ForwardEnd::Idle => f.write_str("idle"),
@@ -169,9 +170,10 @@ pub enum ForwardError {
         /// The timeout that passed.
         timeout: Duration,
     },
-    /// The backend connected but the opening handshake could not be
-    /// completed (the client left, the subprotocol was not offered, the
-    /// server is shutting down); the client got the status `accept` sends.
+    /// The opening handshake could not be completed: the client left, the
+    /// decision deadline passed while the backend was being connected
+    /// (the client got 503), the subprotocol was not offered, or the
+    /// server is shutting down; the client got the status `accept` sends.
     Accept(AcceptError),
 }
 
@@ -195,7 +197,9 @@ impl ForwardError {
             ForwardError::ConnectTimeout { .. } => Some(504),
             ForwardError::Accept(AcceptError::ProtocolNotOffered(_)) => Some(500),
             ForwardError::Accept(AcceptError::OriginMismatch { .. }) => Some(403),
-            ForwardError::Accept(AcceptError::ShuttingDown) => Some(503),
+            ForwardError::Accept(AcceptError::ShuttingDown | AcceptError::DecisionTimeout) => {
+                Some(503)
+            }
             ForwardError::Accept(_) => None,
         }
     }
