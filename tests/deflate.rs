@@ -413,6 +413,56 @@ fn python_sees_the_servers_preferences() {
     })
 }
 
+/// Python `websockets` against a raw 101 (`WebSocketRequest::accept_raw`)
+/// whose permessage-deflate parameters the application wrote: Python
+/// accepts them, and both ends compress as they say. (tungstenite, the
+/// other independent client, has no permessage-deflate.)
+#[test]
+fn python_accepts_a_raw_101_with_permessage_deflate() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        const ANSWER: &str =
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10";
+        let server = common::request_server(Config::default()).await;
+        let uri = format!("ws://{}/", server.addr);
+        let messages = vec![
+            msg(100 << 10, "text", "words"),
+            msg(5000, "binary", "zeros"),
+            msg(3, "text", "words"),
+        ];
+        let answer = common::spawn(py(
+            json!({"mode": "echo", "uri": uri, "messages": messages}),
+        ));
+        let request = server.next().await;
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Extensions: {ANSWER}\r\n\r\n"
+        );
+        let conn = request
+            .accept_raw(response)
+            .await
+            .expect("a valid 101")
+            .connection()
+            .expect("accepted");
+        common::spawn(common::serve_echo(conn.clone()));
+        let answer = within_for(Duration::from_secs(30), "python", answer).await;
+        assert_eq!(answer["header"], ANSWER);
+        // Python's side: it decompresses without context takeover from the
+        // server, and compresses with a 1 KiB window.
+        assert_eq!(answer["params"][0]["remote_no_context_takeover"], true);
+        assert_eq!(answer["params"][0]["local_max_window_bits"], 10);
+        assert_eq!(answer["echo"], json!([true, true, true]));
+        let params = conn.deflate().expect("configured from the response");
+        assert_eq!(params.to_string(), ANSWER);
+        assert!(
+            conn.stats().deflate_bytes_saved > 50 << 10,
+            "{:?}",
+            conn.stats()
+        );
+    })
+}
+
 #[test]
 fn python_offers_the_server_declines() {
     common::run(async move {
