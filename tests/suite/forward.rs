@@ -478,3 +478,154 @@ fn the_application_can_choose_the_subprotocol_and_forward_to_its_own_stream() {
         assert_eq!(report.to_client, 3);
     });
 }
+
+// From the hostile review: ends that neither side of the relay sees, a
+// cancelled forward, a slow upload, and a slow client after the backend's
+// end.
+
+#[test]
+fn a_client_gone_while_the_backend_does_not_read_ends_the_forward() {
+    run(async {
+        // A backend that takes a small window's worth, then neither reads
+        // nor writes until the test ends.
+        let (hold, held) = mpsc::channel::<()>();
+        let held = std::sync::Mutex::new(held);
+        let (to, _seen) = backend(move |stream| {
+            socket2::SockRef::from(&stream)
+                .set_recv_buffer_size(4096)
+                .unwrap();
+            let _ = held.lock().unwrap().recv_timeout(Duration::from_secs(30));
+            drop(stream);
+            (Vec::new(), false)
+        });
+        let mut config = large_config();
+        config.ping_interval = Some(Duration::from_millis(200));
+        config.ping_timeout = Duration::from_millis(300);
+        let (server, outcome) = forwarding(config, Forward::to(to.to_string())).await;
+        let addr = server.addr;
+        blocking(move || {
+            let mut client = RawClient::connect_with_timeout(addr, Duration::from_secs(1));
+            client.send(upgrade_request("/", "").as_bytes());
+            assert_eq!(client.read_head().status, 101);
+            // 1 MiB frames until everything between the client and the
+            // backend is full and the client's writes stall; then it leaves.
+            let frame = encode_frame(0x82, &vec![7u8; 1 << 20], Some(MASK));
+            for _ in 0..512 {
+                if client.try_send(&frame).is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        // Keepalive ends the connection; the forward sees it although its
+        // client-to-backend side is stuck writing.
+        let report = within_for(Duration::from_secs(10), "the forward's end", outcome)
+            .await
+            .unwrap();
+        assert_eq!(report.end, ForwardEnd::ClientClosed);
+        assert!(!report.close.clean, "{report:?}");
+        assert_eq!(server.handle.metrics().forwarding, 0);
+        drop(hold);
+    });
+}
+
+#[test]
+fn a_cancelled_forward_is_not_counted_as_running() {
+    run(async {
+        let (to, _seen) = backend(echo);
+        let server = request_server(Config::default()).await;
+        let requests = server.requests.clone();
+        let (gave_up, give_up) = futures::channel::oneshot::channel::<()>();
+        let outcome = spawn(async move {
+            let request = requests.recv().await.expect("a request");
+            // The application gives up on the forward (a select against a
+            // shutdown signal, a timeout, an aborted task).
+            let forward = std::pin::pin!(request.forward(Forward::to(to.to_string())));
+            let _ = futures::future::select(forward, give_up).await;
+        });
+        let addr = server.addr;
+        let handle = server.handle.clone();
+        let mut ws = blocking(move || {
+            let mut ws = ws_connect(addr, "/");
+            ws.send(WsMessage::binary(b"x".to_vec())).unwrap();
+            read_binary(&mut ws, 1, 1);
+            ws
+        })
+        .await;
+        assert_eq!(handle.metrics().forwarding, 1);
+        gave_up.send(()).unwrap();
+        within("the cancel", outcome).await;
+        let metrics = handle.metrics();
+        assert_eq!((metrics.forwarding, metrics.forwarded), (0, 1));
+        // Its connection's last handle went with it: the client is closed.
+        let close = blocking(move || ws_wait_for_close(&mut ws)).await;
+        assert!(close.is_some(), "{close:?}");
+    });
+}
+
+#[test]
+fn an_upload_still_arriving_is_not_idle() {
+    run(async {
+        let (to, seen) = backend(echo);
+        let forward = Forward::to(to.to_string()).idle_timeout(Some(Duration::from_millis(500)));
+        let (server, outcome) = forwarding(large_config(), forward).await;
+        let addr = server.addr;
+        let close = blocking(move || {
+            let mut client = RawClient::handshake(addr);
+            // One 40 KiB message trickled 2 KiB per 100 ms (the pacing under
+            // test): bytes arrive for 2 s, never 500 ms apart.
+            let frame = encode_frame(0x82, &vec![1u8; 40 << 10], Some(MASK));
+            for chunk in frame.chunks(2048) {
+                client.send(chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            client.read_until_close().0
+        })
+        .await;
+        // It was forwarded whole, echoed, and only then did the forward idle.
+        assert_eq!(close, Some((1001, "idle".to_owned())));
+        let report = within("the report", outcome).await.unwrap();
+        assert_eq!(report.end, ForwardEnd::Idle);
+        assert_eq!(report.to_backend, 40 << 10);
+        assert!(report.duration >= Duration::from_millis(2000), "{report:?}");
+        assert_eq!(seen.recv_timeout(TIMEOUT).unwrap().0.len(), 40 << 10);
+    });
+}
+
+#[test]
+fn a_slow_client_gets_everything_the_backend_sent_before_its_end() {
+    run(async {
+        const TOTAL: usize = 16 << 20;
+        let (to, _seen) = backend(|mut stream| {
+            let _ = stream.write_all(&vec![5u8; TOTAL]);
+            (Vec::new(), true)
+        });
+        let mut config = Config::default();
+        config.close_timeout = Duration::from_millis(200);
+        let (server, outcome) = forwarding(config, Forward::to(to.to_string())).await;
+        let addr = server.addr;
+        let (got, close) = blocking(move || {
+            let mut stream = connect_with_buffers(addr, Some(16 << 10), None);
+            raw_upgrade(&mut stream, "/");
+            let mut got = 0;
+            loop {
+                let (first, payload) = read_server_frame(&mut stream).expect("a frame");
+                match first {
+                    0x82 => {
+                        got += payload.len();
+                        // A slow link (the pacing under test).
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    0x88 => return (got, u16::from_be_bytes([payload[0], payload[1]])),
+                    other => panic!("frame {other:#x}"),
+                }
+            }
+        })
+        .await;
+        assert_eq!((got, close), (TOTAL, 1000));
+        let report = within_for(Duration::from_secs(20), "the report", outcome)
+            .await
+            .unwrap();
+        assert_eq!(report.end, ForwardEnd::BackendClosed);
+    });
+}

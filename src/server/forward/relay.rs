@@ -52,6 +52,10 @@ enum First {
     Up(Upstream),
     Down(Downstream),
     Idle,
+    /// The connection finished (keepalive failed, the socket dropped)
+    /// while neither side was looking: the client-to-backend side may be
+    /// stuck writing to a backend that does not read.
+    Finished,
 }
 
 /// Bytes each way and the time of the last one, shared by both sides.
@@ -111,20 +115,28 @@ where
             settings.read_size,
             &traffic
         ));
-        let idle = pin!(idle(settings.idle_timeout, &traffic, runtime));
-        first_of(up, down, idle).await
+        let idle = pin!(idle(settings.idle_timeout, &conn, &traffic, runtime));
+        let finished = pin!(conn.closed());
+        first_of(up, down, idle, finished).await
     };
-    let (end, close) = match first {
-        First::Up(Upstream::Closed(close)) => (ForwardEnd::ClientClosed, Some(close)),
+    let (end, close) = match &first {
+        First::Up(Upstream::Closed(close)) => (ForwardEnd::ClientClosed, Some(close.clone())),
         First::Up(Upstream::TextRefused) => (ForwardEnd::TextRefused, None),
         First::Up(Upstream::BackendFailed(e)) | First::Down(Downstream::Failed(e)) => {
-            (ForwardEnd::BackendFailed(e), None)
+            (ForwardEnd::BackendFailed(*e), None)
         }
         First::Down(Downstream::Eof) => (ForwardEnd::BackendClosed, None),
-        // The connection is closing: its close event says how.
-        First::Down(Downstream::ClientGone) => (ForwardEnd::ClientClosed, None),
+        // The connection is closing or gone: its close event says how.
+        First::Down(Downstream::ClientGone) | First::Finished => (ForwardEnd::ClientClosed, None),
         First::Idle => (ForwardEnd::Idle, None),
     };
+    if matches!(first, First::Down(Downstream::ClientGone)) {
+        // A send failed. Normally the connection is already closing and
+        // this does nothing; if not (the queue was full under
+        // `SendPolicy::Fail`), the client is closed rather than left open
+        // with nobody relaying.
+        let _ = conn.close(CloseCode::INTERNAL_ERROR, "send failed");
+    }
     // The backend's side ends first: a shut-down write side tells it the
     // client is done, and dropping both halves closes the socket.
     let _ = runtime
@@ -154,11 +166,12 @@ where
     }
 }
 
-/// Polls the three sides until one finishes.
+/// Polls the sides until one finishes.
 async fn first_of(
     mut up: impl Future<Output = Upstream> + Unpin,
     mut down: impl Future<Output = Downstream> + Unpin,
     mut idle: impl Future<Output = ()> + Unpin,
+    mut finished: impl Future<Output = ()> + Unpin,
 ) -> First {
     poll_fn(|cx| {
         if let Poll::Ready(up) = std::pin::Pin::new(&mut up).poll(cx) {
@@ -169,6 +182,9 @@ async fn first_of(
         }
         if std::pin::Pin::new(&mut idle).poll(cx).is_ready() {
             return Poll::Ready(First::Idle);
+        }
+        if std::pin::Pin::new(&mut finished).poll(cx).is_ready() {
+            return Poll::Ready(First::Finished);
         }
         Poll::Pending
     })
@@ -201,10 +217,9 @@ async fn client_to_backend<W: AsyncWrite + Unpin>(
             }
             _ => continue,
         };
-        if let Err(e) = write(backend, &data).await {
+        if let Err(e) = write(backend, &data, traffic).await {
             return Upstream::BackendFailed(e.kind());
         }
-        traffic.moved(&traffic.to_backend, data.len());
     }
     Upstream::Closed(CloseEvent {
         code: CloseCode::ABNORMAL,
@@ -213,8 +228,21 @@ async fn client_to_backend<W: AsyncWrite + Unpin>(
     })
 }
 
-async fn write<W: AsyncWrite + Unpin>(backend: &mut W, data: &[u8]) -> std::io::Result<()> {
-    backend.write_all(data).await?;
+/// Writes all of `data`, counting each part the backend takes as
+/// traffic (a backend reading slowly is not idle).
+async fn write<W: AsyncWrite + Unpin>(
+    backend: &mut W,
+    mut data: &[u8],
+    traffic: &Traffic,
+) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let n = backend.write(data).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        traffic.moved(&traffic.to_backend, n);
+        data = &data[n..];
+    }
     backend.flush().await
 }
 
@@ -229,7 +257,7 @@ async fn backend_to_client<R: AsyncRead + Unpin>(
     let high_water = conn.shared().config.send_queue_high_water;
     let mut buf = vec![0u8; read_size.max(1)];
     loop {
-        if conn.buffered_amount() > high_water && conn.writable().await.is_err() {
+        if conn.buffered_amount() >= high_water && conn.writable().await.is_err() {
             return Downstream::ClientGone;
         }
         let n = match backend.read(&mut buf).await {
@@ -245,13 +273,26 @@ async fn backend_to_client<R: AsyncRead + Unpin>(
 }
 
 /// Resolves once nothing has moved either way for `timeout`; never without
-/// one.
-async fn idle(timeout: Option<Duration>, traffic: &Traffic, runtime: &Runtime) {
+/// one. Moving is: the backend taking or giving bytes, bytes of a data
+/// message arriving from the client (a large upload trickling in), or the
+/// send queue draining to the client. Pings and pongs are not.
+async fn idle(timeout: Option<Duration>, conn: &Connection, traffic: &Traffic, runtime: &Runtime) {
     let Some(timeout) = timeout else {
         return std::future::pending().await;
     };
+    let mut queued = conn.buffered_amount();
+    let mut draining = traffic.started;
     loop {
-        let deadline = traffic.last() + timeout;
+        let now_queued = conn.buffered_amount();
+        if now_queued != queued {
+            queued = now_queued;
+            draining = Instant::now();
+        }
+        let last = traffic
+            .last()
+            .max(conn.shared().last_data_rx())
+            .max(draining);
+        let deadline = last + timeout;
         if Instant::now() >= deadline {
             return;
         }
