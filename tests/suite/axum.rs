@@ -35,6 +35,35 @@ async fn websocket(
                 // Never decides: the decision deadline answers 503.
                 std::future::pending::<()>().await;
             }
+            "/raw" => {
+                let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                                Connection: Upgrade\r\nSec-WebSocket-Protocol: Chat\r\n\
+                                X-Raw: yes\r\n\r\n";
+                if let Ok(wsgate::RawOutcome::Accepted(conn)) = request.accept_raw(response).await {
+                    common::echo_messages(conn).await;
+                }
+                return;
+            }
+            "/raw-401" => {
+                let response = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n\
+                                Content-Length: 0\r\n\r\n";
+                let outcome = request.accept_raw(response).await;
+                assert!(matches!(outcome, Ok(wsgate::RawOutcome::Rejected(401))));
+                return;
+            }
+            "/forward" => {
+                let to = request
+                    .resource_url()
+                    .query_pairs()
+                    .find(|(k, _)| k == "to")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap();
+                // The client offers `Chat, other`: it expects one of them back.
+                let forward = wsgate::Forward::to(to).protocol(Some("chat"));
+                let report = request.forward(forward).await.unwrap();
+                assert_eq!(report.to_client, 5);
+                return;
+            }
             _ => {
                 request.reject(StatusCode::NotFound, "try /ws");
                 return;
@@ -56,6 +85,9 @@ async fn app(config: wsgate::Config) -> (SocketAddr, Server) {
         .route("/other", get(websocket))
         .route("/slow", get(websocket))
         .route("/secure", get(websocket))
+        .route("/raw", get(websocket))
+        .route("/raw-401", get(websocket))
+        .route("/forward", get(websocket))
         .with_state(server.handle());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -239,4 +271,43 @@ fn axum_route_answers_503_when_no_decision_comes_in_time() {
     let metrics = server.handle().metrics();
     assert_eq!(metrics.pending_handshakes, 0, "{metrics:?}");
     assert_eq!(metrics.rejected.get(&503), Some(&1), "{metrics:?}");
+}
+
+#[test]
+fn axum_route_answers_raw_and_forwards() {
+    let rt = runtime();
+    let (addr, server) = rt.block_on(app(wsgate::Config::default()));
+    let handle = server.handle();
+    let (backend, _seen) = crate::forward::backend(crate::forward::echo);
+    let client = std::thread::spawn(move || {
+        // A raw 101, written by hyper from the checked response.
+        let (mut ws, response) = ws_connect(addr, "/raw").unwrap();
+        assert_eq!(response.headers()["x-raw"], "yes");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "Chat");
+        ws.send(WsMessage::text("raw")).unwrap();
+        assert_eq!(ws.read().unwrap(), WsMessage::text("raw"));
+        ws.close(None).unwrap();
+        // A raw rejection.
+        match ws_connect(addr, "/raw-401") {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401);
+                assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            }
+            other => panic!("expected 401, got {other:?}"),
+        }
+        // A forward to a TCP echo.
+        let (mut ws, _) = ws_connect(addr, &format!("/forward?to={backend}")).unwrap();
+        ws.send(WsMessage::binary(b"hello".to_vec())).unwrap();
+        assert_eq!(ws.read().unwrap(), WsMessage::binary(b"hello".to_vec()));
+        ws.close(None).unwrap();
+        while ws.read().is_ok() {}
+    });
+    client.join().unwrap();
+    rt.block_on(async {
+        common::eventually("the forward to end", TIMEOUT, || {
+            let m = handle.metrics();
+            m.forwarded == 1 && m.forwarding == 0 && m.forwarded_to_clients == 5
+        })
+        .await;
+    });
 }
