@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::Limits;
 #[cfg(feature = "deflate")]
-use super::deflate::{DeflateNegotiationError, DeflateParams, PERMESSAGE_DEFLATE};
+use super::deflate::{DeflateNegotiationError, DeflateParams};
 use super::key::accept_key;
 use super::request::UpgradeRequest;
 use super::tokens::{ExtensionOffer, TokenError, is_token, list_contains_token, parse_extensions};
@@ -610,18 +610,19 @@ fn check_accept(
         {
             return Err(RawResponseError::ExtensionNotOffered(name.clone()));
         }
-        #[cfg(feature = "deflate")]
-        if deflate && name.eq_ignore_ascii_case(PERMESSAGE_DEFLATE) {
-            match super::deflate::check_deflate_answer(&request.extensions, extension) {
-                Some(Ok(params)) => agreed = Some(params),
-                Some(Err(e)) => return Err(RawResponseError::InvalidDeflate(e)),
-                // Offered only with invalid parameters: not offered.
-                None => return Err(RawResponseError::ExtensionNotOffered(name.clone())),
-            }
-            continue;
+        // permessage-deflate is the one extension wsgate implements.
+        let supported =
+            cfg!(feature = "deflate") && deflate && name.eq_ignore_ascii_case("permessage-deflate");
+        if !supported {
+            return Err(RawResponseError::ExtensionNotSupported(name.clone()));
         }
-        let _ = deflate;
-        return Err(RawResponseError::ExtensionNotSupported(name.clone()));
+        #[cfg(feature = "deflate")]
+        match super::deflate::check_deflate_answer(&request.extensions, extension) {
+            Some(Ok(params)) => agreed = Some(params),
+            Some(Err(e)) => return Err(RawResponseError::InvalidDeflate(e)),
+            // Offered only with invalid parameters: not offered.
+            None => return Err(RawResponseError::ExtensionNotOffered(name.clone())),
+        }
     }
     Ok(Accepted {
         fill_in,
