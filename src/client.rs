@@ -373,6 +373,7 @@ impl Client {
             None,
             deflate,
             runtime,
+            Box::new(()),
         ))
     }
 

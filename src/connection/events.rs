@@ -12,7 +12,7 @@ use super::event::Event;
 use super::handle::Connection;
 use super::reader::Reader;
 
-impl Connection {
+impl<S> Connection<S> {
     /// The stream of incoming events.
     ///
     /// One event stream reads at a time: a second `Events` waits until the
@@ -36,7 +36,7 @@ impl Connection {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        Events::new(self.clone(), &self.shared().reader)
+        Events::new(self.untyped(), &self.shared().reader)
     }
 }
 

@@ -3,6 +3,8 @@
 //! `sending.rs`, what it knows about itself in `info.rs`, its events in
 //! `events.rs` and `handlers.rs`.
 
+use std::any::{Any, TypeId};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -24,9 +26,15 @@ pub(crate) trait Registry: Observer {
     fn started(&self, connection: &Connection);
 }
 
+/// The application's state for one connection, set when it is accepted
+/// ([`WebSocketRequest::accept_with_state`](crate::WebSocketRequest::accept_with_state)).
+pub(crate) type State = Box<dyn Any + Send + Sync>;
+
 /// Dropped when the last user-facing handle goes: the connection is closed
-/// with 1001 (going away) if it is still open.
-pub(crate) struct Handle(pub(crate) Arc<Shared>);
+/// with 1001 (going away) if it is still open. It also holds the
+/// application's state for the connection, which lives as long as a handle
+/// does.
+pub(crate) struct Handle(pub(crate) Arc<Shared>, State);
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -43,6 +51,17 @@ impl Drop for Handle {
 /// [`events`](Self::events); keep polling it (or run
 /// [`EventHandlers`](crate::EventHandlers)) so that pings are answered and closes completed.
 /// When every handle is dropped, the connection closes with 1001.
+///
+/// `S` is the application's state for this connection (the authenticated
+/// user, say), set when accepting with
+/// [`WebSocketRequest::accept_with_state`](crate::WebSocketRequest::accept_with_state)
+/// and read with [`state`](Self::state) from every clone of the handle.
+/// A plain `Connection` is `Connection<()>`: no state, or a view that does
+/// not name it ([`untyped`](Self::untyped)); [`with_state`](Self::with_state)
+/// gets the typed handle back, and the server's registry and topics hand
+/// out typed handles too
+/// ([`ServerHandle::connections_with`](crate::ServerHandle::connections_with),
+/// [`ServerHandle::subscribers_with`](crate::ServerHandle::subscribers_with)).
 ///
 /// # Examples
 ///
@@ -65,12 +84,21 @@ impl Drop for Handle {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(()) });
 /// ```
-#[derive(Clone)]
-pub struct Connection {
+pub struct Connection<S = ()> {
     handle: Arc<Handle>,
+    state: PhantomData<fn() -> S>,
 }
 
-impl std::fmt::Debug for Connection {
+impl<S> Clone for Connection<S> {
+    fn clone(&self) -> Self {
+        Connection {
+            handle: self.handle.clone(),
+            state: PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("id", &self.id())
@@ -96,6 +124,7 @@ impl Connection {
         registry: Option<Arc<dyn Registry>>,
         deflate: Option<Negotiated>,
         runtime: Runtime,
+        state: State,
     ) -> Connection {
         let (receiver, deflate) = match deflate {
             #[cfg(feature = "deflate")]
@@ -121,7 +150,7 @@ impl Connection {
             deflate,
             runtime,
         ));
-        let conn = Connection::from_handle(Arc::new(Handle(shared.clone())));
+        let conn = Connection::from_handle(Arc::new(Handle(shared.clone(), state)));
         // Registered before the writer starts, so that its end is always
         // seen after its start.
         if let Some(registry) = &registry {
@@ -133,7 +162,84 @@ impl Connection {
     }
 
     pub(crate) fn from_handle(handle: Arc<Handle>) -> Connection {
-        Connection { handle }
+        Connection {
+            handle,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<S> Connection<S> {
+    /// The same connection as a handle whose state is `T`, which the caller
+    /// knows it is.
+    pub(crate) fn retyped<T>(self) -> Connection<T> {
+        Connection {
+            handle: self.handle,
+            state: PhantomData,
+        }
+    }
+
+    /// This handle without its state's type: a plain [`Connection`], as
+    /// [`ServerHandle::connections`](crate::ServerHandle::connections) and
+    /// [`Events::connection`](crate::Events::connection) give. The state is
+    /// still there: [`with_state`](Self::with_state) gets it back.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection<String>) {
+    /// let plain: wsgate::Connection = conn.untyped();
+    /// assert_eq!(plain.id(), conn.id());
+    /// # }
+    /// ```
+    pub fn untyped(&self) -> Connection {
+        self.clone().retyped()
+    }
+
+    /// This connection with its state typed as `T`, if `T` is the type it
+    /// was accepted with; `None` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(conn: wsgate::Connection) {
+    /// struct User { name: String }
+    /// if let Some(user) = conn.with_state::<User>() {
+    ///     println!("{} is {}", user.id(), user.state().name);
+    /// }
+    /// # }
+    /// ```
+    pub fn with_state<T: Send + Sync + 'static>(&self) -> Option<Connection<T>> {
+        let state: &dyn Any = &*self.handle.1;
+        (state.is::<T>() || TypeId::of::<T>() == TypeId::of::<()>()).then(|| self.clone().retyped())
+    }
+
+    /// The application's state for this connection, as given to
+    /// [`accept_with_state`](crate::WebSocketRequest::accept_with_state).
+    /// The same value from every clone of this handle, for as long as any
+    /// handle lives. For mutable state, put a `Mutex` or atomics in it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// struct User { name: String }
+    ///
+    /// let user = User { name: "alice".into() };
+    /// let conn = request.accept_with_state(None, None, user).await?;
+    /// let same = conn.clone();
+    /// assert_eq!(same.state().name, "alice");
+    /// # Ok(()) }
+    /// ```
+    pub fn state(&self) -> &S
+    where
+        S: Send + Sync + 'static,
+    {
+        let state: &dyn Any = &*self.handle.1;
+        state
+            .downcast_ref::<S>()
+            .or_else(|| (&() as &'static dyn Any).downcast_ref::<S>())
+            .expect("a Connection<S> is only made for a connection whose state is an S")
     }
 
     /// The user-facing handle, for a registry to keep a weak reference to.

@@ -58,7 +58,7 @@ pub struct EventHandlers {
     drain: Option<Handler<()>>,
 }
 
-impl Connection {
+impl<S> Connection<S> {
     /// Node-style event handlers over [`events`](Self::events).
     ///
     /// # Examples
@@ -77,7 +77,7 @@ impl Connection {
     /// # }
     /// ```
     pub fn handlers(&self) -> EventHandlers {
-        EventHandlers::new(self.clone())
+        EventHandlers::new(self.untyped())
     }
 }
 

@@ -8,7 +8,7 @@ use super::stats::ConnectionStats;
 use crate::handshake::ExtensionOffer;
 use crate::protocol::Role;
 
-impl Connection {
+impl<S> Connection<S> {
     /// Traffic counters and state of this connection.
     ///
     /// # Examples

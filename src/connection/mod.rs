@@ -29,7 +29,7 @@ mod writer;
 pub use self::event::{CloseEvent, Event};
 pub use self::events::Events;
 pub use self::handle::Connection;
-pub(crate) use self::handle::{Handle, Registry};
+pub(crate) use self::handle::{Handle, Registry, State};
 pub use self::handlers::EventHandlers;
 pub use self::id::ConnectionId;
 pub use self::options::SendOptions;

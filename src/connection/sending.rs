@@ -7,7 +7,7 @@ use super::prepared::Prepared;
 use crate::error::Error;
 use crate::protocol::{DataKind, Message, OpCode};
 
-impl Connection {
+impl<S> Connection<S> {
     /// Sends a message, waiting while the send queue is over its high-water
     /// mark (unless the policy says otherwise).
     ///

@@ -58,7 +58,7 @@ async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::
     Ok(filled)
 }
 
-impl Connection {
+impl<S> Connection<S> {
     /// Sends one message whose payload is read from `reader`, in frames of
     /// [`Config::stream_chunk_size`](crate::Config::stream_chunk_size) bytes,
     /// so it is never held whole in memory. Each frame waits for queue space

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use event_listener::Event as Notify;
 use futures::channel::mpsc;
 
-use super::http::HttpHandler;
+use super::http_handler::HttpHandler;
 use super::registry::ServerCore;
 use super::request::WebSocketRequest;
 use crate::config::Config;

@@ -99,6 +99,51 @@ impl ServerHandle {
         self.inner.core.connection(id)
     }
 
+    /// Every open connection (that the application has not dropped) whose
+    /// state is an `S`, typed: the ones accepted with
+    /// [`accept_with_state`](crate::WebSocketRequest::accept_with_state)
+    /// and a state of that type. The state is read with
+    /// [`Connection::state`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle) {
+    /// struct User { name: String }
+    ///
+    /// for conn in handle.connections_with::<User>() {
+    ///     println!("{} is online", conn.state().name);
+    /// }
+    /// # }
+    /// ```
+    pub fn connections_with<S: Send + Sync + 'static>(&self) -> Vec<Connection<S>> {
+        self.connections()
+            .iter()
+            .filter_map(Connection::with_state)
+            .collect()
+    }
+
+    /// The open connection with this id, typed with its state `S`; `None`
+    /// if there is none or its state is not an `S`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle, id: wsgate::ConnectionId) {
+    /// struct User { name: String }
+    ///
+    /// if let Some(conn) = handle.connection_with::<User>(id) {
+    ///     println!("{} is {}", id, conn.state().name);
+    /// }
+    /// # }
+    /// ```
+    pub fn connection_with<S: Send + Sync + 'static>(
+        &self,
+        id: ConnectionId,
+    ) -> Option<Connection<S>> {
+        self.connection(id)?.with_state()
+    }
+
     /// Sends a message to one connection. Fails with [`Error::Closed`] when
     /// there is no open connection with this id.
     ///
@@ -259,6 +304,30 @@ impl ServerHandle {
     /// ```
     pub fn subscribers(&self, topic: &str) -> usize {
         self.inner.core.topics.subscribers(topic)
+    }
+
+    /// The connections subscribed to `topic` (that the application still
+    /// holds) whose state is an `S`, typed. With `S = ()`, every
+    /// subscriber, untyped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(handle: wsgate::ServerHandle) {
+    /// struct User { name: String }
+    ///
+    /// let names: Vec<String> = handle
+    ///     .subscribers_with::<User>("room/42")
+    ///     .iter()
+    ///     .map(|conn| conn.state().name.clone())
+    ///     .collect();
+    /// # }
+    /// ```
+    pub fn subscribers_with<S: Send + Sync + 'static>(&self, topic: &str) -> Vec<Connection<S>> {
+        let ids = self.inner.core.topics.subscriber_ids(topic);
+        ids.into_iter()
+            .filter_map(|id| self.connection_with(id))
+            .collect()
     }
 
     /// Calls `handler` with every message published to `topic`, by this

@@ -1,12 +1,14 @@
 //! One opening handshake: read the head under the timeout, answer errors
 //! and plain HTTP, and hand valid upgrades to the application.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::SinkExt;
 use std::future::poll_fn;
 
 use super::core::Inner;
+use super::handle::ServerHandle;
 use super::home::RequestHome;
 use super::http;
 use super::pending;
@@ -20,7 +22,7 @@ use crate::transport::BoxTransport;
 
 /// Reads and answers one opening handshake; a valid upgrade becomes a
 /// request for the application.
-pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
+pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Arc<Inner>) {
     let config = &inner.config;
     let limits = Limits {
         max_size: config.max_handshake_size,
@@ -70,7 +72,9 @@ pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Inner) {
                 raw,
                 rest,
                 peer.secure,
-                inner.handler.as_ref(),
+                inner.handler.as_ref().map(|handler| (handler, ServerHandle {
+                    inner: inner.clone(),
+                })),
                 &inner.runtime,
                 config,
             ))

@@ -1,37 +1,22 @@
 //! Plain HTTP requests on the WebSocket port, answered by an optional
 //! handler: `http_types::Request` in, `http_types::Response` out.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Method, Request, Response, Url};
 
+use super::handle::ServerHandle;
+use super::http_handler::HttpHandler;
 use super::respond::respond;
 use crate::handshake::{
     RawRequest, check_host, is_token, reason_phrase, reject_response, reject_response_with,
     sanitize_header_value,
 };
 use crate::transport::BoxTransport;
-
-type BoxFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
-
-/// A plain HTTP request handler, set with
-/// [`ServerBuilder::http_handler`](crate::ServerBuilder::http_handler).
-pub(super) type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture + Send + Sync>;
-
-pub(super) fn handler<F, Fut>(f: F) -> HttpHandler
-where
-    F: Fn(Request) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send + 'static,
-{
-    Arc::new(move |request| Box::pin(f(request)))
-}
 
 /// Answers a plain (non-upgrade) request: through the handler if there is
 /// one, else with 426 Upgrade Required. The connection is closed after the
@@ -47,13 +32,13 @@ pub(super) async fn serve(
     raw: RawRequest,
     mut body: Vec<u8>,
     secure: bool,
-    handler: Option<&HttpHandler>,
+    handler: Option<(&HttpHandler, ServerHandle)>,
     runtime: &crate::runtime::Runtime,
     config: &crate::config::Config,
 ) {
     let max_body = config.max_http_body_size;
     let limit = config.handshake_timeout;
-    let Some(handler) = handler else {
+    let Some((handler, server)) = handler else {
         // 426 must say what to upgrade to (RFC 9110 §15.5.22).
         let response = reject_response_with(
             426,
@@ -98,10 +83,11 @@ pub(super) async fn serve(
         }
     }
     body.truncate(length);
-    let Some(request) = to_request(&raw, body, url) else {
+    let Some(mut request) = to_request(&raw, body, url) else {
         respond(runtime, io, &reject_response(501, "unknown method"), limit).await;
         return;
     };
+    request.ext_mut().insert(server);
     // A panicking handler fails this request only (500), never the server.
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| handler(request)));
     let response = match call {

@@ -9,6 +9,7 @@ mod handle;
 mod handshake;
 mod home;
 mod http;
+mod http_handler;
 #[cfg(feature = "hyper")]
 mod hyper;
 mod listener;
@@ -50,7 +51,7 @@ use futures::{Stream, StreamExt};
 use http_types::{Request, Response};
 
 use self::core::Inner;
-use self::http::HttpHandler;
+use self::http_handler::HttpHandler;
 use self::registry::ServerCore;
 use crate::broker::{Broker, Link};
 use crate::config::Config;
@@ -147,15 +148,26 @@ impl ServerBuilder {
     /// WebSocket. Without a handler they get `426 Upgrade Required`. The
     /// connection is closed after each response.
     ///
+    /// Every request carries the server's [`ServerHandle`] in its
+    /// extensions, so a handler reaches the registry, the metrics and
+    /// broadcasts of the server it runs in, although the server did not
+    /// exist yet when the handler was written: `request.ext::<ServerHandle>()`.
+    ///
     /// # Examples
     ///
     /// ```
     /// use http_types::{Response, StatusCode};
+    /// use wsgate::ServerHandle;
     ///
     /// let builder = wsgate::Server::builder()
     ///     .http_handler(|request| async move {
+    ///         let server = request.ext::<ServerHandle>().expect("wsgate puts it there");
     ///         let mut response = Response::new(StatusCode::Ok);
-    ///         response.set_body(format!("you asked for {}", request.url().path()));
+    ///         response.set_body(format!(
+    ///             "you asked for {}; {} connections",
+    ///             request.url().path(),
+    ///             server.connection_count(),
+    ///         ));
     ///         response
     ///     });
     /// ```
@@ -164,7 +176,7 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
-        self.handler = Some(self::http::handler(handler));
+        self.handler = Some(self::http_handler::handler(handler));
         self
     }
 

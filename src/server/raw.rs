@@ -163,7 +163,9 @@ impl WebSocketRequest {
                     extensions,
                     ..
                 } = accepted;
-                let conn = self.open(response, protocol, extensions, deflate).await?;
+                let conn = self
+                    .open(response, protocol, extensions, deflate, Box::new(()))
+                    .await?;
                 Ok(RawOutcome::Accepted(conn))
             }
         }

@@ -10,7 +10,7 @@ use http_types::{StatusCode, Url};
 use super::decision::{Decision, PendingState};
 use super::home::RequestHome;
 use super::request_url::RequestUrl;
-use crate::connection::{Connection, ConnectionId, ConnectionInfo, Registry};
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Registry, State};
 use crate::deflate::Negotiated;
 use crate::error::AcceptError;
 use crate::handshake::{
@@ -439,6 +439,64 @@ impl WebSocketRequest {
             .collect()
     }
 
+    /// The value of the cookie `name`: the first one of that name in the
+    /// `Cookie` headers, quotes removed, as [`cookies`](Self::cookies)
+    /// reads them. Names are case-sensitive (RFC 6265).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// if let Some(session) = request.cookie("session") {
+    ///     println!("session {session}");
+    /// }
+    /// # }
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies()
+            .into_iter()
+            .find_map(|(n, value)| (n == name).then_some(value))
+    }
+
+    /// The value of the query parameter `name` in the request's URL,
+    /// percent-decoded (`+` is a space, as in a form): the first one if it
+    /// is repeated, `None` if it is absent. `?token=a%20b` gives `"a b"`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(request: wsgate::WebSocketRequest) {
+    /// let room = request.query("room").unwrap_or("lobby".into());
+    /// # }
+    /// ```
+    pub fn query(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.resource_url()
+            .query_pairs()
+            .find_map(|(n, value)| (n == name).then_some(value))
+    }
+
+    /// The first of `supported` (the application's subprotocols, in its
+    /// order of preference) that the client offered, compared
+    /// case-insensitively; `None` if the client offered none of them. Pass
+    /// it to [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// let protocol = request.choose_protocol(&["chat.v2", "chat"]);
+    /// let conn = request.accept(protocol, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn choose_protocol<'p>(&self, supported: &[&'p str]) -> Option<&'p str> {
+        supported.iter().copied().find(|wanted| {
+            self.parts
+                .protocols
+                .iter()
+                .any(|offered| offered.eq_ignore_ascii_case(wanted))
+        })
+    }
+
     /// Whether the client is still connected. The server keeps reading the
     /// socket while the request waits, so a client that gave up is noticed.
     ///
@@ -540,13 +598,65 @@ impl WebSocketRequest {
         protocol: Option<&'a str>,
         origin: Option<&'a str>,
     ) -> impl Future<Output = Result<Connection, AcceptError>> + Send + 'a {
-        Box::pin(self.accept_inner(protocol, origin))
+        self.accept_with_state(protocol, origin, ())
+    }
+
+    /// Accepts the request the common way: no subprotocol, any origin. The
+    /// same as [`accept(None, None)`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// let conn = request.accept_default().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn accept_default(
+        self,
+    ) -> impl Future<Output = Result<Connection, AcceptError>> + Send + 'static {
+        self.accept_with_state(None, None, ())
+    }
+
+    /// Accepts the request as [`accept`](Self::accept) does, with `state`
+    /// as the connection's own state: the authenticated user, the room it
+    /// joined. Every handle of the connection reads it with
+    /// [`Connection::state`], typed, and the server's registry and topics
+    /// hand out typed handles
+    /// ([`ServerHandle::connections_with`](crate::ServerHandle::connections_with),
+    /// [`ServerHandle::connection_with`](crate::ServerHandle::connection_with),
+    /// [`ServerHandle::subscribers_with`](crate::ServerHandle::subscribers_with)).
+    /// It is dropped when the last handle is.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) -> Result<(), wsgate::AcceptError> {
+    /// struct User { name: String }
+    ///
+    /// let name = request.query("user").unwrap_or_default().into_owned();
+    /// let conn = request.accept_with_state(None, None, User { name }).await?;
+    /// println!("{} joined", conn.state().name);
+    /// # Ok(()) }
+    /// ```
+    pub fn accept_with_state<'a, S: Send + Sync + 'static>(
+        self,
+        protocol: Option<&'a str>,
+        origin: Option<&'a str>,
+        state: S,
+    ) -> impl Future<Output = Result<Connection<S>, AcceptError>> + Send + 'a {
+        Box::pin(async move {
+            let conn = self
+                .accept_inner(protocol, origin, Box::new(state))
+                .await?;
+            Ok(conn.retyped())
+        })
     }
 
     async fn accept_inner(
         mut self,
         protocol: Option<&str>,
         origin: Option<&str>,
+        state: State,
     ) -> Result<Connection, AcceptError> {
         if self.refuse_if_shutting_down() {
             return Err(AcceptError::ShuttingDown);
@@ -590,7 +700,8 @@ impl WebSocketRequest {
         let extensions = extensions
             .and_then(|header| parse_extensions(&header).ok())
             .unwrap_or_default();
-        self.open(response, chosen, extensions, deflate).await
+        self.open(response, chosen, extensions, deflate, state)
+            .await
     }
 
     /// Whether the server is shutting down; if so, the request is rejected
@@ -616,6 +727,7 @@ impl WebSocketRequest {
         protocol: Option<String>,
         extensions: Vec<ExtensionOffer>,
         deflate: Option<Negotiated>,
+        state: State,
     ) -> Result<Connection, AcceptError> {
         let (reply, outcome) = oneshot::channel();
         let decision = self
@@ -655,6 +767,7 @@ impl WebSocketRequest {
             registry,
             deflate,
             home.runtime.clone(),
+            state,
         );
         Ok(conn)
     }

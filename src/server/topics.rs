@@ -296,6 +296,13 @@ impl Topics {
             .map_or(0, |topic| lock(&topic.members).connections.len())
     }
 
+    /// The ids of the connections subscribed to `name`.
+    pub(crate) fn subscriber_ids(&self, name: &str) -> Vec<ConnectionId> {
+        self.read().by_name.get(name).map_or_else(Vec::new, |topic| {
+            lock(&topic.members).connections.keys().copied().collect()
+        })
+    }
+
     /// Joins these topics to other nodes through `link`: called once, as
     /// the server is built, before any subscription.
     pub(crate) fn attach(self: &Arc<Self>, link: Link, runtime: &Runtime) {
