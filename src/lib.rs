@@ -93,9 +93,9 @@ pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use server::RawOutcome;
 pub use server::{
-    BroadcastReport, Forward, ForwardEnd, ForwardError, ForwardReport, MetricsSnapshot, Published,
-    Serve, Server, ServerBuilder, ServerHandle, ShutdownReport, TopicListener, TopicMetrics,
-    WebSocketRequest,
+    BroadcastReport, Forward, ForwardEnd, ForwardError, ForwardReport, MetricsSnapshot, Params,
+    Published, Router, Serve, Server, ServerBuilder, ServerHandle, ShutdownReport, TopicListener,
+    TopicMetrics, WebSocketRequest,
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};

@@ -72,9 +72,14 @@ pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Arc<Inne
                 raw,
                 rest,
                 peer.secure,
-                inner.handler.as_ref().map(|handler| (handler, ServerHandle {
-                    inner: inner.clone(),
-                })),
+                inner.handler.as_ref().map(|handler| {
+                    (
+                        handler,
+                        ServerHandle {
+                            inner: inner.clone(),
+                        },
+                    )
+                }),
                 &inner.runtime,
                 config,
             ))

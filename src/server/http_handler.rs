@@ -20,4 +20,3 @@ where
 {
     Arc::new(move |request| Box::pin(f(request)))
 }
-

@@ -21,6 +21,8 @@ mod report;
 mod request;
 mod request_url;
 mod respond;
+mod route_path;
+mod router;
 mod serve;
 mod tcp;
 mod topics;
@@ -32,6 +34,7 @@ pub use self::raw::RawOutcome;
 pub use self::registry::MetricsSnapshot;
 pub use self::report::BroadcastReport;
 pub use self::request::WebSocketRequest;
+pub use self::router::{Params, Router};
 pub use self::serve::Serve;
 pub use self::topics::TopicMetrics;
 
@@ -90,6 +93,7 @@ pub struct ServerBuilder {
     handler: Option<HttpHandler>,
     runtime: Option<Runtime>,
     broker: Option<Box<dyn Broker>>,
+    router: Option<Router>,
 }
 
 impl ServerBuilder {
@@ -151,7 +155,7 @@ impl ServerBuilder {
     /// Every request carries the server's [`ServerHandle`] in its
     /// extensions, so a handler reaches the registry, the metrics and
     /// broadcasts of the server it runs in, although the server did not
-    /// exist yet when the handler was written: `request.ext::<ServerHandle>()`.
+    /// exist yet when the handler was written: `request.ext().get::<ServerHandle>()`.
     ///
     /// # Examples
     ///
@@ -161,7 +165,7 @@ impl ServerBuilder {
     ///
     /// let builder = wsgate::Server::builder()
     ///     .http_handler(|request| async move {
-    ///         let server = request.ext::<ServerHandle>().expect("wsgate puts it there");
+    ///         let server = request.ext().get::<ServerHandle>().expect("wsgate puts it there");
     ///         let mut response = Response::new(StatusCode::Ok);
     ///         response.set_body(format!(
     ///             "you asked for {}; {} connections",
@@ -177,6 +181,36 @@ impl ServerBuilder {
         Fut: Future<Output = Response> + Send + 'static,
     {
         self.handler = Some(self::http_handler::handler(handler));
+        self
+    }
+
+    /// Routes requests with `router`: plain HTTP requests from now on (it
+    /// becomes the [`http_handler`](Self::http_handler), replacing any
+    /// other), and WebSocket requests when the server runs
+    /// [`Server::serve_routes`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wsgate::{Router, Server};
+    ///
+    /// # wsgate::runtime::block_on(async {
+    /// let router = Router::new()
+    ///     .websocket("/echo", |request, _| async move {
+    ///         let Ok(conn) = request.accept_default().await else { return };
+    ///         // ...
+    ///     })
+    ///     .get("/health", |_, _| async { "ok".into() });
+    /// let server = Server::builder().router(router).bind("127.0.0.1:8080").await?;
+    /// server.serve_routes().await;
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn router(mut self, router: Router) -> Self {
+        let http = router.clone();
+        self.handler = Some(self::http_handler::handler(move |request| {
+            http.respond(request)
+        }));
+        self.router = Some(router);
         self
     }
 
@@ -268,6 +302,7 @@ impl ServerBuilder {
             requests,
             local_addrs: Mutex::new(Vec::new()),
             inner,
+            router: self.router.unwrap_or_default(),
         }
     }
 }
@@ -303,6 +338,8 @@ pub struct Server {
     requests: mpsc::Receiver<WebSocketRequest>,
     local_addrs: Mutex<Vec<SocketAddr>>,
     inner: Arc<Inner>,
+    /// From [`ServerBuilder::router`]; none is a router with no routes.
+    router: Router,
 }
 
 impl Server {

@@ -645,9 +645,7 @@ impl WebSocketRequest {
         state: S,
     ) -> impl Future<Output = Result<Connection<S>, AcceptError>> + Send + 'a {
         Box::pin(async move {
-            let conn = self
-                .accept_inner(protocol, origin, Box::new(state))
-                .await?;
+            let conn = self.accept_inner(protocol, origin, Box::new(state)).await?;
             Ok(conn.retyped())
         })
     }

@@ -65,6 +65,28 @@ impl Server {
         let task = runtime.spawn(request_loop(self, handler, stopped));
         Serve { task, _stop: stop }
     }
+
+    /// Runs the [`Router`](crate::Router) given to
+    /// [`ServerBuilder::router`](crate::ServerBuilder::router) for every
+    /// request, as [`serve`](Self::serve) runs a handler: each request on
+    /// a task of its own, dispatched to its route's handler (or rejected
+    /// with 404 or 400). Without a router, every request gets 404.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # wsgate::runtime::block_on(async {
+    /// let router = wsgate::Router::new().websocket("/", |request, _| async move {
+    ///     request.accept_default().await.ok();
+    /// });
+    /// let server = wsgate::Server::builder().router(router).bind("127.0.0.1:9001").await?;
+    /// server.serve_routes().await;
+    /// # Ok::<(), std::io::Error>(()) });
+    /// ```
+    pub fn serve_routes(self) -> Serve {
+        let router = self.router.clone();
+        self.serve(move |request| router.dispatch(request))
+    }
 }
 
 /// Takes requests until the server stops or `stopped` fires (its sender,

@@ -298,9 +298,12 @@ impl Topics {
 
     /// The ids of the connections subscribed to `name`.
     pub(crate) fn subscriber_ids(&self, name: &str) -> Vec<ConnectionId> {
-        self.read().by_name.get(name).map_or_else(Vec::new, |topic| {
-            lock(&topic.members).connections.keys().copied().collect()
-        })
+        self.read()
+            .by_name
+            .get(name)
+            .map_or_else(Vec::new, |topic| {
+                lock(&topic.members).connections.keys().copied().collect()
+            })
     }
 
     /// Joins these topics to other nodes through `link`: called once, as

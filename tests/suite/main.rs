@@ -12,6 +12,7 @@ mod common;
 mod tls_common;
 
 mod admission;
+mod application;
 #[cfg(feature = "hyper")]
 mod axum;
 mod broadcast;
