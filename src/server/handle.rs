@@ -10,6 +10,7 @@ use super::core::Inner;
 use super::listener::{Published, TopicListener};
 use super::registry::MetricsSnapshot;
 use super::report::BroadcastReport;
+use super::request::WebSocketRequest;
 use crate::connection::{Connection, ConnectionId, Prepared};
 use crate::error::Error;
 use crate::protocol::{CloseCode, Message};
@@ -55,6 +56,30 @@ pub struct ShutdownReport {
     pub clean: usize,
     /// Connections dropped without the peer's close (no answer in time).
     pub forced: usize,
+}
+
+impl WebSocketRequest {
+    /// The handle of the server this request came to: its registry,
+    /// topics, broadcasts and metrics, for a handler that was written
+    /// before the server existed (a [`Router`](crate::Router)'s, say).
+    /// `None` for a request made from a stream
+    /// ([`WebSocketRequest::from_stream`]), which has no server, or once
+    /// the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(request: wsgate::WebSocketRequest) {
+    /// if let Some(server) = request.server() {
+    ///     server.publish("lobby", "someone is joining");
+    /// }
+    /// # }
+    /// ```
+    pub fn server(&self) -> Option<ServerHandle> {
+        let owner = self.home().server.as_ref()?.owner()?;
+        let inner = owner.downcast::<Inner>().ok()?;
+        Some(ServerHandle { inner })
+    }
 }
 
 impl ServerHandle {

@@ -23,6 +23,11 @@ pub(super) struct RequestHome {
 /// release of the request's admission slot, and (as a [`Registry`]) the
 /// registry an accepted connection joins.
 pub(super) trait ServerHooks: Registry {
+    /// The server's shared settings, for
+    /// [`WebSocketRequest::server`](super::WebSocketRequest::server) to
+    /// make a handle from; `None` once the server is gone.
+    fn owner(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
+
     /// Whether the server is shutting down: requests are refused with 503.
     fn shutting_down(&self) -> bool;
 

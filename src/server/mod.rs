@@ -298,6 +298,8 @@ impl ServerBuilder {
             stopped: AtomicBool::new(false),
             stop: Notify::new(),
         });
+        let owner: Arc<dyn std::any::Any + Send + Sync> = inner.clone();
+        let _ = inner.core.owner.set(Arc::downgrade(&owner));
         Server {
             requests,
             local_addrs: Mutex::new(Vec::new()),

@@ -53,6 +53,10 @@ pub(crate) struct ServerCore {
     /// The compression memory budget of every connection of this server.
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Arc<crate::deflate::DeflateBudget>,
+    /// What owns this core (the server's shared settings), set once as
+    /// the server is built; held weakly, since it holds this core. Typed
+    /// back by `handle.rs`, which alone makes a handle from it.
+    pub(crate) owner: std::sync::OnceLock<std::sync::Weak<dyn std::any::Any + Send + Sync>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -224,6 +228,10 @@ impl Observer for ServerCore {
 }
 
 impl ServerHooks for ServerCore {
+    fn owner(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.owner.get()?.upgrade()
+    }
+
     fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }

@@ -34,6 +34,7 @@ mod logging;
 mod messages;
 mod metrics;
 mod mounting;
+mod notify;
 mod policy;
 mod raw_handshake;
 mod registry;
