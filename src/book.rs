@@ -85,6 +85,11 @@ pub struct Connections;
 #[doc = include_str!("../book/src/sending.md")]
 pub struct Sending;
 
+/// Routing, state and request helpers (its example is included from
+/// `examples/notify/app.rs`).
+#[doc = include_str!("../book/src/application.md")]
+pub struct Application;
+
 /// Configuration and limits.
 #[cfg(feature = "deflate")]
 #[doc = include_str!("../book/src/configuration.md")]
