@@ -123,7 +123,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         // the suite judges that, not this program.
         match client(&args).connect(&url).await {
             Ok(conn) => echo(conn).await,
-            Err(e) => println!("case {case}: {e}"),
+            Err(e) => println!("case {case}: {}", wsgate::ErrorChain(&e)),
         }
     }
     let url = format!("{}/updateReports?agent={}", args.url, args.agent);

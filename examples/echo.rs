@@ -113,7 +113,8 @@ fn parse_args() -> Result<Args, String> {
 fn tls_acceptor(cert: &str, key: &str) -> Result<impl wsgate::TlsAcceptor, String> {
     use wsgate::tls::{ReportFailures, RustlsAcceptor};
 
-    let acceptor = RustlsAcceptor::from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?;
+    let acceptor = RustlsAcceptor::from_pem_files(cert, key)
+        .map_err(|e| format!("TLS: {}", wsgate::ErrorChain(&e)))?;
     Ok(ReportFailures::new(acceptor, |failure| {
         eprintln!("{failure}")
     }))

@@ -144,7 +144,10 @@ async fn forward(request: WebSocketRequest, args: &Args) {
     let options = Forward::to(to.clone()).forward_text(args.forward_text);
     match request.forward(options).await {
         Ok(report) => println!("{id} {path} -> {to}: {report}"),
-        Err(e) => println!("{id} {path} -> {to}: not forwarded: {e}"),
+        Err(e) => println!(
+            "{id} {path} -> {to}: not forwarded: {}",
+            wsgate::ErrorChain(&e)
+        ),
     }
 }
 // ANCHOR_END: forward
@@ -166,7 +169,7 @@ async fn run() -> std::io::Result<()> {
         (Some(cert), Some(key)) => match wsgate::tls::RustlsAcceptor::from_pem_files(cert, key) {
             Ok(acceptor) => (builder.bind_tls(&args.addr, acceptor).await?, "wss"),
             Err(e) => {
-                eprintln!("TLS: {e}");
+                eprintln!("TLS: {}", wsgate::ErrorChain(&e));
                 std::process::exit(2);
             }
         },

@@ -277,9 +277,13 @@ impl Client {
     ///
     /// A `wss://` URL without the `rustls` feature, or a URL with a
     /// fragment (`#…`, which RFC 6455 §3 does not allow), is
-    /// [`Error::InvalidUrl`]. A TLS failure (untrusted certificate, wrong
-    /// name, a server requiring a client certificate) is [`Error::Io`],
-    /// wrapping a `rustls::Error` when TLS itself failed.
+    /// [`Error::InvalidUrl`], which carries the URL (password hidden) and
+    /// the reason. A failed TCP connect is [`Error::Connect`] and a TLS
+    /// failure (untrusted certificate, wrong name, a server requiring a
+    /// client certificate) [`Error::Tls`], both naming the server's
+    /// `host:port`, their source the I/O error (wrapping a `rustls::Error`
+    /// when TLS itself failed). A step that takes too long is
+    /// [`Error::Timeout`], naming the step, the address and the limit.
     ///
     /// A server's rejection is [`Error::Handshake`] with
     /// [`HandshakeError::Rejected`], carrying the status, the
@@ -295,26 +299,59 @@ impl Client {
     /// match wsgate::Client::new().connect("ws://127.0.0.1:9001/").await {
     ///     Ok(conn) => println!("connected: {}", conn.id()),
     ///     Err(wsgate::Error::Handshake(e)) => println!("refused: {e}"),
-    ///     Err(e) => println!("failed: {e}"),
+    ///     Err(e) => println!("failed: {}", wsgate::ErrorChain(&e)),
     /// }
     /// # });
     /// ```
+    ///
+    /// The errors name what failed:
+    ///
+    /// ```
+    /// # wsgate::runtime::block_on(async {
+    /// let e = wsgate::Client::new().connect("http://example.com/").await.unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "invalid WebSocket URL \"http://example.com/\": the scheme is not ws or wss"
+    /// );
+    ///
+    /// // A port nothing listens on.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let e = wsgate::Client::new()
+    ///     .connect(&format!("ws://127.0.0.1:{port}/"))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(e.to_string(), format!("cannot connect to 127.0.0.1:{port}"));
+    /// assert!(matches!(e, wsgate::Error::Connect { .. }));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn connect(self, url: &str) -> Result<Connection, Error> {
         let runtime = self.runtime.clone().unwrap_or_else(Runtime::current);
-        let url = Url::parse(url).map_err(|_| Error::InvalidUrl)?;
+        let given = url;
+        let url = Url::parse(given).map_err(|e| invalid_url(given, e.to_string()))?;
         // RFC 6455 §3: a WebSocket URI has no fragment; dropping it silently
         // would also drop anything meant after the `#`.
         if url.fragment().is_some() {
-            return Err(Error::InvalidUrl);
+            return Err(invalid_url(given, "a WebSocket URL has no fragment"));
         }
         let (secure, default_port) = match url.scheme() {
             "ws" => (false, 80),
             "wss" if cfg!(feature = "rustls") => (true, 443),
-            _ => return Err(Error::InvalidUrl),
+            "wss" => return Err(invalid_url(given, "wss:// needs the `rustls` feature")),
+            _ => return Err(invalid_url(given, "the scheme is not ws or wss")),
         };
-        let host = url.host().ok_or(Error::InvalidUrl)?.to_owned();
+        let host = url
+            .host()
+            .ok_or_else(|| invalid_url(given, "no host"))?
+            .to_owned();
         let port = url.port().unwrap_or(default_port);
+        let address = format!("{host}:{port}");
         let limit = self.config.handshake_timeout;
+        let timeout = |step| Error::Timeout {
+            step,
+            address: address.clone(),
+            limit,
+        };
         let stream = match runtime
             .timeout(
                 limit,
@@ -322,8 +359,11 @@ impl Client {
             )
             .await
         {
-            Some(stream) => stream?,
-            None => return Err(Error::Timeout),
+            Some(stream) => stream.map_err(|source| Error::Connect {
+                address: address.clone(),
+                source,
+            })?,
+            None => return Err(timeout("TCP connect")),
         };
         stream.get_ref().set_nodelay(true)?;
         let remote_addr = stream.peer_addr()?;
@@ -342,8 +382,14 @@ impl Client {
                 .timeout(limit, self.tls_connect(&host, stream))
                 .await
             {
-                Some(io) => io?,
-                None => return Err(Error::Timeout),
+                Some(io) => io.map_err(|e| match e {
+                    Error::Io(source) => Error::Tls {
+                        address: address.clone(),
+                        source,
+                    },
+                    other => other,
+                })?,
+                None => return Err(timeout("TLS handshake")),
             }
         } else {
             Box::new(stream)
@@ -351,7 +397,7 @@ impl Client {
         let handshake = self.handshake(&mut io, &host_header, &resource);
         let (accepted, deflate, pipelined) = match runtime.timeout(limit, handshake).await {
             Some(result) => result?,
-            None => return Err(Error::Timeout),
+            None => return Err(timeout("opening handshake")),
         };
         let info = ConnectionInfo {
             protocol: accepted.protocol,
@@ -391,7 +437,10 @@ impl Client {
         _host: &Host,
         _stream: TcpTransport,
     ) -> Result<BoxTransport, Error> {
-        Err(Error::InvalidUrl)
+        Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "TLS needs the `rustls` feature",
+        )))
     }
 
     /// Sends the opening request and reads and checks the response.
@@ -489,6 +538,16 @@ fn no_extensions(extensions: &[handshake::ExtensionOffer]) -> Result<Option<Nego
     match extensions.first() {
         None => Ok(None),
         Some(extension) => Err(HandshakeError::UnexpectedExtension(extension.name.clone()).into()),
+    }
+}
+
+/// [`Error::InvalidUrl`] for the URL `given` (any password hidden, cut to a
+/// bounded length) and why it cannot be used.
+fn invalid_url(given: &str, reason: impl Into<String>) -> Error {
+    let shown = crate::error::without_password(given).unwrap_or_else(|| given.to_owned());
+    Error::InvalidUrl {
+        url: crate::error::bounded(&shown),
+        reason: reason.into(),
     }
 }
 

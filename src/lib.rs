@@ -87,7 +87,7 @@ pub use connection::{
     CloseEvent, Connection, ConnectionId, ConnectionStats, Event, EventHandlers, Events, Prepared,
     SendOptions,
 };
-pub use error::{AcceptError, Error};
+pub use error::{AcceptError, Error, ErrorChain};
 pub use handshake::{ExtensionOffer, HandshakeError};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};

@@ -39,7 +39,11 @@ pub struct InvalidIpNet(
 
 impl std::fmt::Display for InvalidIpNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not an IP address or CIDR range: {:?}", self.0)
+        write!(
+            f,
+            "not an IP address or CIDR range: {}",
+            crate::error::Quoted(&self.0)
+        )
     }
 }
 

@@ -258,42 +258,10 @@ impl std::fmt::Debug for RedisBrokerBuilder {
     }
 }
 
-/// `url` with any password replaced by `***`: the one in the user part
-/// (`redis://user:PASSWORD@host`, where the password may hold `/` or `@`)
-/// and a `pass` or `password` query parameter (`redis+unix:///sock?pass=`).
+/// `url` with any password replaced by `***`
+/// ([`crate::error::without_password`]), or `(not a URL)`.
 fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".to_owned();
-    };
-    // A host has no '@': the user part ends at the last one.
-    let (userinfo, tail) = match rest.rfind('@') {
-        Some(at) => (Some(&rest[..at]), &rest[at..]),
-        None => (None, rest),
-    };
-    let mut shown = format!("{scheme}://");
-    if let Some(userinfo) = userinfo {
-        match userinfo.split_once(':') {
-            Some((user, _)) => shown.push_str(&format!("{user}:***")),
-            None => shown.push_str(userinfo),
-        }
-    }
-    let (path, query) = match tail.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (tail, None),
-    };
-    shown.push_str(path);
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((key, _)) if key == "pass" || key == "password" => format!("{key}=***"),
-                _ => param.to_owned(),
-            })
-            .collect();
-        shown.push('?');
-        shown.push_str(&params.join("&"));
-    }
-    shown
+    crate::error::without_password(url).unwrap_or_else(|| "(not a URL)".to_owned())
 }
 
 impl RedisBroker {

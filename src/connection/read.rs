@@ -92,7 +92,7 @@ impl Reader {
     /// report the error and, next, the close.
     fn fail(&mut self, shared: &Shared, e: ProtocolError) -> Event {
         let code = e.close_code();
-        let reason = e.to_string();
+        let reason = crate::ErrorChain(&e).to_string();
         log::debug!("{} failed: {reason}", shared.id);
         // This stream reads no more; the writer discards what still comes.
         shared.stop_reading();

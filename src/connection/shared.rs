@@ -348,7 +348,7 @@ impl Shared {
     /// Queues a ping or pong; control frames skip the high-water mark.
     pub(crate) fn send_control(&self, opcode: OpCode, payload: Vec<u8>) -> Result<(), Error> {
         if payload.len() > 125 {
-            return Err(Error::ControlTooLong);
+            return Err(Error::ControlTooLong { len: payload.len() });
         }
         let frame = self.frame(opcode, true, payload);
         let mut queue = self.lock_queue();

@@ -38,6 +38,8 @@
 
 use std::fmt;
 
+use crate::error::Quoted;
+
 mod client;
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -287,7 +289,7 @@ impl HandshakeError {
     /// assert!(text.contains("\r\nSec-WebSocket-Version: 13, 8\r\n"));
     /// ```
     pub fn to_response(&self) -> Vec<u8> {
-        let body = format!("{self}\n");
+        let body = format!("{}\n", crate::ErrorChain(self));
         error_response(self.status(), &self.extra_headers(), &body)
     }
 }
@@ -296,9 +298,13 @@ impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed => f.write_str("malformed HTTP head"),
-            Self::HeadTooLarge => f.write_str("HTTP head too large"),
-            Self::TargetTooLong => f.write_str("request-target too long"),
-            Self::TooManyHeaders => f.write_str("too many header fields"),
+            Self::HeadTooLarge => f.write_str("HTTP head larger than the max_handshake_size"),
+            Self::TargetTooLong => {
+                f.write_str("request-target too long: no request line within max_handshake_size")
+            }
+            Self::TooManyHeaders => {
+                f.write_str("more header fields than the max_handshake_headers")
+            }
             Self::MethodNotAllowed => f.write_str("WebSocket upgrade requires GET"),
             Self::BadHttpVersion => f.write_str("WebSocket upgrade requires HTTP/1.1 or later"),
             Self::InvalidTarget => f.write_str("invalid request-target"),
@@ -314,15 +320,19 @@ impl fmt::Display for HandshakeError {
             Self::MissingKey => f.write_str("missing Sec-WebSocket-Key header"),
             Self::DuplicateKey => f.write_str("duplicate Sec-WebSocket-Key header"),
             Self::InvalidKey => f.write_str("invalid Sec-WebSocket-Key"),
-            Self::InvalidProtocolHeader(e) => write!(f, "invalid Sec-WebSocket-Protocol: {e}"),
-            Self::InvalidExtensionsHeader(e) => {
-                write!(f, "invalid Sec-WebSocket-Extensions: {e}")
+            Self::InvalidProtocolHeader(_) => f.write_str("invalid Sec-WebSocket-Protocol header"),
+            Self::InvalidExtensionsHeader(_) => {
+                f.write_str("invalid Sec-WebSocket-Extensions header")
             }
             Self::Rejected {
                 status,
                 reason: Some(reason),
                 ..
-            } => write!(f, "handshake rejected with status {status}: {reason}"),
+            } => write!(
+                f,
+                "handshake rejected with status {status}: {}",
+                crate::error::bounded(reason)
+            ),
             Self::Rejected {
                 status,
                 reason: None,
@@ -333,13 +343,23 @@ impl fmt::Display for HandshakeError {
             Self::AcceptMismatch => f.write_str("Sec-WebSocket-Accept does not match the key"),
             Self::MultipleProtocols => f.write_str("server selected more than one subprotocol"),
             Self::UnexpectedProtocol(p) => {
-                write!(f, "server selected subprotocol {p:?} that was not offered")
+                write!(
+                    f,
+                    "server selected subprotocol {} that was not offered",
+                    Quoted(p)
+                )
             }
             Self::UnexpectedExtension(e) => {
-                write!(f, "server accepted extension {e:?} that was not offered")
+                write!(
+                    f,
+                    "server accepted extension {} that was not offered",
+                    Quoted(e)
+                )
             }
             #[cfg(feature = "deflate")]
-            Self::InvalidDeflateResponse(e) => write!(f, "{e}"),
+            Self::InvalidDeflateResponse(_) => {
+                f.write_str("unacceptable permessage-deflate response")
+            }
         }
     }
 }

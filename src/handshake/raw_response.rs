@@ -269,7 +269,7 @@ impl fmt::Display for RawResponseError {
                 f,
                 "101 selecting subprotocol {chosen:?}, which the client spelled {offered:?}"
             ),
-            Self::InvalidExtensions(e) => write!(f, "invalid Sec-WebSocket-Extensions: {e}"),
+            Self::InvalidExtensions(_) => f.write_str("invalid Sec-WebSocket-Extensions header"),
             Self::ExtensionNotOffered(name) => {
                 write!(f, "101 accepting extension {name:?}, which was not offered")
             }
@@ -283,7 +283,7 @@ impl fmt::Display for RawResponseError {
                 write!(f, "101 accepting extension {name:?} twice")
             }
             #[cfg(feature = "deflate")]
-            Self::InvalidDeflate(e) => write!(f, "permessage-deflate: {e}"),
+            Self::InvalidDeflate(_) => f.write_str("unacceptable permessage-deflate answer"),
         }
     }
 }

@@ -27,6 +27,7 @@ use std::fmt;
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenError {
     /// A byte that may not appear at this position.
     UnexpectedChar {

@@ -125,8 +125,13 @@ impl std::fmt::Display for CloseCode {
 /// use wsgate::protocol::{parse_close_payload, ClosePayloadError};
 ///
 /// assert_eq!(parse_close_payload(&[0x03]), Err(ClosePayloadError::OneByte));
+/// assert_eq!(
+///     parse_close_payload(&[0x03, 0xed]).unwrap_err().to_string(),
+///     "close code 1005 may not be sent"
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClosePayloadError {
     /// A one-byte payload cannot hold a status code.
     OneByte,
@@ -135,6 +140,18 @@ pub enum ClosePayloadError {
     /// The reason is not valid UTF-8.
     InvalidReason,
 }
+
+impl std::fmt::Display for ClosePayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClosePayloadError::OneByte => f.write_str("one-byte close payload"),
+            ClosePayloadError::InvalidCode(code) => write!(f, "close code {code} may not be sent"),
+            ClosePayloadError::InvalidReason => f.write_str("close reason is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for ClosePayloadError {}
 
 /// Reads a close frame's payload: an optional code and a UTF-8 reason.
 ///

@@ -86,18 +86,7 @@ impl ProtocolError {
 impl std::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProtocolError::Header(HeaderError::ReservedOpcode(op)) => {
-                write!(f, "reserved opcode {op:#x}")
-            }
-            ProtocolError::Header(HeaderError::FragmentedControl) => {
-                f.write_str("fragmented control frame")
-            }
-            ProtocolError::Header(HeaderError::ControlTooLong) => {
-                f.write_str("control frame payload over 125 bytes")
-            }
-            ProtocolError::Header(HeaderError::BadLength) => {
-                f.write_str("frame length not minimally encoded or too large")
-            }
+            ProtocolError::Header(_) => f.write_str("invalid frame header"),
             ProtocolError::ReservedBits(bits) => {
                 write!(f, "reserved bits {bits:#04x} set without an extension")
             }
@@ -113,24 +102,22 @@ impl std::fmt::Display for ProtocolError {
                 f.write_str("new data frame before the previous message ended")
             }
             ProtocolError::FrameTooLarge { limit } => {
-                write!(f, "frame larger than the {limit}-byte limit")
+                write!(f, "frame larger than the max_frame_size of {limit} bytes")
             }
             ProtocolError::MessageTooLarge { limit } => {
-                write!(f, "message larger than the {limit}-byte limit")
+                write!(
+                    f,
+                    "message larger than the max_message_size of {limit} bytes"
+                )
             }
             ProtocolError::TooManyFragments { limit } => {
-                write!(f, "message in more than {limit} fragments")
+                write!(
+                    f,
+                    "message in more fragments than the max_fragments of {limit}"
+                )
             }
             ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8 in a text message"),
-            ProtocolError::ClosePayload(ClosePayloadError::OneByte) => {
-                f.write_str("one-byte close payload")
-            }
-            ProtocolError::ClosePayload(ClosePayloadError::InvalidCode(code)) => {
-                write!(f, "invalid close code {code}")
-            }
-            ProtocolError::ClosePayload(ClosePayloadError::InvalidReason) => {
-                f.write_str("close reason is not valid UTF-8")
-            }
+            ProtocolError::ClosePayload(_) => f.write_str("invalid close frame payload"),
             ProtocolError::InvalidCompressedData => {
                 f.write_str("invalid compressed data in a message")
             }
@@ -138,7 +125,15 @@ impl std::fmt::Display for ProtocolError {
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl std::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProtocolError::Header(e) => Some(e),
+            ProtocolError::ClosePayload(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<HeaderError> for ProtocolError {
     fn from(e: HeaderError) -> Self {

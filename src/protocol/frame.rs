@@ -141,9 +141,12 @@ pub struct FrameHeader {
 /// use wsgate::protocol::{FrameHeader, HeaderError};
 ///
 /// // Opcode 0x3 is reserved.
-/// assert_eq!(FrameHeader::parse(&[0x83, 0x00]), Err(HeaderError::ReservedOpcode(3)));
+/// let e = FrameHeader::parse(&[0x83, 0x00]).unwrap_err();
+/// assert_eq!(e, HeaderError::ReservedOpcode(3));
+/// assert_eq!(e.to_string(), "reserved opcode 0x3");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// The opcode is one of the reserved values.
     ReservedOpcode(u8),
@@ -155,6 +158,21 @@ pub enum HeaderError {
     /// had its most significant bit set.
     BadLength,
 }
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            HeaderError::FragmentedControl => f.write_str("fragmented control frame"),
+            HeaderError::ControlTooLong => f.write_str("control frame payload over 125 bytes"),
+            HeaderError::BadLength => {
+                f.write_str("frame length not minimally encoded or too large")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
 
 impl FrameHeader {
     /// An unmasked header with no reserved bits set.

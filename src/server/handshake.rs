@@ -144,7 +144,11 @@ pub(super) async fn handshake(mut io: BoxTransport, peer: Peer, inner: &Arc<Inne
 /// Answers an invalid handshake with its status.
 async fn refuse(io: BoxTransport, peer: &Peer, error: HandshakeError, inner: &Inner) {
     inner.core.rejected(error.status());
-    log::debug!("bad handshake from {}: {error}", peer.peer_addr);
+    log::debug!(
+        "bad handshake from {}: {}",
+        peer.peer_addr,
+        crate::ErrorChain(&error)
+    );
     respond(
         &inner.runtime,
         io,

@@ -144,7 +144,11 @@ impl WebSocketRequest {
         let deflate = false;
         match check_raw_response(response, self.upgrade(), &limits, deflate) {
             Err(e) => {
-                log::warn!("{}: invalid raw handshake response: {e}", self.id());
+                log::warn!(
+                    "{}: invalid raw handshake response: {}",
+                    self.id(),
+                    crate::ErrorChain(&e)
+                );
                 self.decide_error(500, "invalid handshake response");
                 Err(AcceptError::InvalidRawResponse(e))
             }

@@ -107,9 +107,8 @@ impl ClientTls {
             .client_config()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let name = match host {
-            Host::Domain(domain) => {
-                ServerName::try_from(domain.clone()).map_err(|_| Error::InvalidUrl)?
-            }
+            Host::Domain(domain) => ServerName::try_from(domain.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
             Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
             Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
         };

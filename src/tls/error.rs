@@ -60,24 +60,18 @@ pub enum TlsConfigError {
 impl fmt::Display for TlsConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsConfigError::ReadFile { path, source } => {
-                write!(f, "cannot read {}: {source}", path.display())
-            }
-            TlsConfigError::Pem(e) => write!(f, "malformed PEM: {e}"),
+            TlsConfigError::ReadFile { path, .. } => write!(f, "cannot read {}", path.display()),
+            TlsConfigError::Pem(_) => f.write_str("malformed PEM"),
             TlsConfigError::NoCertificates => f.write_str("no CERTIFICATE section in the PEM data"),
             TlsConfigError::NoPrivateKey => f.write_str("no private key section in the PEM data"),
-            TlsConfigError::InvalidRootCertificate(e) => {
-                write!(f, "unusable root certificate: {e}")
+            TlsConfigError::InvalidRootCertificate(_) => f.write_str("unusable root certificate"),
+            TlsConfigError::InvalidCertificateOrKey(_) => {
+                f.write_str("unusable certificate chain or private key")
             }
-            TlsConfigError::InvalidCertificateOrKey(e) => {
-                write!(f, "unusable certificate chain or private key: {e}")
+            TlsConfigError::UnsupportedProvider(_) => {
+                f.write_str("the crypto provider supports no TLS version")
             }
-            TlsConfigError::UnsupportedProvider(e) => {
-                write!(f, "the crypto provider supports no TLS version: {e}")
-            }
-            TlsConfigError::ClientVerifier(e) => {
-                write!(f, "cannot verify client certificates: {e}")
-            }
+            TlsConfigError::ClientVerifier(_) => f.write_str("cannot verify client certificates"),
             TlsConfigError::NoCryptoProvider => f.write_str(
                 "no rustls crypto provider: enable the `ring` feature or install a default provider",
             ),

@@ -14,14 +14,28 @@ pub(crate) fn default() -> Result<Arc<CryptoProvider>, TlsConfigError> {
     }
     #[cfg(feature = "ring")]
     {
-        Ok(Arc::new(
-            futures_rustls::rustls::crypto::ring::default_provider(),
-        ))
+        Ok(Arc::new(ring()))
     }
     #[cfg(not(feature = "ring"))]
     {
         Err(TlsConfigError::NoCryptoProvider)
     }
+}
+
+/// rustls' *ring* provider with its default suites and groups.
+///
+/// rustls 0.23.48 deprecates `ring::default_provider` with the note "no
+/// support for post-quantum algorithms": a remark on *ring*, with no other
+/// way to build its provider (the one rustls installs from its own crate
+/// features is built by this same function, under the same `allow`). The
+/// `ring` feature is the application's choice of *ring*; one that wants
+/// post-quantum key exchange installs another provider as the process-wide
+/// default, which [`default`] prefers. `allow`, not `expect`: older rustls
+/// 0.23 releases have no deprecation here, and both must build cleanly.
+#[cfg(feature = "ring")]
+#[allow(deprecated)]
+pub(crate) fn ring() -> CryptoProvider {
+    futures_rustls::rustls::crypto::ring::default_provider()
 }
 
 #[cfg(all(test, feature = "ring"))]
@@ -31,7 +45,7 @@ mod tests {
     /// The defaults the module docs and the README list.
     #[test]
     fn documented_defaults_are_the_ring_defaults() {
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = super::ring();
         let suites: Vec<String> = provider
             .cipher_suites
             .iter()

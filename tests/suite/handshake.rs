@@ -1481,7 +1481,13 @@ fn client_refuses_unoffered_extensions_and_fragments_and_keeps_rejection_headers
         // Refused before connecting: nothing listens on port 1.
         for url in ["ws://127.0.0.1:1/a#b?c", "ws://127.0.0.1:1/a#"] {
             match within("connect", wsgate::connect(url)).await {
-                Err(wsgate::Error::InvalidUrl) => {}
+                Err(e @ wsgate::Error::InvalidUrl { .. }) => {
+                    // The message names the URL and the reason.
+                    assert_eq!(
+                        e.to_string(),
+                        format!("invalid WebSocket URL {url:?}: a WebSocket URL has no fragment")
+                    );
+                }
                 other => panic!("{url}: expected InvalidUrl, got {other:?}"),
             }
         }

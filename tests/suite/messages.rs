@@ -309,7 +309,7 @@ fn app_ping_is_answered_and_reported_as_pong() {
         let conn = server.conn().await;
         assert!(matches!(
             conn.ping(vec![0u8; 126]),
-            Err(Error::ControlTooLong)
+            Err(Error::ControlTooLong { len: 126 })
         ));
         conn.ping(b"app-ping".to_vec()).unwrap();
         match server.event().await {

@@ -162,6 +162,9 @@ pub fn client_config(
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
+    // rustls 0.23.48 deprecates ring's provider (no post-quantum key
+    // exchange); these tests use ring on purpose, as the `ring` feature does.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)

@@ -8,6 +8,7 @@ use super::params::{
     DeflateParamError, DeflateParams, PERMESSAGE_DEFLATE, SERVER_MAX_WINDOW_BITS,
     SERVER_NO_CONTEXT_TAKEOVER, parse_params,
 };
+use crate::error::Quoted;
 use crate::handshake::ExtensionOffer;
 
 /// Why a server's permessage-deflate response cannot be accepted: by a
@@ -78,10 +79,14 @@ impl fmt::Display for DeflateNegotiationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnexpectedExtension(name) => {
-                write!(f, "server accepted extension {name:?} that was not offered")
+                write!(
+                    f,
+                    "server accepted extension {} that was not offered",
+                    Quoted(name)
+                )
             }
             Self::Duplicate => f.write_str("server accepted permessage-deflate twice"),
-            Self::Param(e) => write!(f, "invalid permessage-deflate response: {e}"),
+            Self::Param(_) => f.write_str("invalid permessage-deflate response"),
             Self::MissingServerNoContextTakeover => {
                 f.write_str("server did not agree to server_no_context_takeover")
             }

@@ -27,6 +27,7 @@ use crate::handshake::ExtensionOffer;
 /// # Ok::<(), wsgate::handshake::TokenError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeclineReason {
     /// The offer is for another extension.
     NotPermessageDeflate,
@@ -44,7 +45,7 @@ impl fmt::Display for DeclineReason {
         match self {
             Self::NotPermessageDeflate => f.write_str("not a permessage-deflate offer"),
             Self::Disabled => f.write_str("permessage-deflate is disabled"),
-            Self::Param(e) => write!(f, "invalid permessage-deflate offer: {e}"),
+            Self::Param(_) => f.write_str("invalid permessage-deflate offer"),
             Self::ServerWindowBits8 => {
                 f.write_str("server_max_window_bits=8 is not supported by the compressor")
             }

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::error::Quoted;
 use crate::protocol::{
     Compressor, DECOMPRESSOR_MEMORY, Decompressor, DeflateSettingError, Role, compressor_memory,
 };
@@ -169,6 +170,7 @@ impl DeflateConfig {
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeflateConfigError {
     /// `server_max_window_bits` outside 9..=15.
     ServerMaxWindowBits(u8),
@@ -440,6 +442,7 @@ impl fmt::Display for DeflateParams {
 /// # Ok::<(), wsgate::handshake::TokenError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeflateParamError {
     /// A parameter RFC 7692 does not define.
     Unknown(String),
@@ -468,14 +471,14 @@ pub enum DeflateParamError {
 impl fmt::Display for DeflateParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unknown(name) => write!(f, "unknown parameter {name:?}"),
+            Self::Unknown(name) => write!(f, "unknown parameter {}", Quoted(name)),
             Self::Repeated(name) => write!(f, "repeated parameter {name}"),
             Self::UnexpectedValue { name, value } => {
-                write!(f, "parameter {name} takes no value (got {value:?})")
+                write!(f, "parameter {name} takes no value (got {})", Quoted(value))
             }
             Self::MissingValue(name) => write!(f, "parameter {name} needs a value"),
             Self::InvalidValue { name, value } => {
-                write!(f, "invalid {name} value {value:?} (8 to 15)")
+                write!(f, "invalid {name} value {} (8 to 15)", Quoted(value))
             }
         }
     }

@@ -48,6 +48,7 @@ pub const DECOMPRESSOR_MEMORY: usize = DECOMPRESSOR_HEAP + std::mem::size_of::<D
 /// assert_eq!(InflateError::Corrupt.close_code(), CloseCode::INVALID_PAYLOAD);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InflateError {
     /// The inflated message would be longer than the limit (close with 1009).
     TooLarge {
@@ -81,7 +82,10 @@ impl fmt::Display for InflateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { limit } => {
-                write!(f, "inflated message larger than the {limit}-byte limit")
+                write!(
+                    f,
+                    "inflated message larger than the max_message_size of {limit} bytes"
+                )
             }
             Self::Corrupt => f.write_str("invalid compressed data"),
         }

@@ -75,6 +75,7 @@ pub const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// assert_eq!(Compressor::new(8, 6, false).unwrap_err(), DeflateSettingError::WindowBits(8));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeflateSettingError {
     /// Window bits a compressor cannot use: it needs 9..=15 (zlib and
     /// zlib-rs refuse raw DEFLATE with 8); a decompressor takes 8..=15.
@@ -86,7 +87,10 @@ pub enum DeflateSettingError {
 impl fmt::Display for DeflateSettingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::WindowBits(bits) => write!(f, "window bits {bits} out of range"),
+            Self::WindowBits(bits) => write!(
+                f,
+                "window bits {bits} out of range (9..=15 to compress, 8..=15 to decompress)"
+            ),
             Self::Level(level) => write!(f, "compression level {level} out of range 0..=9"),
         }
     }
@@ -186,7 +190,7 @@ mod tests {
         assert!(CompressorPool::new(2, 8, 6).is_err());
         assert_eq!(
             DeflateSettingError::WindowBits(8).to_string(),
-            "window bits 8 out of range"
+            "window bits 8 out of range (9..=15 to compress, 8..=15 to decompress)"
         );
     }
 

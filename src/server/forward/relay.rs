@@ -212,7 +212,7 @@ async fn client_to_backend<W: AsyncWrite + Unpin>(
             }
             Event::Close(close) => return Upstream::Closed(close),
             Event::Error(e) => {
-                log::debug!("forwarded connection: {e}");
+                log::debug!("forwarded connection: {}", crate::ErrorChain(&e));
                 continue;
             }
             _ => continue,

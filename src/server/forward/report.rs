@@ -209,13 +209,13 @@ impl fmt::Display for ForwardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForwardError::InvalidAddress(a) => write!(f, "backend address {a:?} is not host:port"),
-            ForwardError::Connect { address, error } => {
-                write!(f, "cannot connect to backend {address}: {error}")
+            ForwardError::Connect { address, .. } => {
+                write!(f, "cannot connect to backend {address}")
             }
             ForwardError::ConnectTimeout { address, timeout } => {
                 write!(f, "backend {address} did not answer within {timeout:?}")
             }
-            ForwardError::Accept(e) => write!(f, "the handshake failed: {e}"),
+            ForwardError::Accept(_) => f.write_str("the client's opening handshake failed"),
         }
     }
 }
