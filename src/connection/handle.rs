@@ -197,7 +197,9 @@ impl<S> Connection<S> {
     }
 
     /// This connection with its state typed as `T`, if `T` is the type it
-    /// was accepted with; `None` otherwise.
+    /// was accepted with; `None` otherwise. `with_state::<()>()` is always
+    /// `Some`, as [`untyped`](Self::untyped): every connection is a plain
+    /// `Connection`.
     ///
     /// # Examples
     ///

@@ -66,8 +66,10 @@ pub(crate) use self::headers::{header, header_values};
 pub use self::key::{accept_key, generate_key, is_valid_key};
 pub use self::raw_response::{RawAccept, RawDecision, RawResponseError, check_raw_response};
 pub use self::request::{Classified, RawRequest, UpgradeRequest, check_host, classify, parse_head};
+pub(crate) use self::response::{
+    REJECT_REASON, reason_header, reject_response, reject_response_with,
+};
 pub use self::response::{accept_response, error_response, reason_phrase, sanitize_header_value};
-pub(crate) use self::response::{reason_header, reject_response, reject_response_with};
 pub use self::tokens::{
     ExtensionOffer, TokenError, format_extensions, is_token, list_contains_token, parse_extensions,
     parse_token_list,

@@ -197,7 +197,7 @@ pub fn error_response(status: u16, extra_headers: &[(String, String)], body: &st
 }
 
 /// The name of the header that carries a rejection's reason.
-const REJECT_REASON: &str = "X-WebSocket-Reject-Reason";
+pub(crate) const REJECT_REASON: &str = "X-WebSocket-Reject-Reason";
 
 /// A server's rejection of a handshake: [`error_response`] with `reason`
 /// as the body and, readable by every client, in an

@@ -128,7 +128,8 @@ impl ServerHandle {
     /// state is an `S`, typed: the ones accepted with
     /// [`accept_with_state`](crate::WebSocketRequest::accept_with_state)
     /// and a state of that type. The state is read with
-    /// [`Connection::state`].
+    /// [`Connection::state`]. With `S = ()`, every connection, untyped, as
+    /// [`connections`](Self::connections).
     ///
     /// # Examples
     ///

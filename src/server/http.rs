@@ -88,6 +88,7 @@ pub(super) async fn serve(
         return;
     };
     request.ext_mut().insert(server);
+    let head = request.method() == Method::Head;
     // A panicking handler fails this request only (500), never the server.
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| handler(request)));
     let response = match call {
@@ -105,7 +106,7 @@ pub(super) async fn serve(
         .await;
         return;
     };
-    let bytes = to_bytes(response).await;
+    let bytes = to_bytes(response, head).await;
     respond(runtime, io, &bytes, limit).await;
 }
 
@@ -190,8 +191,9 @@ fn to_request(raw: &RawRequest, body: Vec<u8>, url: Url) -> Option<Request> {
 }
 
 /// Serializes a response for HTTP/1.1 with `Content-Length` and
-/// `Connection: close`.
-async fn to_bytes(mut response: Response) -> Vec<u8> {
+/// `Connection: close`; for a `HEAD` request, the head alone, with the
+/// length the body would have (RFC 9110 §9.3.2).
+async fn to_bytes(mut response: Response, head: bool) -> Vec<u8> {
     let body = response.take_body().into_bytes().await.unwrap_or_default();
     let status = u16::from(response.status());
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
@@ -216,6 +218,8 @@ async fn to_bytes(mut response: Response) -> Vec<u8> {
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&body);
+    if !head {
+        out.extend_from_slice(&body);
+    }
     out
 }

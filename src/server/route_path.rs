@@ -75,7 +75,11 @@ impl RoutePath {
                 None => (remaining, None),
             };
             match segment {
-                Segment::Literal(literal) if literal == part => {}
+                // The path comes percent-encoded (a URL's), the pattern as
+                // written: `/café` matches `/caf%C3%A9`.
+                Segment::Literal(literal)
+                    if literal == part
+                        || (part.contains('%') && *literal == percent_decode(part)) => {}
                 Segment::Param(name) if !part.is_empty() => {
                     params.push((name.clone(), percent_decode(part)));
                 }
@@ -94,9 +98,12 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Two hex digits, no more: `u8::from_str_radix` alone would also
+        // take a sign (`%+5`).
         let escaped = (bytes[i] == b'%')
             .then(|| bytes.get(i + 1..i + 3))
             .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
             .and_then(|hex| std::str::from_utf8(hex).ok())
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
         match escaped {
@@ -140,6 +147,18 @@ mod tests {
     }
 
     #[test]
+    fn literals_match_the_percent_encoded_path() {
+        // A request's path is a URL's: non-ASCII and spaces come encoded.
+        assert_eq!(params("/café", "/caf%C3%A9"), Some(vec![]));
+        assert_eq!(
+            params("/café/:x", "/caf%c3%a9/1"),
+            Some(pairs(&[("x", "1")]))
+        );
+        assert_eq!(params("/a b", "/a%20b"), Some(vec![]));
+        assert_eq!(params("/ab", "/a%2Fb"), None);
+    }
+
+    #[test]
     fn parameters_take_one_nonempty_segment_decoded() {
         assert_eq!(
             params("/rooms/:id", "/rooms/42"),
@@ -155,6 +174,23 @@ mod tests {
         assert_eq!(
             params("/rooms/:id", "/rooms/100%"),
             Some(pairs(&[("id", "100%")]))
+        );
+    }
+
+    #[test]
+    fn only_two_hex_digits_make_an_escape() {
+        // `u8::from_str_radix` takes a leading `+`: `%+5` is not an escape.
+        assert_eq!(
+            params("/rooms/:id", "/rooms/a%+5b"),
+            Some(pairs(&[("id", "a%+5b")]))
+        );
+        assert_eq!(
+            params("/rooms/:id", "/rooms/%-1%g0%%41"),
+            Some(pairs(&[("id", "%-1%g0%A")]))
+        );
+        assert_eq!(
+            params("/files/*path", "/files/%C3%A9%FF%"),
+            Some(pairs(&[("path", "é\u{FFFD}%")]))
         );
     }
 

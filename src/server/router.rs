@@ -9,14 +9,11 @@ use http_types::{Method, Request, Response, StatusCode};
 
 use super::request::WebSocketRequest;
 use super::route_path::RoutePath;
+use crate::handshake::{REJECT_REASON, reason_header};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type SocketHandler = Arc<dyn Fn(WebSocketRequest, Params) -> BoxFuture<()> + Send + Sync>;
 type HttpHandler = Arc<dyn Fn(Request, Params) -> BoxFuture<Response> + Send + Sync>;
-
-/// The header that says why a request was refused, as on every rejection
-/// wsgate sends.
-const REASON_HEADER: &str = "X-WebSocket-Reject-Reason";
 
 /// Sends each request to the handler of the first route that matches its
 /// path (and, for WebSocket routes that name subprotocols, one of the
@@ -25,7 +22,10 @@ const REASON_HEADER: &str = "X-WebSocket-Reject-Reason";
 ///
 /// A pattern is literal segments, `:name` for one segment and `*name` for
 /// the rest of the path (last only): `/rooms/:id`, `/files/*path`. The
-/// handler gets the values, percent-decoded, in [`Params`]. Routes are
+/// handler gets the values, percent-decoded, in [`Params`], and literal
+/// segments match the decoded path too (`/café` takes `/caf%C3%A9`). A
+/// decoded value may hold a `/` (`%2F`) or be `..`: check it before using
+/// it as a file name. Routes are
 /// tried in the order they were added, and the query is not part of the
 /// path (read it with [`WebSocketRequest::query`]).
 ///
@@ -405,7 +405,11 @@ impl Router {
                 Kind::Socket { .. } => socket_only = true,
                 Kind::Http { methods, handler } => match methods {
                     Some(methods) if !methods.contains(&request.method()) => {
-                        allowed.extend(methods.iter());
+                        for method in methods.iter() {
+                            if !allowed.contains(&method) {
+                                allowed.push(method);
+                            }
+                        }
                     }
                     _ => {
                         let params = Params {
@@ -461,7 +465,7 @@ impl Route {
 /// in `X-WebSocket-Reject-Reason` (made safe for a header).
 fn refusal(status: StatusCode, reason: &str) -> Response {
     let mut response = Response::new(status);
-    response.insert_header(REASON_HEADER, crate::handshake::reason_header(reason));
+    response.insert_header(REJECT_REASON, reason_header(reason));
     response.set_body(reason.to_owned());
     response
 }

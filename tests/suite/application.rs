@@ -110,7 +110,14 @@ fn state_set_when_accepting_is_read_from_every_handle_registry_and_topic() {
                 plain.with_state::<User>().unwrap().state().name,
                 conn.state().name
             );
+            // Every connection is a plain one: its state reads as `()`,
+            // never the downcast's panic.
+            let unit = conn.with_state::<()>().expect("a plain view");
+            let () = *unit.state();
+            let () = *plain.state();
         }
+        assert_eq!(handle.connections_with::<()>().len(), 2);
+        assert_eq!(handle.subscribers_with::<()>("room").len(), 2);
         assert!(handle.connections_with::<String>().is_empty());
         assert_eq!(handle.connections().len(), 2);
 
@@ -459,5 +466,52 @@ fn a_server_without_routes_refuses_everything() {
             blocking(move || ws_expect_rejection(addr, ws_request(addr, "/"))).await;
         assert_eq!(status, 404);
         assert_eq!(headers["x-websocket-reject-reason"], "no route for /");
+    });
+}
+
+/// Every byte the server sends for `request`, up to its close.
+fn whole_exchange(addr: std::net::SocketAddr, request: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = tcp(addr);
+    stream.write_all(request).expect("send");
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read to the close");
+    String::from_utf8(out).expect("UTF-8 response")
+}
+
+#[test]
+fn a_head_request_gets_the_head_without_the_body() {
+    run(async {
+        let addr = routed(router()).await;
+        let get =
+            blocking(move || whole_exchange(addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+                .await;
+        let head =
+            blocking(move || whole_exchange(addr, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+                .await;
+        assert!(get.ends_with("\r\n\r\nok 0"), "{get:?}");
+        // RFC 9110 §9.3.2: no content in a response to HEAD; the head is
+        // the one GET gets, its Content-Length included.
+        let (get_head, _) = get.split_once("\r\n\r\n").unwrap();
+        assert_eq!(head, format!("{get_head}\r\n\r\n"));
+    });
+}
+
+#[test]
+fn method_not_allowed_lists_each_method_once() {
+    run(async {
+        let router = Router::new()
+            .get("/x", |_, _| async { Response::from("x") })
+            .get("/:any", |_, _| async { Response::from("any") });
+        let addr = routed(router).await;
+        let response = blocking(move || {
+            raw_exchange(
+                addr,
+                b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            )
+        })
+        .await;
+        assert_eq!(response.status, 405);
+        assert_eq!(response.header("allow"), Some("GET, HEAD"));
     });
 }
