@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use wsgate::http_types::{Method, Request, Response, StatusCode, mime};
+use wsgate::http_types::{Request, Response, StatusCode, mime};
 use wsgate::{Event, Params, Router, ServerHandle, WebSocketRequest};
 
 /// The page: joins a room and shows what it says.
@@ -92,7 +92,7 @@ pub fn router(tokens: Tokens) -> Router {
             users.sort();
             json(StatusCode::Ok, &users)
         })
-        .http("/rooms/:room/notify", move |request, params| {
+        .post("/rooms/:room/notify", move |request, params| {
             let tokens = tokens.clone();
             async move { notify(request, params, &tokens).await }
         })
@@ -143,11 +143,6 @@ async fn join(mut request: WebSocketRequest, params: Params, tokens: &Tokens) {
 
 /// `POST /rooms/ROOM/notify`: the body, published to the room.
 async fn notify(mut request: Request, params: Params, tokens: &Tokens) -> Response {
-    if request.method() != Method::Post {
-        let mut response = text(StatusCode::MethodNotAllowed, "POST only");
-        response.insert_header("Allow", "POST");
-        return response;
-    }
     let bearer = request.header("Authorization").and_then(|values| {
         values
             .last()

@@ -31,19 +31,39 @@ pub fn reason_phrase(status: u16) -> &'static str {
         100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
         417 => "Expectation Failed",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
         426 => "Upgrade Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => match status / 100 {
             1 => "Informational",
@@ -285,7 +305,7 @@ mod tests {
         ] {
             assert_eq!(reason_phrase(code), phrase);
         }
-        assert_eq!(reason_phrase(302), "Redirection");
+        assert_eq!(reason_phrase(300), "Redirection");
         assert_eq!(reason_phrase(599), "Server Error");
     }
 

@@ -189,6 +189,13 @@ impl ServerBuilder {
     /// other), and WebSocket requests when the server runs
     /// [`Server::serve_routes`].
     ///
+    /// Two things to keep in mind: an [`http_handler`](Self::http_handler)
+    /// set after this replaces the router's HTTP side (the last one set
+    /// answers plain HTTP), and the router only sees WebSocket requests when
+    /// the server runs [`serve_routes`](Server::serve_routes) (or your own
+    /// loop calls [`Router::dispatch`]); [`Server::serve`] and
+    /// `server.next()` hand requests to you unrouted.
+    ///
     /// # Examples
     ///
     /// ```no_run

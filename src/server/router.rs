@@ -259,6 +259,30 @@ impl Router {
         self.http_route(pattern, Some(&[Method::Get, Method::Head]), handler)
     }
 
+    /// Routes plain HTTP `POST` requests whose path matches `pattern` to
+    /// `handler`; other methods on that path get `405 Method Not Allowed`
+    /// (unless another route takes them).
+    ///
+    /// # Panics
+    ///
+    /// As [`websocket`](Self::websocket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let router = wsgate::Router::new().post("/notify", |mut request, _| async move {
+    ///     let body = request.body_string().await.unwrap_or_default();
+    ///     http_types::Response::from(format!("{} bytes", body.len()))
+    /// });
+    /// ```
+    pub fn post<F, Fut>(self, pattern: &str, handler: F) -> Router
+    where
+        F: Fn(Request, Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.http_route(pattern, Some(&[Method::Post]), handler)
+    }
+
     /// Routes plain HTTP requests of any method whose path matches
     /// `pattern` to `handler`.
     ///
@@ -353,7 +377,11 @@ impl Router {
                 match request.choose_protocol(&supported) {
                     Some(chosen) => Some(chosen.to_owned()),
                     None => {
-                        wanted.extend(supported);
+                        for protocol in supported {
+                            if !wanted.contains(&protocol) {
+                                wanted.push(protocol);
+                            }
+                        }
                         continue;
                     }
                 }

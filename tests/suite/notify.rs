@@ -96,6 +96,16 @@ fn notify_example_authenticates_routes_and_publishes() {
         "GET /rooms/lobby/notify HTTP/1.1\r\nHost: x\r\n\r\n".into(),
     );
     assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert_eq!(
+        wrong_method.head.lines().next(),
+        Some("HTTP/1.1 405 Method Not Allowed")
+    );
+    assert!(
+        refused.head.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+        "{}",
+        refused.head
+    );
     let missing = http(addr, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n".into());
     assert_eq!(missing.status, 404);
 
