@@ -33,6 +33,10 @@ pub enum Error {
     /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also failed it
     /// with 1008).
     QueueFull,
+    /// No answer to a keepalive ping within
+    /// [`Config::ping_timeout`](crate::Config::ping_timeout) (the timeout):
+    /// the connection was failed with 1011 "keepalive timeout".
+    KeepaliveTimeout(std::time::Duration),
     /// A control frame payload (ping, pong) is longer than 125 bytes.
     ControlTooLong,
     /// The operation did not finish in time (client handshake).
@@ -78,6 +82,12 @@ impl std::fmt::Display for Error {
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Closed => f.write_str("the connection is closed"),
             Error::QueueFull => f.write_str("the send queue is full"),
+            Error::KeepaliveTimeout(timeout) => {
+                write!(
+                    f,
+                    "keepalive timeout: no answer to a ping within {timeout:?}"
+                )
+            }
             Error::ControlTooLong => f.write_str("control frame payload over 125 bytes"),
             Error::Timeout => f.write_str("timed out"),
             Error::InvalidUrl => {
