@@ -263,6 +263,11 @@ fn a_send_queue_policy_close_reports_the_1008_a_slow_peer_read() {
             assert_eq!(seen, (1008, "send queue full".to_owned()));
             assert_failed(&accepted, seen, 1008, |e| matches!(e, Error::QueueFull)).await;
         }
+        // Logged and counted as what went out too.
+        common::eventually("both counted as 1008", common::TIMEOUT, || {
+            server.handle.metrics().closes.get(&1008) == Some(&2)
+        })
+        .await;
     })
 }
 
