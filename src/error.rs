@@ -63,6 +63,10 @@ pub enum Error {
     /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also failed it
     /// with 1008).
     QueueFull,
+    /// No answer to a keepalive ping within
+    /// [`Config::ping_timeout`](crate::Config::ping_timeout) (the timeout):
+    /// the connection was failed with 1011 "keepalive timeout".
+    KeepaliveTimeout(std::time::Duration),
     /// A control frame payload (ping, pong) is longer than 125 bytes.
     ControlTooLong {
         /// The payload's length in bytes.
@@ -129,6 +133,10 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the connection is closed"),
             Error::QueueFull => f.write_str(
                 "the send queue is over its high-water mark (Config::send_queue_high_water)",
+            ),
+            Error::KeepaliveTimeout(timeout) => write!(
+                f,
+                "keepalive timeout: no answer to a ping within {timeout:?} (Config::ping_timeout)"
             ),
             Error::ControlTooLong { len } => {
                 write!(

@@ -30,6 +30,12 @@
 //!   the whole close is over ([`close_deadline`](Lifecycle::close_deadline)):
 //!   the peer's end, a client's wait for the server's end of TCP, and our
 //!   shutdown (a TLS stream's `close_notify`) share that one deadline.
+//!
+//! The lifecycle also remembers both close frames (code and reason, this
+//! end's once written, the peer's once read) and which came first, so that
+//! the close the application is told of ([`report`](Lifecycle::report)) and
+//! the one logged and counted ([`final_code`](Lifecycle::final_code)) are
+//! the one that went on the wire.
 
 use std::time::{Duration, Instant};
 
@@ -88,9 +94,6 @@ pub(crate) enum Ours {
     /// Closing: nothing more may be queued; the writer finishes what is.
     Closing {
         mode: Mode,
-        /// The code of the close frame queued, `None` when none could be
-        /// (the stream had ended, or writes were given up).
-        code: Option<CloseCode>,
         /// What the close timeout counts from: when the close was
         /// decided, then (once `written`) when the close frame was written.
         /// One instant for both keeps every connection's state small
@@ -121,12 +124,51 @@ pub(crate) enum Expired {
     /// Send a keepalive ping with this payload (its number, to recognise
     /// its pong and measure the round trip).
     Ping([u8; 8]),
-    /// Fail the connection with this close code and reason: the pong is
-    /// overdue (1011), or the connection idled (1001).
-    Fail(CloseCode, &'static str),
+    /// The keepalive ping's pong is overdue: fail the connection with 1011
+    /// "keepalive timeout" (an error: the application is told).
+    Keepalive,
+    /// No data frame for the idle timeout: fail the connection with 1001
+    /// "idle timeout" (the configuration's choice, not an error).
+    Idle,
     /// A closing step overran the close timeout: the close frame could not
     /// be written, or the peer's end did not come. Drop the transport.
     CloseTimeout,
+}
+
+impl Expired {
+    /// The close code and reason a failure closes with.
+    pub(crate) fn close(self) -> Option<(CloseCode, &'static str)> {
+        match self {
+            Expired::Keepalive => Some((CloseCode::INTERNAL_ERROR, "keepalive timeout")),
+            Expired::Idle => Some((CloseCode::GOING_AWAY, "idle timeout")),
+            Expired::Ping(_) | Expired::CloseTimeout => None,
+        }
+    }
+}
+
+/// How a connection closed, as the application is told
+/// ([`CloseEvent`](crate::CloseEvent)): the close frame that began the
+/// closing handshake and whether the peer's close frame arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    pub(crate) clean: bool,
+}
+
+/// The close frames that went on the wire (boxed in the lifecycle: only a
+/// closing connection needs them, and every connection holds one).
+#[derive(Debug, Default)]
+struct Frames {
+    /// This end's close frame (code and reason as sent), once queued.
+    sent: Option<(CloseCode, String)>,
+    /// Whether `sent` was written.
+    written: bool,
+    /// The peer's close frame (1005 and no reason when it had no code).
+    received: Option<(CloseCode, String)>,
+    /// Whether the peer's close frame came while this end was open: the
+    /// peer began the closing handshake (this end's frame is its echo).
+    peer_began: bool,
 }
 
 /// One connection's lifecycle. See the module documentation.
@@ -136,10 +178,8 @@ pub(crate) struct Lifecycle {
     theirs: Theirs,
     /// Whether anything still reads the transport (the event stream).
     reading: bool,
-    /// The code and reason this end failed the connection with (boxed:
-    /// only a failing connection needs it, and every connection holds the
-    /// lifecycle).
-    failed: Option<Box<(CloseCode, String)>>,
+    /// The close frames, once either end closes.
+    frames: Option<Box<Frames>>,
     keepalive: Keepalive,
 }
 
@@ -164,7 +204,7 @@ impl Lifecycle {
             ours: Ours::Open,
             theirs: Theirs::Open,
             reading: true,
-            failed: None,
+            frames: None,
             keepalive: Keepalive {
                 last_ping: None,
                 awaiting: false,
@@ -230,28 +270,64 @@ impl Lifecycle {
         matches!(self.theirs, Theirs::Closed(_))
     }
 
-    /// The code the connection ended with, for logs and metrics: the
-    /// peer's close frame's, else the one this end queued, else 1006.
-    pub(crate) fn final_code(&self) -> CloseCode {
-        match (&self.theirs, &self.ours) {
-            (Theirs::Closed(code), _) => *code,
-            (
-                _,
-                Ours::Closing {
-                    code: Some(code), ..
-                },
-            ) => *code,
-            _ => CloseCode::ABNORMAL,
+    /// How the connection closed, or `None` while that is not settled:
+    /// this end's close frame is queued and neither written nor given up
+    /// (the writer has not stopped).
+    ///
+    /// - The peer began the closing handshake: its code and reason (1005
+    ///   when its frame had none), clean.
+    /// - This end began it and its close frame was written: that frame's
+    ///   code and reason; clean when the peer's close frame arrived.
+    /// - No close frame of this end's went out: the peer's, if one came
+    ///   (clean), else 1006 with no reason (not clean): the transport
+    ///   ended, or writes were given up before the frame was written.
+    pub(crate) fn report(&self) -> Option<Report> {
+        let clean = self.closed_cleanly();
+        let report = |(code, reason): &(CloseCode, String), clean| Report {
+            code: *code,
+            reason: reason.clone(),
+            clean,
+        };
+        let frames = self.frames.as_deref();
+        if let Some(Frames {
+            received: Some(theirs),
+            peer_began: true,
+            ..
+        }) = frames
+        {
+            return Some(report(theirs, true));
+        }
+        match frames {
+            Some(Frames {
+                sent: Some(ours),
+                written: true,
+                ..
+            }) => Some(report(ours, clean)),
+            Some(Frames {
+                sent: Some(_),
+                written: false,
+                ..
+            }) if self.ours != Ours::Finished => None,
+            Some(Frames {
+                received: Some(theirs),
+                ..
+            }) => Some(report(theirs, true)),
+            _ => Some(Report {
+                code: CloseCode::ABNORMAL,
+                reason: String::new(),
+                clean: false,
+            }),
         }
     }
 
-    /// How the connection ended without the peer's close frame: the code
-    /// and reason this end failed it with, or 1006.
-    pub(crate) fn abnormal_close(&self) -> (CloseCode, String) {
-        self.failed
-            .as_deref()
-            .cloned()
-            .unwrap_or((CloseCode::ABNORMAL, String::new()))
+    /// The code the connection ended with, for logs and metrics: the
+    /// [`report`](Self::report)'s, or 1006 while it is not settled.
+    pub(crate) fn final_code(&self) -> CloseCode {
+        self.report().map_or(CloseCode::ABNORMAL, |r| r.code)
+    }
+
+    fn frames(&mut self) -> &mut Frames {
+        self.frames.get_or_insert_with(Box::default)
     }
 
     /// The round trip measured by the last answered keepalive ping.
@@ -262,8 +338,9 @@ impl Lifecycle {
 
     // ---- Transitions ----
 
-    /// This end closes with `code` (its close frame is to be queued now).
-    /// Returns whether it may: only once, while this end is open.
+    /// This end closes with `code` and `reason` (as they go on the wire:
+    /// its close frame is to be queued now). Returns whether it may: only
+    /// once, while this end is open.
     pub(crate) fn close(
         &mut self,
         code: CloseCode,
@@ -274,25 +351,29 @@ impl Lifecycle {
         if self.ours != Ours::Open {
             return false;
         }
-        if mode == Mode::Fail {
-            self.failed = Some(Box::new((code, reason.to_owned())));
-        }
+        self.frames().sent = Some((code, reason.to_owned()));
         self.ours = Ours::Closing {
             mode,
-            code: Some(code),
             from: now,
             written: false,
         };
         true
     }
 
-    /// The peer's close frame arrived. Returns the code to echo when this
-    /// end has not closed yet (RFC 6455 §5.5.1: the answer repeats it).
-    pub(crate) fn peer_closed(&mut self, code: CloseCode) -> Option<CloseCode> {
+    /// The peer's close frame arrived, with `code` and `reason` (1005 and
+    /// none when it had no code). Returns whether to echo them: this end
+    /// has not closed yet (RFC 6455 §5.5.1: the answer repeats the code;
+    /// as Node's `ws` and Python's `websockets` do, it repeats the reason
+    /// too).
+    pub(crate) fn peer_closed(&mut self, code: CloseCode, reason: &str) -> bool {
         if self.theirs == Theirs::Open {
             self.theirs = Theirs::Closed(code);
+            let began = self.ours == Ours::Open;
+            let frames = self.frames();
+            frames.received = Some((code, reason.to_owned()));
+            frames.peer_began = began;
         }
-        (self.ours == Ours::Open).then_some(code)
+        self.ours == Ours::Open
     }
 
     /// The peer's stream ended, or reading it failed, or the transport was
@@ -313,21 +394,19 @@ impl Lifecycle {
 
     /// The close frame has been written.
     pub(crate) fn close_written(&mut self, now: Instant) {
-        if let Ours::Closing { from, written, .. } = &mut self.ours
-            && !*written
-        {
+        let Ours::Closing { from, written, .. } = &mut self.ours else {
+            return;
+        };
+        if !*written {
             *written = true;
             *from = now;
+            self.frames().written = true;
         }
     }
 
     /// Writes were given up (blocked past a deadline): no close frame can
-    /// go out, so `code` is recorded as the failure (unless one is already,
-    /// or it is 1006, which names no failure of this end's).
-    pub(crate) fn abort(&mut self, code: CloseCode, reason: &str, now: Instant) {
-        if self.failed.is_none() && code != CloseCode::ABNORMAL {
-            self.failed = Some(Box::new((code, reason.to_owned())));
-        }
+    /// go out any more.
+    pub(crate) fn abort(&mut self, now: Instant) {
         self.end_without_close(now);
     }
 
@@ -336,7 +415,6 @@ impl Lifecycle {
         if self.ours == Ours::Open {
             self.ours = Ours::Closing {
                 mode: Mode::Fail,
-                code: None,
                 from: now,
                 written: false,
             };
@@ -427,17 +505,14 @@ impl Lifecycle {
         if let Some(idle) = t.idle
             && now >= activity.last_data + idle
         {
-            return Some(Expired::Fail(CloseCode::GOING_AWAY, "idle timeout"));
+            return Some(Expired::Idle);
         }
         if let Some(sent) = self.ping_sent() {
             if activity.last_rx >= sent {
                 // Any bytes after the ping are life, its pong or not.
                 self.keepalive.awaiting = false;
             } else if now >= sent + t.ping_timeout {
-                return Some(Expired::Fail(
-                    CloseCode::INTERNAL_ERROR,
-                    "keepalive timeout",
-                ));
+                return Some(Expired::Keepalive);
             }
         }
         let interval = t.ping_interval?;
@@ -526,11 +601,16 @@ mod tests {
         matches!(e, Some(Expired::Ping(_)))
     }
 
-    const OVERDUE: Option<Expired> = Some(Expired::Fail(
-        CloseCode::INTERNAL_ERROR,
-        "keepalive timeout",
-    ));
-    const IDLE: Option<Expired> = Some(Expired::Fail(CloseCode::GOING_AWAY, "idle timeout"));
+    const OVERDUE: Option<Expired> = Some(Expired::Keepalive);
+    const IDLE: Option<Expired> = Some(Expired::Idle);
+
+    fn report(code: u16, reason: &str, clean: bool) -> Option<Report> {
+        Some(Report {
+            code: CloseCode::from(code),
+            reason: reason.to_owned(),
+            clean,
+        })
+    }
 
     #[test]
     fn pings_after_a_quiet_interval_and_fails_without_pong() {
@@ -583,43 +663,50 @@ mod tests {
     }
 
     #[test]
-    fn a_closing_handshake_from_this_end() {
+    fn a_closing_handshake_from_this_end_reports_its_frame() {
         let mut f = Fake::new(Some(10), 5, None);
         let a = f.heard(0, 0);
         assert!(f.life.is_open() && f.life.accepts_frames());
+        assert_eq!(f.life.report(), report(1006, "", false), "nothing sent");
         assert!(
             f.life
-                .close(CloseCode::NORMAL, "bye", Mode::Handshake, f.at(1))
+                .close(CloseCode::from(4000), "bye", Mode::Handshake, f.at(1))
         );
         assert!(
             !f.life
                 .close(CloseCode::GOING_AWAY, "again", Mode::Fail, f.at(1))
         );
         assert!(!f.life.accepts_frames() && !f.life.writer_may_stop() && !f.life.failing());
+        assert_eq!(f.life.report(), None, "queued, not yet written");
         // The frame must be written within the close timeout: keepalive is
         // off now, only the close deadline remains.
         assert_eq!(f.tick(2, a), (None, Some(6)));
         f.life.close_written(f.at(3));
+        assert_eq!(f.life.report(), report(4000, "bye", false));
         assert_eq!(f.tick(4, a), (None, Some(8)));
-        // The peer answers: nothing to echo, the handshake is complete.
-        assert_eq!(f.life.peer_closed(CloseCode::NORMAL), None);
+        // The peer answers with another code: nothing to echo, the
+        // handshake is complete, and the close reported is still ours.
+        assert!(!f.life.peer_closed(CloseCode::NORMAL, "ok"));
         assert!(f.life.closed_cleanly() && f.life.peer_done());
+        assert_eq!(f.life.report(), report(4000, "bye", true));
         f.life.finish();
         assert!(f.life.is_finished());
-        assert_eq!(f.life.final_code(), CloseCode::NORMAL);
+        assert_eq!(f.life.final_code(), CloseCode::from(4000));
         assert_eq!(f.tick(100, a), (None, None));
     }
 
     #[test]
-    fn a_closing_handshake_from_the_peer_is_echoed() {
+    fn a_closing_handshake_from_the_peer_is_echoed_and_reported() {
         let mut f = Fake::new(None, 5, None);
-        let echo = f.life.peer_closed(CloseCode::GOING_AWAY);
-        assert_eq!(echo, Some(CloseCode::GOING_AWAY));
+        assert!(f.life.peer_closed(CloseCode::GOING_AWAY, "later"));
         assert!(!f.life.is_open() && f.life.accepts_frames());
+        // Reported before the echo is even queued.
+        assert_eq!(f.life.report(), report(1001, "later", true));
         assert!(
             f.life
-                .close(CloseCode::GOING_AWAY, "", Mode::Handshake, f.at(0))
+                .close(CloseCode::GOING_AWAY, "later", Mode::Handshake, f.at(0))
         );
+        assert_eq!(f.life.report(), report(1001, "later", true));
         assert_eq!(f.life.final_code(), CloseCode::GOING_AWAY);
         assert!(f.life.closed_cleanly());
     }
@@ -633,11 +720,10 @@ mod tests {
         // The frame could not be written in 5 s.
         assert_eq!(f.tick(4, a).0, None);
         assert_eq!(f.tick(5, a).0, Some(Expired::CloseTimeout));
-        f.life.abort(CloseCode::ABNORMAL, "close timeout", f.at(5));
-        assert_eq!(
-            f.life.abnormal_close(),
-            (CloseCode::ABNORMAL, String::new())
-        );
+        f.life.abort(f.at(5));
+        assert_eq!(f.life.report(), None, "until the writer stops");
+        f.life.finish();
+        assert_eq!(f.life.report(), report(1006, "", false), "nothing went out");
         // Written at 4: the peer's end is awaited until 9.
         let mut f = Fake::new(None, 5, None);
         f.life
@@ -645,6 +731,8 @@ mod tests {
         f.life.close_written(f.at(4));
         assert_eq!(f.tick(8, a), (None, Some(9)));
         assert_eq!(f.tick(9, a).0, Some(Expired::CloseTimeout));
+        f.life.finish();
+        assert_eq!(f.life.report(), report(1000, "", false), "no answer");
     }
 
     #[test]
@@ -665,7 +753,7 @@ mod tests {
         // The peer's close frame, later its end of stream: the steps after
         // (the client's wait for the server's FIN, the TLS close_notify)
         // keep the same deadline, whatever the activity.
-        assert_eq!(f.life.peer_closed(CloseCode::NORMAL), None);
+        assert!(!f.life.peer_closed(CloseCode::NORMAL, ""));
         assert_eq!(secs(&f), Some(8));
         f.life.stream_ended(f.at(6));
         assert_eq!(secs(&f), Some(8));
@@ -676,7 +764,7 @@ mod tests {
     }
 
     #[test]
-    fn failing_records_the_code_and_skips_the_handshake() {
+    fn failing_reports_the_frame_sent_and_skips_the_handshake() {
         let mut f = Fake::new(None, 5, None);
         f.life.stop_reading();
         assert!(
@@ -684,13 +772,13 @@ mod tests {
                 .close(CloseCode::PROTOCOL_ERROR, "bad frame", Mode::Fail, f.at(0))
         );
         assert!(f.life.reader_stopped() && f.life.failing() && f.life.writer_may_stop());
-        assert_eq!(
-            f.life.abnormal_close(),
-            (CloseCode::PROTOCOL_ERROR, "bad frame".to_owned())
-        );
-        // The peer's close that follows is not echoed.
-        assert_eq!(f.life.peer_closed(CloseCode::NORMAL), None);
-        assert_eq!(f.life.final_code(), CloseCode::NORMAL);
+        assert_eq!(f.life.report(), None);
+        f.life.close_written(f.at(0));
+        assert_eq!(f.life.report(), report(1002, "bad frame", false));
+        // The peer's close that follows is not echoed, and makes it clean.
+        assert!(!f.life.peer_closed(CloseCode::PROTOCOL_ERROR, ""));
+        assert_eq!(f.life.report(), report(1002, "bad frame", true));
+        assert_eq!(f.life.final_code(), CloseCode::PROTOCOL_ERROR);
     }
 
     #[test]
@@ -700,29 +788,36 @@ mod tests {
         assert_eq!(f.life.theirs, Theirs::Ended);
         assert!(f.life.writer_may_stop() && !f.life.closed_cleanly());
         assert_eq!(f.life.final_code(), CloseCode::ABNORMAL);
-        assert_eq!(
-            f.life.abnormal_close(),
-            (CloseCode::ABNORMAL, String::new())
-        );
+        assert_eq!(f.life.report(), report(1006, "", false));
         // No keepalive while closing; the close timeout bounds the writer.
         assert_eq!(f.tick(0, f.heard(0, 0)), (None, Some(5)));
     }
 
     #[test]
-    fn aborting_keeps_the_first_failure() {
+    fn a_frame_never_written_is_not_reported() {
+        // A slow peer: the policy's 1008 is queued behind what it does not
+        // read, and writes are given up.
         let mut f = Fake::new(None, 5, None);
-        f.life
-            .abort(CloseCode::INTERNAL_ERROR, "keepalive timeout", f.at(0));
-        f.life.abort(CloseCode::GOING_AWAY, "idle timeout", f.at(0));
-        assert_eq!(
-            f.life.abnormal_close(),
-            (CloseCode::INTERNAL_ERROR, "keepalive timeout".to_owned())
+        f.life.close(
+            CloseCode::POLICY_VIOLATION,
+            "send queue full",
+            Mode::Fail,
+            f.at(0),
         );
+        f.life.abort(f.at(5));
         assert!(
             !f.life
-                .close(CloseCode::NORMAL, "", Mode::Handshake, f.at(0))
+                .close(CloseCode::NORMAL, "", Mode::Handshake, f.at(5))
         );
-        // No close frame went out.
+        f.life.finish();
+        assert_eq!(f.life.report(), report(1006, "", false));
         assert_eq!(f.life.final_code(), CloseCode::ABNORMAL);
+        // Its close came although ours could not go out: the peer's.
+        let mut f = Fake::new(None, 5, None);
+        f.life
+            .close(CloseCode::NORMAL, "", Mode::Handshake, f.at(0));
+        assert!(!f.life.peer_closed(CloseCode::GOING_AWAY, "me too"));
+        f.life.finish();
+        assert_eq!(f.life.report(), report(1001, "me too", true));
     }
 }

@@ -31,11 +31,30 @@ pub enum Event {
     Drain,
     /// The connection closed; always the last event.
     Close(CloseEvent),
-    /// Something went wrong; a [`Close`](Event::Close) event follows.
+    /// Something went wrong; a [`Close`](Event::Close) event follows. Every
+    /// close this end begins because of an error comes after one: a
+    /// protocol error or a limit ([`Error::Protocol`]), a keepalive timeout
+    /// ([`Error::KeepaliveTimeout`]), a send-queue policy close
+    /// ([`Error::QueueFull`]), a failed message source
+    /// ([`Error::Io`]); a failed socket is one too ([`Error::Io`]). Normal
+    /// closes (yours, the peer's, a shutdown, a disconnect, the idle
+    /// timeout) come without one.
     Error(Error),
 }
 
-/// How a connection closed.
+/// How a connection closed: the close frame that began the closing
+/// handshake, as it went on the wire, and whether the handshake completed.
+///
+/// | path | `code`, `reason` | `clean` |
+/// |---|---|---|
+/// | the peer closed (its close is echoed, code and reason) | the peer's; 1005 and `""` when its frame had no code | `true` |
+/// | this end closed: [`Connection::close`](crate::Connection::close), [`ServerHandle::disconnect`](crate::ServerHandle::disconnect), [`ServerHandle::shutdown`](crate::ServerHandle::shutdown) (1001 "server shutting down") | the ones sent | whether the peer answered |
+/// | this end failed the connection: a protocol error or limit (1002, 1007, 1009, ...), a keepalive timeout (1011 "keepalive timeout"), the idle timeout (1001 "idle timeout"), a send-queue policy (1008 "send queue full") | the ones sent | whether the peer answered (`false` after a protocol error: nothing is decoded after it) |
+/// | no close frame went either way: the socket dropped, or this end's close frame could not be written before the close timeout (a peer that reads nothing) | 1006 [`CloseCode::ABNORMAL`], `""` | `false` |
+///
+/// When this end closes, the peer's answer does not replace the close
+/// reported, even if its code differs. The same code is logged and counted
+/// in [`MetricsSnapshot`](crate::MetricsSnapshot)'s closes.
 ///
 /// # Examples
 ///
@@ -47,14 +66,16 @@ pub enum Event {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseEvent {
-    /// The code from the peer's close frame; [`CloseCode::NO_STATUS`] when
-    /// its frame had none; the code this end failed the connection with
-    /// after a protocol error; or [`CloseCode::ABNORMAL`] when the connection
-    /// dropped without a close frame.
+    /// The code of the close frame that began the closing handshake: the
+    /// peer's ([`CloseCode::NO_STATUS`] when its frame had none) or this
+    /// end's, whichever came first; [`CloseCode::ABNORMAL`] when no close
+    /// frame went either way.
     pub code: CloseCode,
-    /// The reason from the peer's close frame (or this end's, on failure).
+    /// That frame's reason, as it went on the wire (cut to 123 bytes);
+    /// empty with [`CloseCode::ABNORMAL`].
     pub reason: String,
     /// Whether the peer's close frame arrived: the closing handshake
-    /// completed.
+    /// completed. When the peer began it, always `true`; when this end
+    /// did, whether the peer answered before the connection ended.
     pub clean: bool,
 }

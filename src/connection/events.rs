@@ -1,16 +1,15 @@
 //! The event stream: [`Events`], the connection's reading side, and
 //! [`Connection::events`]. Each poll runs the read loop (`read.rs`).
 
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use event_listener::EventListener;
 use futures::Stream;
-use futures::lock::{Mutex, OwnedMutexGuard, OwnedMutexLockFuture};
 
 use super::event::Event;
 use super::handle::Connection;
-use super::reader::Reader;
 
 impl<S> Connection<S> {
     /// The stream of incoming events.
@@ -36,7 +35,7 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn events(&self) -> Events {
-        Events::new(self.untyped(), &self.shared().reader)
+        Events::new(self.untyped())
     }
 }
 
@@ -65,15 +64,18 @@ pub struct Events {
 }
 
 enum State {
-    Waiting(OwnedMutexLockFuture<Reader>),
-    Holding(OwnedMutexGuard<Reader>),
+    /// Waiting for the turn (listening for its release once it was seen
+    /// taken).
+    Waiting(Option<EventListener>),
+    /// Holding the turn: this stream reads.
+    Holding,
 }
 
 impl Events {
-    pub(crate) fn new(conn: Connection, reader: &Arc<Mutex<Reader>>) -> Events {
+    pub(crate) fn new(conn: Connection) -> Events {
         Events {
             conn,
-            state: State::Waiting(reader.clone().lock_owned()),
+            state: State::Waiting(None),
         }
     }
 
@@ -97,17 +99,30 @@ impl Stream for Events {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
-        if let State::Waiting(lock) = &mut this.state {
-            let guard = match Pin::new(lock).poll(cx) {
-                Poll::Ready(guard) => guard,
-                Poll::Pending => return Poll::Pending,
-            };
-            this.state = State::Holding(guard);
+        let shared = this.conn.shared();
+        while let State::Waiting(listener) = &mut this.state {
+            if shared.reader.try_take_turn() {
+                this.state = State::Holding;
+            } else if let Some(waiting) = listener {
+                if Pin::new(waiting).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *listener = None;
+            } else {
+                // Listen, then try once more: a release in between is not
+                // missed.
+                *listener = Some(shared.reader.listen());
+            }
         }
-        let State::Holding(reader) = &mut this.state else {
-            unreachable!("the lock was taken above");
-        };
-        reader.poll_event(this.conn.shared(), cx)
+        shared.reader.lock().poll_event(shared, cx)
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if let State::Holding = self.state {
+            self.conn.shared().reader.give_back_turn();
+        }
     }
 }
 

@@ -355,9 +355,14 @@ impl<S> Connection<S> {
     ///
     /// Messages already queued are sent first. The connection then waits for
     /// the peer's close, at most [`Config::close_timeout`], and drops the
-    /// transport; the event stream ends with [`Event::Close`](crate::Event::Close). Codes that may
-    /// not be sent (such as 1005 or 1006) are replaced by 1000. Fails with
-    /// [`Error::Closed`] when a close was already sent or received.
+    /// transport; the event stream ends with [`Event::Close`](crate::Event::Close)
+    /// carrying this code and reason. The peer's answer is read whether or
+    /// not anything polls [`events`](Self::events): what the peer sends
+    /// before it is kept for the event stream (up to
+    /// [`Config::max_message_size`] bytes in all, the rest dropped). Codes
+    /// that may not be sent (such as 1005 or 1006) are replaced by 1000.
+    /// Fails with [`Error::Closed`] when a close was already sent or
+    /// received.
     ///
     /// # Examples
     ///
@@ -382,6 +387,8 @@ impl<S> Connection<S> {
     }
 
     /// Waits until the connection is fully closed and its transport dropped.
+    /// After [`close`](Self::close) that takes one round trip to the peer
+    /// (at most [`Config::close_timeout`]), with or without an events poll.
     ///
     /// # Examples
     ///
@@ -412,6 +419,8 @@ impl<S> Connection<S> {
     /// [`resume`](Self::resume), and once the socket buffers fill, the
     /// peer's sends block (TCP backpressure). Pings are not answered while
     /// paused, so keep pauses shorter than the peer's keepalive timeout.
+    /// Once this end's close frame is out, the peer's answer is read even
+    /// while paused (see [`close`](Self::close)).
     ///
     /// # Examples
     ///

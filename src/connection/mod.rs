@@ -4,6 +4,7 @@
 //! This file only declares the files and re-exports their items; each file
 //! imports only from files below it (`.ci/module-cycles src/connection`).
 
+mod closing;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod event;

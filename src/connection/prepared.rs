@@ -277,7 +277,12 @@ impl Shared {
             },
         };
         if verdict == Verdict::Closed {
-            self.queue_close(CloseCode::POLICY_VIOLATION, "send queue full", true);
+            // An error the event stream reports before the close.
+            self.fail_for(
+                CloseCode::POLICY_VIOLATION,
+                "send queue full",
+                Error::QueueFull,
+            );
         }
         verdict
     }

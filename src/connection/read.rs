@@ -3,12 +3,14 @@
 //! [`Receiver`](crate::protocol::Receiver), answers pings and closes, and
 //! yields one [`Event`] at a time. There is no reader task and no channel:
 //! the application's poll is the read loop, so an application that stops
-//! polling applies TCP backpressure to its peer.
+//! polling applies TCP backpressure to its peer. Once this end's close
+//! frame is out, the writer reads instead (`closing.rs`), so that a close
+//! completes whether or not the application polls.
 
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::event::{CloseEvent, Event};
+use super::event::Event;
 use super::reader::Reader;
 use super::shared::Shared;
 use crate::error::Error;
@@ -23,18 +25,53 @@ impl Reader {
         shared: &Shared,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Event>> {
-        if let Some(event) = self.queued.take() {
+        if let Some(event) = self.take_pending() {
             return Poll::Ready(Some(event));
         }
-        if self.done {
+        if self.over {
             return Poll::Ready(None);
         }
         shared.events_waker.register(cx.waker());
+        if self.done {
+            return self.poll_close(shared);
+        }
         if shared.drain_ready.swap(false, Ordering::AcqRel) {
             return Poll::Ready(Some(Event::Drain));
         }
-        if shared.paused.load(Ordering::Acquire) {
+        if self.writer_reads || shared.paused.load(Ordering::Acquire) {
+            // The writer reads and wakes this stream (see `closing.rs`),
+            // or `resume` will.
             return Poll::Pending;
+        }
+        match self.poll_item(shared, cx) {
+            Poll::Ready(Some(event)) => Poll::Ready(Some(event)),
+            Poll::Ready(None) => self.poll_close(shared),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The last event, once the close is settled (this end's close frame
+    /// written or given up: see `Lifecycle::report`); the writer wakes the
+    /// stream when it is.
+    fn poll_close(&mut self, shared: &Shared) -> Poll<Option<Event>> {
+        match shared.close_report() {
+            Some(close) => {
+                self.over = true;
+                Poll::Ready(Some(Event::Close(close)))
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Reads until the next event; `None` once nothing more is read (the
+    /// peer's close or end of stream), when the close is to be reported.
+    pub(super) fn poll_item(
+        &mut self,
+        shared: &Shared,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Event>> {
+        if self.done {
+            return Poll::Ready(None);
         }
         loop {
             // Bytes left over from an earlier read come first.
@@ -45,7 +82,7 @@ impl Reader {
                         self.start += n;
                         self.note_data(shared);
                         match item {
-                            Some(item) => return Poll::Ready(Some(self.incoming(shared, item))),
+                            Some(item) => return Poll::Ready(self.incoming(shared, item)),
                             None => continue,
                         }
                     }
@@ -66,9 +103,8 @@ impl Reader {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok((0, _))) => {
                     shared.stream_ended();
-                    self.done = true;
-                    self.release_buffer();
-                    return Poll::Ready(Some(Event::Close(shared.abnormal_close())));
+                    self.finish();
+                    return Poll::Ready(None);
                 }
                 Poll::Ready(Ok((_, Some(Err(e))))) => {
                     return Poll::Ready(Some(self.fail(shared, e)));
@@ -76,12 +112,12 @@ impl Reader {
                 Poll::Ready(Ok((_, item))) => {
                     self.note_data(shared);
                     if let Some(Ok(item)) = item {
-                        return Poll::Ready(Some(self.incoming(shared, item)));
+                        return Poll::Ready(self.incoming(shared, item));
                     }
                 }
                 Poll::Ready(Err(e)) => {
                     shared.stream_ended();
-                    self.finish(shared.abnormal_close());
+                    self.finish();
                     return Poll::Ready(Some(Event::Error(Error::Io(e))));
                 }
             }
@@ -89,7 +125,7 @@ impl Reader {
     }
 
     /// Fails the connection for a protocol error: close with its code, then
-    /// report the error and, next, the close.
+    /// report the error and, once the close frame is out, the close.
     fn fail(&mut self, shared: &Shared, e: ProtocolError) -> Event {
         let code = e.close_code();
         let reason = crate::ErrorChain(&e).to_string();
@@ -97,11 +133,7 @@ impl Reader {
         // This stream reads no more; the writer discards what still comes.
         shared.stop_reading();
         shared.queue_close(code, &reason, true);
-        self.finish(CloseEvent {
-            code,
-            reason,
-            clean: false,
-        });
+        self.finish();
         Event::Error(Error::Protocol(e))
     }
 
@@ -176,9 +208,10 @@ impl Reader {
         }
     }
 
-    /// Turns a decoded item into an event, answering pings and closes.
-    fn incoming(&mut self, shared: &Shared, item: Incoming) -> Event {
-        match item {
+    /// Turns a decoded item into an event, answering pings and closes;
+    /// `None` for the peer's close (the close is reported next).
+    fn incoming(&mut self, shared: &Shared, item: Incoming) -> Option<Event> {
+        Some(match item {
             Incoming::Message(message) => {
                 shared.counters.messages_in.fetch_add(1, Ordering::Relaxed);
                 Event::Message(message)
@@ -202,22 +235,16 @@ impl Reader {
             Incoming::Close(close) => {
                 let (code, reason) = close.unwrap_or((CloseCode::NO_STATUS, String::new()));
                 // Echoed (RFC 6455 §5.5.1) unless our own close is queued.
-                shared.peer_closed(code);
-                self.done = true;
-                self.release_buffer();
-                Event::Close(CloseEvent {
-                    code,
-                    reason,
-                    clean: true,
-                })
+                shared.peer_closed(code, &reason);
+                self.finish();
+                return None;
             }
-        }
+        })
     }
 
-    /// Ends the stream after `close` is delivered.
-    fn finish(&mut self, close: CloseEvent) {
+    /// Nothing more is read: the close is reported next.
+    fn finish(&mut self) {
         self.done = true;
-        self.queued = Some(Event::Close(close));
         self.release_buffer();
     }
 

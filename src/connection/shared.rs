@@ -10,10 +10,11 @@ use event_listener::Event as Notify;
 use futures::task::AtomicWaker;
 
 use super::event::CloseEvent;
+use super::event::Event;
 use super::id::ConnectionId;
 use super::keys::MaskKeys;
 use super::queue::{Body, OutFrame, SendQueue};
-use super::reader::Reader;
+use super::reader::{Reader, ReaderCell};
 use super::space::Space;
 use super::stats::Counters;
 use crate::config::Config;
@@ -23,6 +24,7 @@ use crate::handshake::ExtensionOffer;
 use crate::lifecycle::{Activity, Lifecycle, Mode, Timeouts};
 use crate::protocol::{
     CloseCode, DataFrames, DataKind, FrameHeader, OpCode, Role, apply_mask, close_payload,
+    fit_reason,
 };
 use crate::runtime::Runtime;
 use crate::transport::SharedTransport;
@@ -131,7 +133,9 @@ pub(crate) struct Shared {
     /// a data frame (for the idle timeout: pings and pongs do not count).
     last_data_rx: AtomicU64,
     pub(crate) counters: Counters,
-    pub(crate) reader: Arc<futures::lock::Mutex<Reader>>,
+    /// The reading half (boxed: it is large, and an idle connection's
+    /// `Shared` is kept small).
+    pub(crate) reader: Box<ReaderCell>,
     /// Wakes the event stream for pause/resume and drain.
     pub(crate) events_waker: AtomicWaker,
     pub(crate) paused: AtomicBool,
@@ -174,7 +178,7 @@ impl Shared {
             id,
             role,
             keys: role.masks().then(|| Box::new(Mutex::new(MaskKeys::new()))),
-            reader: Arc::new(futures::lock::Mutex::new(reader)),
+            reader: Box::new(ReaderCell::new(reader)),
             config,
             info,
             transport,
@@ -395,6 +399,8 @@ impl Shared {
     /// handshake (see `writer::finish_close`). Returns whether this call
     /// queued it.
     pub(crate) fn queue_close(&self, code: CloseCode, reason: &str, fail: bool) -> bool {
+        // The reason as it goes on the wire, cut to fit.
+        let reason = fit_reason(reason);
         let frame = self.frame(OpCode::Close, true, close_payload(code, reason));
         let mode = if fail { Mode::Fail } else { Mode::Handshake };
         let mut queue = self.lock_queue();
@@ -408,22 +414,42 @@ impl Shared {
         true
     }
 
+    /// Fails the connection with `code` and `reason` because of `error`,
+    /// which the event stream yields before the close. Returns whether
+    /// this call queued the close (no error is reported otherwise).
+    pub(crate) fn fail_for(&self, code: CloseCode, reason: &str, error: Error) -> bool {
+        let queued = self.queue_close(code, reason, true);
+        if queued {
+            self.report_error(error);
+        }
+        queued
+    }
+
+    /// Tells the application of `error` through the event stream, before
+    /// anything still to be read.
+    pub(crate) fn report_error(&self, error: Error) {
+        self.reader.lock().keep(Event::Error(error));
+        self.events_waker.wake();
+    }
+
     /// Gives up on a connection whose writes are blocked: no close frame can
-    /// be sent, so it is recorded as the failure and the transport dropped.
-    pub(crate) fn abort(&self, code: CloseCode, reason: &str) {
-        self.lock_queue().life.abort(code, reason, Instant::now());
+    /// be sent, so the transport is dropped.
+    pub(crate) fn abort(&self, reason: &str) {
+        self.lock_queue().life.abort(Instant::now());
         log::debug!("{} dropped: {reason}", self.id);
     }
 
-    /// The peer's close frame arrived, with `code`: answers it with the
-    /// same code unless this end's close is already queued (RFC 6455
-    /// §5.5.1).
-    pub(crate) fn peer_closed(&self, code: CloseCode) {
-        let echo = self.frame(OpCode::Close, true, close_payload(code, ""));
+    /// The peer's close frame arrived, with `code` and `reason`: answers it
+    /// with the same code and reason unless this end's close is already
+    /// queued (RFC 6455 §5.5.1).
+    pub(crate) fn peer_closed(&self, code: CloseCode, reason: &str) {
+        let echo = self.frame(OpCode::Close, true, close_payload(code, reason));
         {
             let mut queue = self.lock_queue();
-            if let Some(code) = queue.life.peer_closed(code)
-                && queue.life.close(code, "", Mode::Handshake, Instant::now())
+            if queue.life.peer_closed(code, reason)
+                && queue
+                    .life
+                    .close(code, fit_reason(reason), Mode::Handshake, Instant::now())
             {
                 queue.push(echo);
             }
@@ -488,15 +514,15 @@ impl Shared {
         self.state_changed.notify(usize::MAX);
     }
 
-    /// How the connection ended without the peer's close frame: the code
-    /// this end failed it with, or 1006.
-    pub(crate) fn abnormal_close(&self) -> CloseEvent {
-        let (code, reason) = self.lock_queue().life.abnormal_close();
-        CloseEvent {
-            code,
-            reason,
-            clean: false,
-        }
+    /// How the connection closed, as the event stream reports it; `None`
+    /// until that is settled (see `Lifecycle::report`).
+    pub(crate) fn close_report(&self) -> Option<CloseEvent> {
+        let report = self.lock_queue().life.report()?;
+        Some(CloseEvent {
+            code: report.code,
+            reason: report.reason,
+            clean: report.clean,
+        })
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -521,6 +547,9 @@ impl Shared {
             queue.life.finish();
             queue.discard();
         }
+        // Whatever the writer did not read, the event stream now finds
+        // ended (the transport is gone): it reports the close.
+        self.reader.lock().writer_reads = false;
         self.space.notify();
         self.state_changed.notify(usize::MAX);
         self.events_waker.wake();
@@ -532,6 +561,12 @@ impl Shared {
     pub(crate) fn force_close(&self) {
         self.transport.kill();
         self.stream_ended();
+    }
+
+    /// Whether the peer's direction has ended (close frame or end of
+    /// stream).
+    pub(crate) fn peer_done(&self) -> bool {
+        self.lock_queue().life.peer_done()
     }
 
     /// Whether the peer's close frame arrived: the closing handshake

@@ -145,8 +145,14 @@ impl<S> Connection<S> {
         buf: &mut [u8],
     ) -> Result<usize, Error> {
         fill(reader, buf).await.map_err(|e| {
-            self.shared()
-                .queue_close(CloseCode::INTERNAL_ERROR, "message source failed", true);
+            // The sender gets the error; the event stream a copy, before
+            // the close.
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            self.shared().fail_for(
+                CloseCode::INTERNAL_ERROR,
+                "message source failed",
+                Error::Io(copy),
+            );
             Error::Io(e)
         })
     }

@@ -13,7 +13,7 @@ use super::queue::OutFrame;
 use super::shared::Shared;
 use super::write::{BATCH, poll_write_frames};
 use crate::lifecycle::Expired;
-use crate::protocol::{CloseCode, OpCode, Role};
+use crate::protocol::{OpCode, Role};
 use crate::runtime::Timer;
 
 /// What the writer does next.
@@ -97,8 +97,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 let _ = shared.send_control(OpCode::Ping, payload.to_vec());
                 continue;
             }
-            Work::Expired(Expired::Fail(code, reason)) => {
-                shared.queue_close(code, reason, true);
+            Work::Expired(failure) => {
+                shared.fail_on(failure);
                 continue;
             }
         }
@@ -117,12 +117,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     Poll::Ready(Expired::Ping(payload)) => {
                         let _ = shared.send_control(OpCode::Ping, payload.to_vec());
                     }
-                    Poll::Ready(Expired::Fail(code, reason)) => {
-                        return Poll::Ready(Err(Some((code, reason))));
-                    }
-                    Poll::Ready(Expired::CloseTimeout) => {
-                        return Poll::Ready(Err(Some((CloseCode::ABNORMAL, "close timeout"))));
-                    }
+                    Poll::Ready(expired) => return Poll::Ready(Err(Some(expired))),
                 }
             }
         })
@@ -139,10 +134,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             shared.finish_write(&mut queue, written)
         };
+        if close_written {
+            // The close to report is settled now.
+            shared.events_waker.wake();
+        }
         if let Err(stalled) = result {
-            if let Some((code, reason)) = stalled {
-                shared.abort(code, reason);
-            }
+            shared.stalled(stalled);
             break;
         }
         batch.drain(..).for_each(OutFrame::recycle);
@@ -167,14 +164,17 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// (`close_timeout` from when the close frame was written): one deadline
 /// for the whole close, however its time is shared among the steps.
 ///
-/// Normally the peer's end is its close frame, read by the event stream. A
-/// connection being failed shuts its writing side down at once, so the
-/// peer reads our close frame and then the end of the stream, and waits for
-/// the peer's end as well (its close frame, or its end of stream).
+/// Normally the peer's end is its close frame, which this task reads
+/// itself, keeping what comes before it for the event stream
+/// (`closing.rs`): the application need not poll its events for a close to
+/// complete. A connection being failed shuts its writing side down at
+/// once, so the peer reads our close frame and then the end of the stream,
+/// and waits for the peer's end as well (its close frame, or its end of
+/// stream).
 ///
-/// When nothing reads the stream any more (the event stream stopped at a
-/// protocol error, or every handle is gone), the writing side is shut down
-/// and the writer reads and discards until the peer's end of stream.
+/// When nothing decodes the stream any more (a protocol error stopped the
+/// receiver, or every handle is gone), the writing side is shut down and
+/// the writer reads and discards until the peer's end of stream.
 /// Closing a socket with unread bytes makes the kernel answer with a
 /// reset, and a peer that was still sending would then lose our close
 /// frame (Node's `ws` reports 1006 instead of the code).
@@ -203,25 +203,23 @@ async fn finish_close(shared: &Shared) {
         shut_down(shared, until).await;
     }
     let peer_end = async {
-        loop {
-            let listener = shared.state_changed.listen();
-            let (peer_done, reader_stopped) = {
-                let queue = shared.lock_queue();
-                (queue.life.peer_done(), queue.life.reader_stopped())
-            };
-            if peer_done {
-                return true;
-            }
-            if reader_stopped {
-                if !shut {
-                    shut = true;
-                    shut_down(shared, until).await;
-                }
-                discard_until_end(shared).await;
-                return false;
-            }
-            listener.await;
+        if !shared.peer_done() && !shared.lock_queue().life.reader_stopped() {
+            // The peer's close frame (or end of stream), read here whether
+            // or not the application polls its events (`closing.rs`).
+            poll_fn(|cx| shared.poll_read_closing(cx)).await;
         }
+        if shared.peer_done() {
+            return true;
+        }
+        // Nothing decodes what the peer sends any more (a protocol error
+        // stopped the receiver, or every handle is gone): end our side and
+        // drop what comes until its end of stream.
+        if !shut {
+            shut = true;
+            shut_down(shared, until).await;
+        }
+        discard_until_end(shared).await;
+        false
     };
     let close_frame = shared.runtime.timeout_at(until, peer_end).await == Some(true);
     if close_frame && !fail && shared.role == Role::Client {

@@ -202,18 +202,25 @@ pub fn close_payload(code: CloseCode, reason: &str) -> Vec<u8> {
     if code == CloseCode::NO_STATUS {
         return Vec::new();
     }
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + end);
+    let reason = fit_reason(reason);
+    let mut payload = Vec::with_capacity(2 + reason.len());
     payload.extend_from_slice(&code.0.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    payload.extend_from_slice(reason.as_bytes());
     debug_assert!({
         let mut v = Utf8Validator::new();
         v.feed(&payload[2..]).is_ok() && v.finish().is_ok()
     });
     payload
+}
+
+/// `reason` as a close frame carries it: cut at a character boundary to
+/// fit the 123 bytes left after the code.
+pub(crate) fn fit_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 #[cfg(test)]

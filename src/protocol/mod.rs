@@ -55,6 +55,7 @@ mod receiver;
 mod sender;
 mod utf8;
 
+pub(crate) use close::fit_reason;
 pub use close::{CloseCode, ClosePayloadError, close_payload, parse_close_payload};
 #[cfg(feature = "deflate")]
 pub use deflate::{

@@ -23,6 +23,7 @@ mod broker_redis;
 #[cfg(feature = "rustls")]
 mod browser;
 mod close;
+mod close_paths;
 mod concurrency;
 mod examples;
 mod flow_control;

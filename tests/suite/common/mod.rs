@@ -38,9 +38,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wsgate::{BroadcastPolicy, Config, Connection, SendPolicy};
+use wsgate::{BroadcastPolicy, CloseCode, Config, Connection, Error, Event, SendPolicy};
 
 pub mod counting;
+pub mod python;
 mod raw;
 mod redis_server;
 mod runtime;
@@ -251,4 +252,24 @@ pub fn sample_queue(conn: Connection, stop: Arc<AtomicBool>) -> JoinHandle<(usiz
         }
         (max, samples)
     })
+}
+
+/// Asserts a connection failed for its full send queue was told so: its
+/// events (drains aside) are `Error::QueueFull`, then a close that is what
+/// went out: the 1008 "send queue full" if it fit in the socket's buffers
+/// (a peer that reads nothing takes only that much), else 1006.
+pub fn assert_failed_for_full_queue(what: &str, mut events: Vec<Event>) {
+    events.retain(|e| !matches!(e, Event::Drain));
+    match &events[..] {
+        [Event::Error(Error::QueueFull), Event::Close(close)] => assert!(
+            [
+                (CloseCode::POLICY_VIOLATION, "send queue full"),
+                (CloseCode::ABNORMAL, "")
+            ]
+            .contains(&(close.code, close.reason.as_str()))
+                && !close.clean,
+            "{what}: {close:?}"
+        ),
+        other => panic!("{what}: expected an error and the close, got {other:?}"),
+    }
 }
