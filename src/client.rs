@@ -377,7 +377,7 @@ impl Client {
             resource.push('?');
             resource.push_str(query);
         }
-        let mut io: BoxTransport = if secure {
+        let io: BoxTransport = if secure {
             match runtime
                 .timeout(limit, self.tls_connect(&host, stream))
                 .await
@@ -394,19 +394,46 @@ impl Client {
         } else {
             Box::new(stream)
         };
-        let handshake = self.handshake(&mut io, &host_header, &resource);
+        let target = Target {
+            host: host_header,
+            resource,
+            remote_addr,
+            local_addr,
+        };
+        self.connect_over(io, target, runtime).await
+    }
+
+    /// Runs the opening handshake over `io`, already connected to the
+    /// server (and through TLS if need be), under
+    /// [`Config::handshake_timeout`] on `runtime`'s clock, and starts the
+    /// connection: the one way every client connection, over TCP or in
+    /// memory, opens.
+    pub(crate) async fn connect_over(
+        self,
+        mut io: BoxTransport,
+        target: Target,
+        runtime: Runtime,
+    ) -> Result<Connection, Error> {
+        let limit = self.config.handshake_timeout;
+        let handshake = self.handshake(&mut io, &target.host, &target.resource);
         let (accepted, deflate, pipelined) = match runtime.timeout(limit, handshake).await {
             Some(result) => result?,
-            None => return Err(timeout("opening handshake")),
+            None => {
+                return Err(Error::Timeout {
+                    step: "opening handshake",
+                    address: target.remote_addr.to_string(),
+                    limit,
+                });
+            }
         };
         let info = ConnectionInfo {
             protocol: accepted.protocol,
             extensions: accepted.extensions,
-            remote_addr,
-            local_addr,
-            host: host_header,
+            remote_addr: target.remote_addr,
+            local_addr: target.local_addr,
+            host: target.host,
             origin: self.origin,
-            resource,
+            resource: target.resource,
             headers: accepted.headers,
         };
         Ok(Connection::start(
@@ -531,6 +558,15 @@ impl Client {
     ) -> Result<Option<Negotiated>, Error> {
         no_extensions(extensions)
     }
+}
+
+/// Where a client connection goes: its `Host` header and request target,
+/// and the addresses of its two ends.
+pub(crate) struct Target {
+    pub(crate) host: String,
+    pub(crate) resource: String,
+    pub(crate) remote_addr: std::net::SocketAddr,
+    pub(crate) local_addr: std::net::SocketAddr,
 }
 
 /// The server must not accept an extension we did not offer.

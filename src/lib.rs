@@ -78,6 +78,7 @@ pub mod protocol;
 pub mod runtime;
 mod scratch;
 mod server;
+pub mod testing;
 pub mod tls;
 mod transport;
 

@@ -173,7 +173,7 @@ impl Shared {
         deflate: Option<DeflateState>,
         runtime: Runtime,
     ) -> Shared {
-        let started = Instant::now();
+        let started = runtime.now();
         Shared {
             id,
             role,
@@ -370,7 +370,7 @@ impl Shared {
         if payload.len() != 8 {
             return;
         }
-        let answered = self.lock_queue().life.pong(payload, Instant::now());
+        let answered = self.lock_queue().life.pong(payload, self.runtime.now());
         if answered.is_some() {
             // The next ping is now due an interval after this pong, which
             // can be before the timer the writer armed for the pong's
@@ -404,7 +404,7 @@ impl Shared {
         let frame = self.frame(OpCode::Close, true, close_payload(code, reason));
         let mode = if fail { Mode::Fail } else { Mode::Handshake };
         let mut queue = self.lock_queue();
-        if !queue.life.close(code, reason, mode, Instant::now()) {
+        if !queue.life.close(code, reason, mode, self.runtime.now()) {
             return false;
         }
         queue.push(frame);
@@ -435,7 +435,7 @@ impl Shared {
     /// Gives up on a connection whose writes are blocked: no close frame can
     /// be sent, so the transport is dropped.
     pub(crate) fn abort(&self, reason: &str) {
-        self.lock_queue().life.abort(Instant::now());
+        self.lock_queue().life.abort(self.runtime.now());
         log::debug!("{} dropped: {reason}", self.id);
     }
 
@@ -447,9 +447,12 @@ impl Shared {
         {
             let mut queue = self.lock_queue();
             if queue.life.peer_closed(code, reason)
-                && queue
-                    .life
-                    .close(code, fit_reason(reason), Mode::Handshake, Instant::now())
+                && queue.life.close(
+                    code,
+                    fit_reason(reason),
+                    Mode::Handshake,
+                    self.runtime.now(),
+                )
             {
                 queue.push(echo);
             }
@@ -462,7 +465,7 @@ impl Shared {
     /// The stream ended without a close handshake (or the transport was
     /// dropped): stop the writer too.
     pub(crate) fn stream_ended(&self) {
-        self.lock_queue().life.stream_ended(Instant::now());
+        self.lock_queue().life.stream_ended(self.runtime.now());
         self.state_changed.notify(usize::MAX);
         self.writer_wake.wake();
         self.space.notify();
@@ -470,7 +473,8 @@ impl Shared {
 
     /// Records that `n` bytes arrived (for keepalive, idle timeouts, stats).
     pub(crate) fn received(&self, n: usize) {
-        let micros = self.started.elapsed().as_micros() as u64;
+        let elapsed = self.runtime.now().saturating_duration_since(self.started);
+        let micros = elapsed.as_micros() as u64;
         self.last_rx.store(micros, Ordering::Relaxed);
         self.counters
             .bytes_in

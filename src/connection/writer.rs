@@ -40,7 +40,7 @@ impl Deadline {
     /// next deadline.
     fn poll(&mut self, cx: &mut Context<'_>, shared: &Shared) -> Poll<Expired> {
         loop {
-            let now = Instant::now();
+            let now = shared.runtime.now();
             let activity = shared.activity();
             let t = shared.timeouts();
             let next = {
@@ -130,7 +130,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let drained = {
             let mut queue = shared.lock_queue();
             if close_written {
-                queue.life.close_written(Instant::now());
+                queue.life.close_written(shared.runtime.now());
             }
             shared.finish_write(&mut queue, written)
         };
@@ -195,7 +195,7 @@ async fn finish_close(shared: &Shared) {
             queue.life.close_deadline(shared.timeouts()),
         )
     };
-    let until = until.unwrap_or_else(|| Instant::now() + shared.config.close_timeout);
+    let until = until.unwrap_or_else(|| shared.runtime.now() + shared.config.close_timeout);
     // Whether the writing side was ended (or tried for as long as allowed).
     let mut shut = false;
     if fail {

@@ -36,6 +36,7 @@ use futures::channel::oneshot;
 mod async_io;
 #[cfg(feature = "async-std")]
 mod async_std;
+mod clock;
 mod registered;
 #[cfg(feature = "smol")]
 mod smol;
@@ -44,6 +45,7 @@ mod timer;
 #[cfg(feature = "tokio")]
 mod tokio;
 
+pub use clock::Clock;
 pub(crate) use registered::Registered;
 pub(crate) use timer::Timer;
 
@@ -74,6 +76,8 @@ compile_error!(
 #[derive(Clone)]
 pub struct Runtime {
     kind: Kind,
+    /// A manual clock for every time and timer, instead of the real one.
+    clock: Option<Clock>,
 }
 
 #[derive(Clone)]
@@ -101,6 +105,7 @@ impl Runtime {
     pub fn async_std() -> Runtime {
         Runtime {
             kind: Kind::AsyncStd,
+            clock: None,
         }
     }
 
@@ -116,7 +121,10 @@ impl Runtime {
     /// ```
     #[cfg(feature = "smol")]
     pub fn smol() -> Runtime {
-        Runtime { kind: Kind::Smol }
+        Runtime {
+            kind: Kind::Smol,
+            clock: None,
+        }
     }
 
     /// The tokio runtime this is called from: tasks on its executor,
@@ -156,6 +164,7 @@ impl Runtime {
         let handle = ::tokio::runtime::Handle::try_current().ok()?;
         Some(Runtime {
             kind: Kind::Tokio(handle),
+            clock: None,
         })
     }
 
@@ -281,7 +290,59 @@ impl Runtime {
     /// });
     /// ```
     pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + Unpin + use<> {
-        self.timer_at(Instant::now() + duration)
+        self.timer_at(self.now() + duration)
+    }
+
+    /// The same runtime (its tasks, sockets and blocking pool), with its
+    /// time read from `clock` and its timers fired by it: a server or
+    /// client built on it keeps every deadline (keepalive, idle, close,
+    /// handshake and decision timeouts) on that clock, which moves only
+    /// with [`Clock::advance`]. For tests; see [`crate::testing`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wsgate::runtime::{Clock, Runtime};
+    ///
+    /// let clock = Clock::new();
+    /// let runtime = Runtime::current().with_clock(clock.clone());
+    /// assert_eq!(runtime.now(), clock.now());
+    /// assert_eq!(runtime.clock(), Some(&clock));
+    /// ```
+    pub fn with_clock(&self, clock: Clock) -> Runtime {
+        Runtime {
+            kind: self.kind.clone(),
+            clock: Some(clock),
+        }
+    }
+
+    /// The manual clock this runtime keeps time with, if any
+    /// ([`with_clock`](Self::with_clock)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(wsgate::runtime::Runtime::current().clock().is_none());
+    /// ```
+    pub fn clock(&self) -> Option<&Clock> {
+        self.clock.as_ref()
+    }
+
+    /// The time now on this runtime's clock: the real time, or its
+    /// [manual clock](Self::with_clock)'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = wsgate::runtime::Runtime::current();
+    /// assert!(runtime.now() <= std::time::Instant::now());
+    /// ```
+    pub fn now(&self) -> Instant {
+        match &self.clock {
+            Some(clock) => clock.now(),
+            None => Instant::now(),
+        }
     }
 
     /// A timer that fires at `at`.
@@ -293,6 +354,9 @@ impl Runtime {
 
     /// A timer that never fires until [`Timer::set_at`] arms it.
     pub(crate) fn timer_never(&self) -> Timer {
+        if let Some(clock) = &self.clock {
+            return Timer::manual(clock.clone());
+        }
         match &self.kind {
             #[cfg(feature = "async-std")]
             Kind::AsyncStd => Timer::async_io(),
@@ -309,7 +373,7 @@ impl Runtime {
     /// first poll: registering a timer wakes the reactor, and most
     /// handshake steps complete at once.
     pub(crate) async fn timeout<F: Future>(&self, limit: Duration, future: F) -> Option<F::Output> {
-        self.timeout_at(Instant::now() + limit, future).await
+        self.timeout_at(self.now() + limit, future).await
     }
 
     /// Runs `future` until `at` at most; `None` when time ran out first.
@@ -340,6 +404,7 @@ impl Runtime {
         if Runtime::try_tokio().is_none() {
             return Runtime {
                 kind: Kind::Tokio(tokio::global().handle().clone()),
+                clock: None,
             };
         }
         Runtime::current()

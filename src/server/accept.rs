@@ -47,11 +47,8 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer_addr)) => {
-                let allow = &inner.config.allow;
-                if !allow.is_empty() && !allow.iter().any(|net| net.contains(peer_addr.ip())) {
+                if !inner.admits(peer_addr) {
                     // Refused before a single byte is read.
-                    inner.core.refused();
-                    log::debug!("refused {peer_addr}: not in the allow-list");
                     continue;
                 }
                 let _ = super::tcp::configure(&stream, &inner.config.tcp);

@@ -26,6 +26,18 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// Whether the allow-list admits `peer_addr` (counted and logged when
+    /// not).
+    pub(super) fn admits(&self, peer_addr: std::net::SocketAddr) -> bool {
+        let allow = &self.config.allow;
+        if allow.is_empty() || allow.iter().any(|net| net.contains(peer_addr.ip())) {
+            return true;
+        }
+        self.core.refused();
+        log::debug!("refused {peer_addr}: not in the allow-list");
+        false
+    }
+
     /// Stops every accept loop and ends the request stream (handshakes
     /// still in progress are answered with 503).
     pub(super) fn stop(&self) {

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -295,7 +294,7 @@ impl Pending {
         let core = inner.core.clone();
         let mut timer = inner
             .runtime
-            .timer_at(Instant::now() + inner.config.decision_timeout);
+            .timer_at(inner.runtime.now() + inner.config.decision_timeout);
         let mut shutdown = core.shutdown_started.listen();
         let outcome = poll_fn(|cx| {
             if let Poll::Ready(decision) = decisions.poll_unpin(cx) {

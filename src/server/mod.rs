@@ -13,6 +13,7 @@ mod http_handler;
 #[cfg(feature = "hyper")]
 mod hyper;
 mod listener;
+mod memory;
 mod mount;
 mod pending;
 mod raw;
@@ -30,6 +31,7 @@ mod topics;
 pub use self::forward::{Forward, ForwardEnd, ForwardError, ForwardReport};
 pub use self::handle::{ServerHandle, ShutdownReport};
 pub use self::listener::{Published, TopicListener};
+pub(crate) use self::memory::Entry as MemoryEntry;
 pub use self::raw::RawOutcome;
 pub use self::registry::MetricsSnapshot;
 pub use self::report::BroadcastReport;
@@ -503,6 +505,12 @@ impl Server {
     /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The door for in-memory connections
+    /// ([`Connector`](crate::testing::Connector)).
+    pub(crate) fn memory_entry(&self) -> MemoryEntry {
+        memory::Entry::new(self.inner.clone())
     }
 
     /// A handle to the server's connections: registry, broadcast, graceful

@@ -10,7 +10,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::{Future, FutureExt};
@@ -101,7 +101,7 @@ async fn hold(
     // the request loop's turn, then the handler's) has decided by then, and
     // the request costs no timer (registering one wakes the reactor with an
     // `eventfd` write) and no read that finds nothing.
-    let expires = Instant::now() + deadline;
+    let expires = runtime.now() + deadline;
     let mut timer: Option<crate::runtime::Timer> = None;
     let mut yields = DECISION_YIELDS;
     // A server shutting down answers undecided requests with 503.

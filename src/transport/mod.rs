@@ -11,9 +11,12 @@ use std::task::{Context, Poll, Waker};
 use futures::io::{AsyncRead, AsyncWrite};
 
 mod connect;
+mod memory;
 mod tcp;
 
 pub(crate) use connect::connect;
+pub(crate) use memory::duplex_on;
+pub use memory::{MemoryStream, duplex};
 
 pub use tcp::TcpTransport;
 

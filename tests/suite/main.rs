@@ -30,6 +30,7 @@ mod flow_control;
 mod forward;
 mod handlers;
 mod handshake;
+mod harness;
 mod keepalive;
 mod logging;
 mod messages;

@@ -60,6 +60,8 @@ enum First {
 
 /// Bytes each way and the time of the last one, shared by both sides.
 struct Traffic {
+    /// The clock every time here is read from.
+    runtime: Runtime,
     started: Instant,
     to_backend: AtomicU64,
     to_client: AtomicU64,
@@ -70,8 +72,13 @@ struct Traffic {
 impl Traffic {
     fn moved(&self, counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
-        let now = self.started.elapsed().as_millis() as u64;
+        let now = self.elapsed().as_millis() as u64;
         self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// The time since `started`, on the runtime's clock.
+    fn elapsed(&self) -> Duration {
+        self.runtime.now().saturating_duration_since(self.started)
     }
 
     fn last(&self) -> Instant {
@@ -95,7 +102,8 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     let traffic = Traffic {
-        started: Instant::now(),
+        runtime: runtime.clone(),
+        started: runtime.now(),
         to_backend: AtomicU64::new(0),
         to_client: AtomicU64::new(0),
         last: AtomicU64::new(0),
@@ -162,7 +170,7 @@ where
         to_client: traffic.to_client.load(Ordering::Relaxed),
         end,
         close,
-        duration: traffic.started.elapsed(),
+        duration: traffic.elapsed(),
     }
 }
 
@@ -286,14 +294,14 @@ async fn idle(timeout: Option<Duration>, conn: &Connection, traffic: &Traffic, r
         let now_queued = conn.buffered_amount();
         if now_queued != queued {
             queued = now_queued;
-            draining = Instant::now();
+            draining = runtime.now();
         }
         let last = traffic
             .last()
             .max(conn.shared().last_data_rx())
             .max(draining);
         let deadline = last + timeout;
-        if Instant::now() >= deadline {
+        if runtime.now() >= deadline {
             return;
         }
         runtime.timer_at(deadline).await;

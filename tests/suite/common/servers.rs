@@ -112,12 +112,29 @@ impl EchoServer {
 
 /// Binds 127.0.0.1:0 with `config` and echoes on every connection.
 pub async fn echo_server(config: Config) -> EchoServer {
-    let mut server = Server::builder()
+    let server = Server::builder()
         .config(config)
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = server.local_addr();
+    serve_echo_server(server, addr)
+}
+
+/// An in-memory echo server keeping time with `clock`
+/// ([`wsgate::testing::server`]): its `addr` is the in-memory server
+/// end's; connect through the connector.
+pub fn memory_echo_server(
+    config: Config,
+    clock: &wsgate::testing::Clock,
+) -> (EchoServer, wsgate::testing::Connector) {
+    let (server, connector) = wsgate::testing::server(config, clock);
+    let addr = SocketAddr::from(([127, 0, 0, 1], 80));
+    (serve_echo_server(server, addr), connector)
+}
+
+/// Runs the echo server's request loop on `server`.
+fn serve_echo_server(mut server: Server, addr: SocketAddr) -> EchoServer {
     let (conn_tx, conns) = unbounded();
     let (event_tx, events) = unbounded();
     spawn(async move {
