@@ -143,3 +143,106 @@ fn notify_example_refuses_bad_flags() {
         );
     }
 }
+
+/// The example's application, run in memory with virtual time.
+#[path = "../../examples/notify/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+/// Every event of `conn`, read on a task of its own (so that its pings are
+/// answered), to the returned channel.
+fn drain(conn: wsgate::Connection) -> async_channel::Receiver<wsgate::Event> {
+    use futures::StreamExt;
+    let (tx, rx) = async_channel::unbounded();
+    drop(spawn(async move {
+        let mut events = conn.events();
+        while let Some(event) = events.next().await {
+            let _ = tx.send(event).await;
+        }
+    }));
+    rx
+}
+
+async fn next_text(events: &async_channel::Receiver<wsgate::Event>) -> String {
+    loop {
+        match within("an event", events.recv()).await.expect("events") {
+            wsgate::Event::Message(message) => {
+                return String::from_utf8(message.into_bytes()).unwrap();
+            }
+            wsgate::Event::Close(close) => panic!("closed: {close:?}"),
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn notify_app_runs_in_memory_and_keepalive_drops_a_silent_member_on_the_clock() {
+    use std::time::Duration;
+    use wsgate::handshake::HandshakeError;
+    use wsgate::runtime::Runtime;
+    use wsgate::testing::{Clock, Connector};
+
+    run(async {
+        let clock = Clock::new();
+        let tokens = app::Tokens::new([("alice", "a-token"), ("bob", "b-token")]);
+        let server = wsgate::Server::builder()
+            .router(app::router(tokens))
+            .runtime(Runtime::current().with_clock(clock.clone()))
+            .build();
+        let connector = Connector::new(&server);
+        drop(spawn(server.serve_routes()));
+
+        let refused = connector
+            .connect("/rooms/lobby?token=nope")
+            .await
+            .unwrap_err();
+        let wsgate::Error::Handshake(HandshakeError::Rejected {
+            status,
+            reason,
+            headers,
+        }) = refused
+        else {
+            panic!("not a rejection: {refused:?}");
+        };
+        assert_eq!(
+            (status, reason.as_deref()),
+            (401, Some("unknown or missing token"))
+        );
+        assert!(headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("www-authenticate") && value == "Bearer realm=\"notify\""
+        }));
+
+        let alice = connector
+            .connect_with(
+                wsgate::Client::new().protocol(app::PROTOCOL),
+                "/rooms/lobby?token=a-token",
+            )
+            .await
+            .expect("alice");
+        assert_eq!(alice.protocol(), Some(app::PROTOCOL));
+        let heard = drain(alice.clone());
+        assert_eq!(next_text(&heard).await, "alice joined");
+        // bob, by cookie, never reads: he will not answer pings either.
+        let bob = connector
+            .connect_with(
+                wsgate::Client::new().header("Cookie", "token=b-token"),
+                "/rooms/lobby",
+            )
+            .await
+            .expect("bob");
+        assert_eq!(next_text(&heard).await, "bob joined");
+        alice.send("hello").await.unwrap();
+        assert_eq!(next_text(&heard).await, "alice: hello");
+
+        // Default keepalive: a ping at 20 s, 20 s to answer. alice's task
+        // answers; bob is dropped at 40 s, and the room is told.
+        clock.advance(Duration::from_secs(20)).await;
+        let pinged = heard.try_recv().expect("the server's keepalive ping");
+        assert!(matches!(pinged, wsgate::Event::Ping(_)), "{pinged:?}");
+        assert!(heard.is_empty(), "{:?}", heard.try_recv());
+        clock.advance(Duration::from_secs(20)).await;
+        assert_eq!(next_text(&heard).await, "bob left");
+        assert!(alice.is_open());
+        drop(bob);
+    });
+}
