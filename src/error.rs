@@ -442,6 +442,7 @@ mod tests {
 
     /// Errors of each layer, wrapped as the library wraps them.
     fn representative() -> Vec<Box<dyn std::error::Error + Send + Sync>> {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
         let mut errors: Vec<Box<dyn std::error::Error + Send + Sync>> = vec![
             Box::new(Error::Io(refused())),
             Box::new(Error::Connect {
