@@ -116,7 +116,7 @@ fn tls_acceptor(cert: &str, key: &str) -> Result<impl wsgate::TlsAcceptor, Strin
     let acceptor = RustlsAcceptor::from_pem_files(cert, key)
         .map_err(|e| format!("TLS: {}", wsgate::ErrorChain(&e)))?;
     Ok(ReportFailures::new(acceptor, |failure| {
-        eprintln!("{failure}")
+        eprintln!("{}", wsgate::ErrorChain(failure))
     }))
 }
 

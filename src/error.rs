@@ -415,6 +415,8 @@ const _: () = {
     is_error::<HandshakeError>();
     is_error::<RawResponseError>();
     is_error::<crate::handshake::TokenError>();
+    is_error::<crate::tls::TlsFailure>();
+    is_error::<crate::tls::TlsFailureReason>();
     #[cfg(feature = "deflate")]
     {
         is_error::<crate::protocol::InflateError>();

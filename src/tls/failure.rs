@@ -54,7 +54,11 @@ pub enum TlsFailureReason {
 ///     if let TlsFailureReason::Handshake(error) = &failure.reason {
 ///         eprintln!("TLS from {:?}: {error}", failure.peer_addr);
 ///     }
+///     // Or all of it: "TLS handshake from 203.0.113.9:51234 failed: …"
+///     eprintln!("{}", wsgate::ErrorChain(failure));
 /// }
+///
+/// assert_eq!(TlsFailureReason::TimedOut.to_string(), "TLS handshake timed out");
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -68,14 +72,47 @@ pub struct TlsFailure {
 }
 
 impl fmt::Display for TlsFailure {
+    /// This failure's own part, "TLS handshake from 203.0.113.9:51234
+    /// failed"; the provider's error is its [`source`](std::error::Error::source)
+    /// (print both with [`ErrorChain`](crate::ErrorChain)).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TLS handshake")?;
         if let Some(peer) = self.peer_addr {
             write!(f, " from {peer}")?;
         }
         match &self.reason {
-            TlsFailureReason::Handshake(e) => write!(f, " failed: {e}"),
+            TlsFailureReason::Handshake(_) => f.write_str(" failed"),
             TlsFailureReason::TimedOut => f.write_str(" timed out"),
+        }
+    }
+}
+
+impl std::error::Error for TlsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.reason.source_error()
+    }
+}
+
+impl fmt::Display for TlsFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFailureReason::Handshake(_) => f.write_str("TLS handshake failed"),
+            TlsFailureReason::TimedOut => f.write_str("TLS handshake timed out"),
+        }
+    }
+}
+
+impl std::error::Error for TlsFailureReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source_error()
+    }
+}
+
+impl TlsFailureReason {
+    fn source_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsFailureReason::Handshake(e) => Some(e),
+            TlsFailureReason::TimedOut => None,
         }
     }
 }

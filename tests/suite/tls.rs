@@ -64,7 +64,7 @@ impl Failures {
             let timed_out = matches!(failure.reason, TlsFailureReason::TimedOut);
             seen.lock().unwrap().push(Reported {
                 peer_addr: failure.peer_addr,
-                message: failure.to_string(),
+                message: wsgate::ErrorChain(failure).to_string(),
                 timed_out,
             });
             let _ = reported.try_send(());
