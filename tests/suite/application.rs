@@ -433,7 +433,13 @@ fn unrouted_websocket_requests_are_refused_with_a_reason() {
 fn plain_http_requests_are_routed_on_the_same_port() {
     run(async {
         let addr = routed(router()).await;
-        let ws = blocking(move || ws_connect(addr, "/rooms/1")).await;
+        // The greeting comes once the connection is accepted and counted.
+        let ws = blocking(move || {
+            let mut ws = ws_connect(addr, "/rooms/1");
+            assert_eq!(text_of(&ws_read_data(&mut ws)), "room [room=1] None");
+            ws
+        })
+        .await;
         let get = |request: &'static [u8]| blocking(move || raw_exchange(addr, request));
         let health = get(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert_eq!((health.status, health.body_text().as_str()), (200, "ok 1"));
