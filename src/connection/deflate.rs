@@ -114,7 +114,7 @@ impl Shared {
         }
         self.counters.messages_out.fetch_add(1, Ordering::Relaxed);
         poll_fn(|cx| {
-            self.write_through(cx);
+            self.write_through(cx, super::write::THROUGH);
             Poll::Ready(())
         })
         .await;

@@ -121,7 +121,9 @@ impl Stream for Events {
 impl Drop for Events {
     fn drop(&mut self) {
         if let State::Holding = self.state {
-            self.conn.shared().reader.give_back_turn();
+            let shared = self.conn.shared();
+            shared.reader.lock().uncork(shared, None);
+            shared.reader.give_back_turn();
         }
     }
 }

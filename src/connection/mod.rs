@@ -5,6 +5,7 @@
 //! imports only from files below it (`.ci/module-cycles src/connection`).
 
 mod closing;
+mod cork;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod event;

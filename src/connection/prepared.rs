@@ -364,11 +364,12 @@ impl Shared {
             }
         }
         queued(&mut queue);
+        let corked = queue.corked;
         drop(queue);
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
-        self.writer_wake.wake();
+        self.wake_writer_unless(corked);
         Delivery::Queued
     }
 

@@ -143,6 +143,11 @@ pub(crate) struct SendQueue {
     /// A batch has been taken and is being written (by the writer task or
     /// a write-through); nobody else may take one.
     pub(crate) writing: bool,
+    /// Corked: the connection's reader is handing out what one read
+    /// brought, and what is sent meanwhile waits (neither written through
+    /// nor the writer woken) until the reader goes back to the socket and
+    /// writes it all at once (see `cork.rs`). A woken writer still writes.
+    pub(crate) corked: bool,
 }
 
 impl SendQueue {
@@ -158,6 +163,7 @@ impl SendQueue {
             lost: false,
             deferred: None,
             writing: false,
+            corked: false,
         }
     }
 

@@ -41,6 +41,7 @@ impl Reader {
         if self.writer_reads || shared.paused.load(Ordering::Acquire) {
             // The writer reads and wakes this stream (see `closing.rs`),
             // or `resume` will.
+            self.uncork(shared, Some(cx));
             return Poll::Pending;
         }
         match self.poll_item(shared, cx) {
@@ -82,13 +83,19 @@ impl Reader {
                         self.start += n;
                         self.note_data(shared);
                         match item {
-                            Some(item) => return Poll::Ready(self.incoming(shared, item)),
+                            Some(item) => {
+                                let event = self.incoming(shared, item);
+                                self.cork_for_rest(shared, cx);
+                                return Poll::Ready(event);
+                            }
                             None => continue,
                         }
                     }
                     Err(e) => return Poll::Ready(Some(self.fail(shared, e))),
                 }
             }
+            // Back to the socket: what was corked goes out first.
+            self.uncork(shared, Some(cx));
             let read = if self.start == self.end {
                 // A large payload goes straight into its message.
                 match self.read_direct(shared, cx) {
@@ -103,7 +110,7 @@ impl Reader {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok((0, _))) => {
                     shared.stream_ended();
-                    self.finish();
+                    self.finish(shared);
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Ok((_, Some(Err(e))))) => {
@@ -112,12 +119,14 @@ impl Reader {
                 Poll::Ready(Ok((_, item))) => {
                     self.note_data(shared);
                     if let Some(Ok(item)) = item {
-                        return Poll::Ready(self.incoming(shared, item));
+                        let event = self.incoming(shared, item);
+                        self.cork_for_rest(shared, cx);
+                        return Poll::Ready(event);
                     }
                 }
                 Poll::Ready(Err(e)) => {
                     shared.stream_ended();
-                    self.finish();
+                    self.finish(shared);
                     return Poll::Ready(Some(Event::Error(Error::Io(e))));
                 }
             }
@@ -133,7 +142,7 @@ impl Reader {
         // This stream reads no more; the writer discards what still comes.
         shared.stop_reading();
         shared.queue_close(code, &reason, true);
-        self.finish();
+        self.finish(shared);
         Event::Error(Error::Protocol(e))
     }
 
@@ -236,15 +245,16 @@ impl Reader {
                 let (code, reason) = close.unwrap_or((CloseCode::NO_STATUS, String::new()));
                 // Echoed (RFC 6455 §5.5.1) unless our own close is queued.
                 shared.peer_closed(code, &reason);
-                self.finish();
+                self.finish(shared);
                 return None;
             }
         })
     }
 
     /// Nothing more is read: the close is reported next.
-    fn finish(&mut self) {
+    fn finish(&mut self, shared: &Shared) {
         self.done = true;
+        self.uncork(shared, None);
         self.release_buffer();
     }
 

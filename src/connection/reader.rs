@@ -33,6 +33,8 @@ pub(crate) struct Reader {
     pub(super) writer_reads: bool,
     /// The close was delivered: the stream has ended.
     pub(super) over: bool,
+    /// This reader corked the send queue (see `cork.rs`).
+    pub(super) corked: bool,
 }
 
 impl Reader {
@@ -49,6 +51,7 @@ impl Reader {
             done: false,
             writer_reads: false,
             over: false,
+            corked: false,
         }
     }
 

@@ -138,6 +138,9 @@ impl<S> Connection<S> {
     /// Waits until every queued frame has been written to the transport.
     /// Fails with [`Error::Closed`] if the connection finished first.
     ///
+    /// Replies held back while the connection hands out several messages
+    /// that came in one read (corking) are written at once.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -147,6 +150,7 @@ impl<S> Connection<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&self) -> Result<(), Error> {
+        self.shared().uncork(None);
         loop {
             let listener = self.shared().space.listen();
             {

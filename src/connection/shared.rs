@@ -263,16 +263,6 @@ impl Shared {
     /// Queues `out` now if the queue is under its high-water mark (and no
     /// other message is being streamed), without waiting.
     pub(crate) fn offer(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
-        let offer = self.push(out, streaming)?;
-        if matches!(offer, Offer::Queued) {
-            self.writer_wake.wake();
-        }
-        Ok(offer)
-    }
-
-    /// [`offer`](Self::offer) without waking the writer: the caller writes
-    /// through itself.
-    fn push(&self, out: Outgoing, streaming: bool) -> Result<Offer, Error> {
         let mut queue = self.lock_queue();
         match self.admit(&mut queue, streaming)? {
             Admission::Admitted => {}
@@ -280,11 +270,22 @@ impl Shared {
             Admission::Full => return Ok(Offer::Full(out)),
         }
         self.enqueue(&mut queue, out.frames);
+        let corked = queue.corked;
         drop(queue);
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
+        self.wake_writer_unless(corked);
         Ok(Offer::Queued)
+    }
+
+    /// Wakes the writer for frames just queued, unless the queue was
+    /// `corked` (read with the queue locked, when they were queued): then
+    /// the reader writes them when it goes back to the socket.
+    pub(crate) fn wake_writer_unless(&self, corked: bool) {
+        if !corked {
+            self.writer_wake.wake();
+        }
     }
 
     /// Whether a message may be queued now, with the queue locked.
@@ -360,8 +361,9 @@ impl Shared {
             return Err(Error::Closed);
         }
         queue.push(frame);
+        let corked = queue.corked;
         drop(queue);
-        self.writer_wake.wake();
+        self.wake_writer_unless(corked);
         Ok(())
     }
 
@@ -389,8 +391,9 @@ impl Shared {
         let mut queue = self.lock_queue();
         if queue.life.accepts_frames() {
             queue.push_pong(frame);
+            let corked = queue.corked;
             drop(queue);
-            self.writer_wake.wake();
+            self.wake_writer_unless(corked);
         }
     }
 

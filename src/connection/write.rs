@@ -20,7 +20,7 @@ pub(super) const BATCH: usize = 64;
 const MAX_PARTS: usize = 2 * BATCH;
 
 /// Frames a write-through takes at most; more is left to the writer task.
-const THROUGH: usize = 8;
+pub(super) const THROUGH: usize = 8;
 
 /// Parts adding up to at most this many bytes are copied into one buffer
 /// and written with one `send`, not a `writev` of the parts: on Linux the
@@ -183,8 +183,9 @@ impl Shared {
                 Admission::Busy => return Ok(Offer::Busy(out)),
                 Admission::Full => return Ok(Offer::Full(out)),
             }
-            if queue.writing {
-                // The writer task takes these next.
+            if queue.writing || queue.corked {
+                // The writer task takes these next, or the reader when it
+                // uncorks.
                 self.enqueue(&mut queue, out.frames);
             } else {
                 queue.writing = true;
@@ -209,20 +210,21 @@ impl Shared {
         Ok(Offer::Queued)
     }
 
-    /// Writes what is queued from the caller's task, if nobody else is
-    /// writing and the connection is open. What the socket does not take at
-    /// once goes back to the front of the queue for the writer task.
+    /// Writes up to `max` queued frames from the caller's task, if nobody
+    /// else is writing, the queue is not corked and the connection is open.
+    /// What the socket does not take at once goes back to the front of the
+    /// queue for the writer task.
     ///
-    /// Only the compressing send path (`connection/deflate.rs`) queues
-    /// first and writes after; every other path uses
-    /// [`push_through`](Self::push_through).
-    #[cfg(feature = "deflate")]
-    pub(super) fn write_through(&self, cx: &mut Context<'_>) {
+    /// The compressing send path (`connection/deflate.rs`) queues first and
+    /// writes after, and the reader writes what was corked (`cork.rs`);
+    /// every other path uses [`push_through`](Self::push_through).
+    pub(super) fn write_through(&self, cx: &mut Context<'_>, max: usize) {
         let mut batch = self.through.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut queue = self.lock_queue();
-            if queue.writing || queue.is_empty() {
-                // Whoever is writing takes these next.
+            if queue.writing || queue.corked || queue.is_empty() {
+                // Whoever is writing takes these next, or the reader when
+                // it uncorks.
                 return;
             }
             if !queue.life.accepts_frames() {
@@ -231,7 +233,7 @@ impl Shared {
                 return;
             }
             queue.writing = true;
-            queue.take_batch(&mut batch, THROUGH);
+            queue.take_batch(&mut batch, max);
         }
         self.write_batch(cx, &mut batch);
     }

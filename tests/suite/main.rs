@@ -25,6 +25,7 @@ mod browser;
 mod close;
 mod close_paths;
 mod concurrency;
+mod corking;
 mod examples;
 mod flow_control;
 mod forward;
