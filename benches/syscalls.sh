@@ -9,6 +9,7 @@
 #   benches/syscalls.sh                                  # wsgate, 64 x 16 B
 #   benches/syscalls.sh --conns 1 --size 1024 wsgate wsgate-smol wsgate-tokio fastwebsockets
 #   benches/syscalls.sh --mallocs --size 65536 --messages 5000 wsgate
+#   benches/syscalls.sh --window 16 wsgate fastwebsockets   # 16 in flight (corking)
 #
 # Servers are named as in compare.sh (benches/servers.sh): wsgate,
 # wsgate-smol and wsgate-tokio are examples/echo.rs built for async-std,
@@ -25,6 +26,7 @@ CONNS=64
 SIZE=16
 MESSAGES=20000
 MALLOCS=0
+WINDOW=1
 PORT=19390
 SERVERS=()
 while [ $# -gt 0 ]; do
@@ -33,7 +35,8 @@ while [ $# -gt 0 ]; do
     --size) SIZE=$2; shift ;;
     --messages) MESSAGES=$2; shift ;;
     --mallocs) MALLOCS=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --window) WINDOW=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) SERVERS+=("$1") ;;
   esac
@@ -77,15 +80,15 @@ for s in "${SERVERS[@]}"; do
   PERF=$!
   sleep 0.3
   timeout 300 taskset -c 0 "$LOADGEN" --url "ws://127.0.0.1:$PORT/" echo --connections "$CONNS" \
-    --size "$SIZE" --binary --messages "$MESSAGES" >"$WORK/loadgen.log" 2>&1 \
+    --size "$SIZE" --binary --messages "$MESSAGES" --window "$WINDOW" >"$WORK/loadgen.log" 2>&1 \
     || { cat "$WORK/loadgen.log" >&2; exit 1; }
   sleep 0.2
   kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
-  python3 - "$s" "$MESSAGES" "$CONNS" "$SIZE" "$WORK/stat.csv" <<'EOF'
+  python3 - "$s" "$MESSAGES" "$CONNS" "$SIZE" "$WORK/stat.csv" "$WINDOW" <<'EOF'
 import csv, sys
-name, n, conns, size, path = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+name, n, conns, size, path, window = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 parts = []
 for row in csv.reader(open(path)):
     if len(row) < 3:
@@ -99,6 +102,6 @@ for row in csv.reader(open(path)):
           .replace("probe_libc:", "").replace("context-switches", "ctx-switches"))
     if v > 0 or ev == "recvfrom-EAGAIN":
         parts.append(f"{ev}={v / n:.2f}")
-print(f"{name:18} {conns}x{size}B, per message (incl. {conns} handshakes and closes): " + " ".join(parts))
+print(f"{name:18} {conns}x{size}B, window {window}, per message (incl. {conns} handshakes and closes): " + " ".join(parts))
 EOF
 done
