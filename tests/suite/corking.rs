@@ -146,3 +146,125 @@ fn replies_to_one_read_share_a_write_and_a_lone_reply_writes_through() {
         assert_eq!(lone, BURST, "each lone echo writes through at once");
     });
 }
+
+/// Accepts one connection from `client` (run on a thread) with `config`.
+async fn accept_with(
+    client: impl FnOnce(std::net::SocketAddr) + Send + 'static,
+    config: Config,
+) -> (wsgate::Connection, impl std::future::Future<Output = ()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = blocking(move || client(addr));
+    let (stream, peer_addr) = listener.accept().unwrap();
+    let transport = TcpTransport::new(stream).unwrap();
+    let request = WebSocketRequest::from_stream(transport, Vec::new(), peer_addr, addr, false, config)
+        .await
+        .unwrap();
+    (request.accept(None, None).await.unwrap(), peer)
+}
+
+/// A client that puts `n` text messages in one write, then reads until
+/// `replies` messages came (each read bounded in time), then closes.
+fn pipelining_client(n: usize, replies: usize) -> impl FnOnce(std::net::SocketAddr) + Send {
+    move |addr| {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(8)))
+            .unwrap();
+        let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+        for i in 0..n {
+            ws.write(WsMessage::text(format!("request {i}"))).unwrap();
+        }
+        ws.flush().unwrap();
+        let mut got = 0;
+        while got < replies {
+            match ws.read() {
+                Ok(WsMessage::Text(_) | WsMessage::Binary(_)) => got += 1,
+                Ok(_) => {}
+                Err(e) => panic!("client: {got} of {replies} replies, then {e}"),
+            }
+        }
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    }
+}
+
+/// A reply bigger than the high-water mark, to the first of two messages
+/// that came in one read: the reader corked the queue, the first send is
+/// queued without a write or a writer wake-up, and the second send waits
+/// for room that nobody makes (the application is inside that send, not
+/// polling its events, so the reader never uncorks). Without corking the
+/// first reply writes through and the second send goes on. With keepalive
+/// off this never ends; with the default 20 s keepalive, the writer's ping
+/// frees it after 20 s.
+#[test]
+fn a_reply_over_the_high_water_mark_in_a_pipelined_batch_does_not_hang() {
+    run(async {
+        let mut config = Config::default();
+        config.ping_interval = None;
+        let (conn, peer) = accept_with(pipelining_client(2, 4), config).await;
+        let mut events = conn.events();
+        let mut answered = 0;
+        while let Some(event) = within("an event", events.next()).await {
+            if let Event::Message(_) = event {
+                within("the big reply", conn.send(vec![7u8; 1 << 20])).await.unwrap();
+                within("the reply after the big one", conn.send("done")).await.unwrap();
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 2);
+        within("the client", peer).await;
+    });
+}
+
+/// Another task pushes to the connection (a feed, as a broadcast would)
+/// while the application handles the first of two pipelined messages
+/// slowly. The reader corked the queue, so the pushes neither write
+/// through nor wake the writer: they pile up in the queue, although the
+/// client reads everything at once, until the high-water mark makes
+/// `SendPolicy::Fail` refuse them (`BroadcastPolicy::Drop` would drop
+/// broadcasts, `Close` would close a healthy connection with 1008). The
+/// guide speaks of the handler's own replies being held, not of every
+/// other sender's.
+#[test]
+fn pushes_from_another_task_are_not_held_by_a_slow_pipelined_message() {
+    run(async {
+        const PUSHES: usize = 24;
+        let mut config = Config::default();
+        config.ping_interval = None;
+        config.send_queue_policy = wsgate::SendPolicy::Fail;
+        let (conn, peer) = accept_with(pipelining_client(2, PUSHES + 2), config).await;
+        let pusher = {
+            let conn = conn.clone();
+            async move {
+                // Let the pipelined pair arrive and the first be handed out.
+                sleep(std::time::Duration::from_millis(100)).await;
+                for i in 0..PUSHES {
+                    if let Err(e) = conn.send(vec![1u8; 64 << 10]).await {
+                        panic!(
+                            "push {i} of {PUSHES} refused ({} KiB queued, the client reading): {e}",
+                            conn.buffered_amount() >> 10
+                        );
+                    }
+                    sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let reader = async {
+            let mut events = conn.events();
+            let mut first = true;
+            while let Some(event) = within("an event", events.next()).await {
+                if let Event::Message(_) = event {
+                    if first {
+                        // A slow handler: a database call, say.
+                        sleep(std::time::Duration::from_millis(1500)).await;
+                        first = false;
+                    }
+                    conn.send("reply").await.unwrap();
+                }
+            }
+        };
+        futures::future::join(pusher, reader).await;
+        within("the client", peer).await;
+    });
+}
