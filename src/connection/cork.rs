@@ -1,24 +1,30 @@
-//! Corking: what the application sends while handling what one read
-//! brought goes out in one write, when the reader goes back to the socket
-//! (uWebSockets' cork, without a timer).
+//! Corking: what is sent to a connection while it hands out what one
+//! read brought goes out together, in one write, instead of one write per
+//! send (uWebSockets' cork, without a timer).
 //!
 //! The rule, all of it here:
 //! - The reader corks the send queue when it hands out an event and bytes
 //!   of that read are still buffered: more events follow at once, and the
-//!   replies to them can share one write.
-//! - While corked, a send, a broadcast or a publish to this connection, and
-//!   an automatic pong, are queued without a write-through and without
-//!   waking the writer task. Closing, failing and a woken writer are not
-//!   held back.
-//! - The reader uncorks, writing what was queued from its own task, before
-//!   it hands out the last event of the read (so the reply to that one
-//!   writes through as usual, and no reply waits on the application's
-//!   next poll), before it reads the socket again, and whenever it stops
-//!   (paused, closing, finished, the event stream dropped).
+//!   application handles them in the same run of its task, without
+//!   yielding (its `events.next()` and `send` calls are ready at once).
+//! - While corked, a send does not write through from the sender's task:
+//!   it queues its frames and wakes the writer task, like every other
+//!   frame (broadcasts, publishes, pongs, closes). The writer runs once
+//!   the sending task lets it (on tokio, right after that task's run; on
+//!   a multi-threaded executor, perhaps sooner on another thread), and
+//!   writes everything queued by then in one gathered or vectored write.
+//! - The reader uncorks before it hands out the last event of the read
+//!   (so the reply to that one writes through as usual), before it reads
+//!   the socket again (writing what is still queued from its own task if
+//!   the writer has not yet), and whenever it stops (paused, closing,
+//!   finished, the event stream dropped).
 //!   [`Connection::flush`](crate::Connection::flush) uncorks too.
 //!
-//! A send from outside that window writes through as before. The cost when
-//! every read brings one message is one branch per event.
+//! Nothing waits on the application: a corked frame costs a wake-up of the
+//! writer task, never a wait for the next poll of the event stream, so a
+//! slow handler, a send waiting for room, or another task's sends are not
+//! held back. When every read brings one message nothing is corked, and
+//! the cost is one branch per event.
 
 use std::task::Context;
 
@@ -32,8 +38,9 @@ impl Shared {
         self.lock_queue().corked = true;
     }
 
-    /// Uncorks the send queue and writes what waited: from the caller's
-    /// task with `cx` (the reader's), else by waking the writer task.
+    /// Uncorks the send queue and writes what is still queued: from the
+    /// caller's task with `cx` (the reader's), else by waking the writer
+    /// task.
     pub(super) fn uncork(&self, cx: Option<&mut Context<'_>>) {
         let waiting = {
             let mut queue = self.lock_queue();
@@ -51,13 +58,12 @@ impl Shared {
 
 impl Reader {
     /// After an event was decoded from this read's bytes: corks while more
-    /// of them are buffered, uncorks (writing what waited) when none are.
+    /// of them are buffered (again after a `flush` uncorked), uncorks
+    /// (writing what waited) when none are.
     pub(super) fn cork_for_rest(&mut self, shared: &Shared, cx: &mut Context<'_>) {
         if self.start < self.end {
-            if !self.corked {
-                self.corked = true;
-                shared.cork();
-            }
+            self.corked = true;
+            shared.cork();
         } else {
             self.uncork(shared, Some(cx));
         }

@@ -364,12 +364,11 @@ impl Shared {
             }
         }
         queued(&mut queue);
-        let corked = queue.corked;
         drop(queue);
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
-        self.wake_writer_unless(corked);
+        self.writer_wake.wake();
         Delivery::Queued
     }
 

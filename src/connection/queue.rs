@@ -144,9 +144,8 @@ pub(crate) struct SendQueue {
     /// a write-through); nobody else may take one.
     pub(crate) writing: bool,
     /// Corked: the connection's reader is handing out what one read
-    /// brought, and what is sent meanwhile waits (neither written through
-    /// nor the writer woken) until the reader goes back to the socket and
-    /// writes it all at once (see `cork.rs`). A woken writer still writes.
+    /// brought, so a send does not write through but leaves its frames to
+    /// the writer task, to go out together (see `cork.rs`).
     pub(crate) corked: bool,
 }
 

@@ -138,8 +138,9 @@ impl<S> Connection<S> {
     /// Waits until every queued frame has been written to the transport.
     /// Fails with [`Error::Closed`] if the connection finished first.
     ///
-    /// Replies held back while the connection hands out several messages
-    /// that came in one read (corking) are written at once.
+    /// Frames left to the writer task while the connection hands out
+    /// several messages that came in one read (corking) are written by it
+    /// in any case; `flush` also ends the corking of the current read.
     ///
     /// # Examples
     ///

@@ -270,22 +270,12 @@ impl Shared {
             Admission::Full => return Ok(Offer::Full(out)),
         }
         self.enqueue(&mut queue, out.frames);
-        let corked = queue.corked;
         drop(queue);
         self.counters
             .messages_out
             .fetch_add(out.messages, Ordering::Relaxed);
-        self.wake_writer_unless(corked);
+        self.writer_wake.wake();
         Ok(Offer::Queued)
-    }
-
-    /// Wakes the writer for frames just queued, unless the queue was
-    /// `corked` (read with the queue locked, when they were queued): then
-    /// the reader writes them when it goes back to the socket.
-    pub(crate) fn wake_writer_unless(&self, corked: bool) {
-        if !corked {
-            self.writer_wake.wake();
-        }
     }
 
     /// Whether a message may be queued now, with the queue locked.
@@ -361,9 +351,8 @@ impl Shared {
             return Err(Error::Closed);
         }
         queue.push(frame);
-        let corked = queue.corked;
         drop(queue);
-        self.wake_writer_unless(corked);
+        self.writer_wake.wake();
         Ok(())
     }
 
@@ -391,9 +380,8 @@ impl Shared {
         let mut queue = self.lock_queue();
         if queue.life.accepts_frames() {
             queue.push_pong(frame);
-            let corked = queue.corked;
             drop(queue);
-            self.wake_writer_unless(corked);
+            self.writer_wake.wake();
         }
     }
 

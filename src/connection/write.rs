@@ -176,6 +176,7 @@ impl Shared {
             Err(TryLockError::WouldBlock) => return self.offer(out, streaming),
         };
         let messages = out.messages;
+        let mut wake = false;
         {
             let mut queue = self.lock_queue();
             match self.admit(&mut queue, streaming)? {
@@ -183,10 +184,14 @@ impl Shared {
                 Admission::Busy => return Ok(Offer::Busy(out)),
                 Admission::Full => return Ok(Offer::Full(out)),
             }
-            if queue.writing || queue.corked {
-                // The writer task takes these next, or the reader when it
-                // uncorks.
+            if queue.writing {
+                // The writer takes these next.
                 self.enqueue(&mut queue, out.frames);
+            } else if queue.corked {
+                // Corked (`cork.rs`): the writer task takes these once this
+                // task lets it run, with whatever else is sent meanwhile.
+                self.enqueue(&mut queue, out.frames);
+                wake = true;
             } else {
                 queue.writing = true;
                 match out.frames {
@@ -204,6 +209,9 @@ impl Shared {
         self.counters
             .messages_out
             .fetch_add(messages, Ordering::Relaxed);
+        if wake {
+            self.writer_wake.wake();
+        }
         if !batch.is_empty() {
             self.write_batch(cx, &mut batch);
         }
@@ -211,9 +219,10 @@ impl Shared {
     }
 
     /// Writes up to `max` queued frames from the caller's task, if nobody
-    /// else is writing, the queue is not corked and the connection is open.
-    /// What the socket does not take at once goes back to the front of the
-    /// queue for the writer task.
+    /// else is writing, the queue is not corked and the connection is open
+    /// (else the writer task is woken to take them). What the socket does
+    /// not take at once goes back to the front of the queue for the writer
+    /// task.
     ///
     /// The compressing send path (`connection/deflate.rs`) queues first and
     /// writes after, and the reader writes what was corked (`cork.rs`);
@@ -222,12 +231,11 @@ impl Shared {
         let mut batch = self.through.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut queue = self.lock_queue();
-            if queue.writing || queue.corked || queue.is_empty() {
-                // Whoever is writing takes these next, or the reader when
-                // it uncorks.
+            if queue.writing || queue.is_empty() {
+                // Whoever is writing takes these next.
                 return;
             }
-            if !queue.life.accepts_frames() {
+            if queue.corked || !queue.life.accepts_frames() {
                 drop(queue);
                 self.writer_wake.wake();
                 return;
