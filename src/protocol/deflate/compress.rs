@@ -5,6 +5,34 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 
 use super::{DEFLATE_TAIL, DeflateSettingError};
 
+/// The zlib-rs level that compresses like zlib's `level`.
+///
+/// zlib-rs takes its level table from zlib-ng, which is not zlib's: level 1
+/// is `deflate_quick` (a single hash probe, static Huffman codes) and levels
+/// 3 to 6 are `deflate_medium` (no lazy matching), where zlib runs
+/// `deflate_fast` for 1 to 3 and the lazy `deflate_slow` for 4 to 9. On
+/// periodic text those choices cost a lot: 16 MiB of one 86-byte line came
+/// out at 73 KB with zlib-rs level 6 and window 15 (57 KB with zlib level
+/// 6), and at 2.6 MB with window 9 (57 KB). So each zlib level runs the
+/// zlib-rs level with zlib's algorithm and at least zlib's search effort:
+///
+/// | zlib level | zlib-rs level | algorithm |
+/// |---|---|---|
+/// | 0 | 0 | stored |
+/// | 1 | 2 | `deflate_fast`, zlib's level-1 parameters |
+/// | 2, 3 | 3, 4 | `deflate_medium` with more search than zlib's `deflate_fast` |
+/// | 4 to 7 | 7 | `deflate_slow`, zlib's level-7 parameters |
+/// | 8, 9 | 8, 9 | `deflate_slow`, as zlib |
+///
+/// The price is CPU at the default level 6 (measured in `benches/RESULTS.md`).
+const fn backend_level(level: u32) -> u32 {
+    match level {
+        1..=3 => level + 1,
+        4..=6 => 7,
+        other => other,
+    }
+}
+
 /// Fixed heap of one zlib-rs compressor besides its window (measured with
 /// zlib-rs 0.6: hash heads 128 KiB, pending buffer 64 KiB, the rest state).
 const COMPRESSOR_FIXED_HEAP: usize = 248_960;
@@ -71,7 +99,10 @@ pub struct Compressor {
 
 impl Compressor {
     /// A compressor with a `2^window_bits`-byte window (9..=15) and a zlib
-    /// `level` (0 = stored only, 1 = fastest, 9 = smallest).
+    /// `level` (0 = stored only, 1 = fastest, 9 = smallest). Each level
+    /// compresses within a few percent of zlib's at the same level and
+    /// window (zlib-rs's own level table trades size for speed; the levels
+    /// are mapped onto it so they do not).
     ///
     /// # Errors
     ///
@@ -102,7 +133,11 @@ impl Compressor {
         }
         Ok(Compressor {
             // Checked above: this constructor panics outside 9..=15.
-            inner: Compress::new_with_window_bits(Compression::new(level), false, window_bits),
+            inner: Compress::new_with_window_bits(
+                Compression::new(backend_level(level)),
+                false,
+                window_bits,
+            ),
             window_bits,
             level,
             no_context_takeover,
