@@ -1161,6 +1161,66 @@ fn rsv1_misuse_is_1002() {
     })
 }
 
+/// A client that promised `client_max_window_bits=9` and then refers
+/// further back than 512 bytes is failed with 1002; the same message
+/// compressed within the window is echoed. Both made by C zlib (CPython).
+#[test]
+fn window_overrun_is_1002() {
+    need_python!();
+    // 600 pseudo-random bytes twice: with a 15-bit window the second copy
+    // is one back-reference 600 bytes back.
+    const SCRIPT: &str = "import sys, zlib, random\n\
+        block = random.Random(7).randbytes(600)\n\
+        for bits in (15, 9):\n\
+        \x20   c = zlib.compressobj(6, zlib.DEFLATED, -bits, 8)\n\
+        \x20   z = (c.compress(block * 2) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]\n\
+        \x20   print(z.hex())\n";
+    let output = Command::new(python().unwrap())
+        .args(["-c", SCRIPT])
+        .output()
+        .expect("run python");
+    assert!(output.status.success(), "python failed");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let wires: Vec<Vec<u8>> = text
+        .lines()
+        .map(|line| {
+            (0..line.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect();
+    let (past, within) = (wires[0].clone(), wires[1].clone());
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let addr = server.addr;
+        common::blocking(move || {
+            let offer =
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9\r\n";
+            let (mut client, answer) = raw_client(addr, offer);
+            let answer = answer.expect("permessage-deflate accepted");
+            assert!(answer.contains("client_max_window_bits=9"), "{answer}");
+            // Within the window: echoed (compressed or not), twice.
+            for _ in 0..2 {
+                client.send(&raw_frame(0x80 | 0x40 | 0x2, &within));
+                let frame = client.read_frame();
+                assert_eq!(frame.opcode, 0x2, "{frame:?}");
+            }
+            // Past it: 1002.
+            client.send(&raw_frame(0x80 | 0x40 | 0x2, &past));
+            let (close, _) = client.read_until_close();
+            assert_eq!(close.unwrap().0, 1002);
+
+            // A 15-bit client may send the same message.
+            let (mut client, _) = raw_client(addr, OFFER);
+            client.send(&raw_frame(0x80 | 0x40 | 0x2, &past));
+            assert_eq!(client.read_frame().opcode, 0x2);
+        })
+        .await;
+    })
+}
+
 #[test]
 fn corrupt_compressed_data_is_1007() {
     common::run(async move {
