@@ -132,6 +132,7 @@ impl Receiver {
         }
         let grown = out.len() - before;
         partial.len += grown;
+        self.inflated += grown as u64;
         Ok(())
     }
 
