@@ -32,6 +32,11 @@ use wsgate::{
 };
 
 use common::counting::{Counting, LIVE, PEAK};
+
+/// The fuzz targets' cases (`fuzz/fuzz_targets/deflate_cases.rs`), run here
+/// on stable Rust for a bounded number of inputs.
+#[path = "../fuzz/fuzz_targets/deflate_cases.rs"]
+mod deflate_cases;
 use common::python::python;
 use common::{
     RawClient, TIMEOUT, close_frame, echo_server, eventually, raw_frame, within, within_for,
@@ -1219,6 +1224,49 @@ fn window_overrun_is_1002() {
         })
         .await;
     })
+}
+
+/// The `inflate_message` and `compressed_frames` fuzz targets' code on
+/// stable Rust: their seeds, then pseudo-random inputs (text-like and
+/// random bytes, every flag combination), `WSGATE_FUZZ_CASES` of each
+/// (default 1,500), so CI can run longer by setting it.
+#[test]
+fn deflate_fuzz_cases_bounded() {
+    let cases: usize = std::env::var("WSGATE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_500);
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for target in ["inflate_message", "compressed_frames"] {
+        let run = match target {
+            "inflate_message" => deflate_cases::inflate_message,
+            _ => deflate_cases::compressed_frames,
+        };
+        for seed in std::fs::read_dir(seeds.join(target)).unwrap() {
+            run(&std::fs::read(seed.unwrap().path()).unwrap());
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ target.len() as u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..cases {
+            let len = (next() % 3000) as usize;
+            let mut input: Vec<u8> = (0..4).map(|_| next() as u8).collect();
+            input[0] = i as u8; // every flag combination in turn
+            if next() % 2 == 0 {
+                let words = [&b"alpha "[..], b"beta ", b"{\"id\":42} ", b"\xfe", b"\n"];
+                while input.len() < len {
+                    input.extend_from_slice(words[(next() % 5) as usize]);
+                }
+            } else {
+                input.extend((0..len).map(|_| next() as u8));
+            }
+            run(&input);
+        }
+    }
 }
 
 #[test]

@@ -265,6 +265,7 @@ impl Runtime {
     /// returning `Pending` puts the task behind the others on every
     /// runtime here (tokio gives a self-woken task at most three turns in
     /// a row from its LIFO slot before it queues it at the back).
+    #[cfg(any(feature = "deflate", feature = "redis"))]
     pub(crate) async fn yield_now() {
         let mut yielded = false;
         std::future::poll_fn(|cx| {
