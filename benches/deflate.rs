@@ -123,23 +123,29 @@ fn memory_table() {
             compressor_memory(bits)
         );
     }
-    let mut wire = Vec::new();
-    Compressor::new(15, 6, false)
-        .unwrap()
-        .compress(&text, &mut wire);
-    let (built, warmed) = heap_of(
-        || Decompressor::new(15, false).unwrap(),
-        |d| {
-            let mut out = Vec::with_capacity(text.len());
-            d.decompress_chunk(&wire, &mut out, text.len()).unwrap();
-            d.finish_message(&mut out, text.len()).unwrap();
-            let kept = out.capacity();
-            drop(out);
-            // Only the decompressor's own state counts.
-            black_box(kept);
-        },
-    );
-    println!("| decompressor (any window) | {built} B | {warmed} B | {DECOMPRESSOR_MEMORY} B |");
+    for (bits, no_context_takeover, label) in [
+        (15, false, "decompressor, window 15"),
+        (9, false, "decompressor, window 9 (with the window check)"),
+        (15, true, "decompressor, no context takeover"),
+    ] {
+        let mut wire = Vec::new();
+        Compressor::new(bits, 6, no_context_takeover)
+            .unwrap()
+            .compress(&text, &mut wire);
+        let (built, warmed) = heap_of(
+            || Decompressor::new(bits, no_context_takeover).unwrap(),
+            |d| {
+                let mut out = Vec::with_capacity(text.len());
+                d.decompress_chunk(&wire, &mut out, text.len()).unwrap();
+                d.finish_message(&mut out, text.len()).unwrap();
+                let kept = out.capacity();
+                drop(out);
+                // Only the decompressor's own state counts.
+                black_box(kept);
+            },
+        );
+        println!("| {label} | {built} B | {warmed} B | {DECOMPRESSOR_MEMORY} B |");
+    }
     let params = DeflateParams::default();
     let (built, warmed) = heap_of(
         || {
@@ -283,29 +289,61 @@ fn receive(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        // Compressed with context takeover: each message refers to the
-        // previous ones, as a real stream does.
-        let mut tx = Compressor::new(15, 6, false).unwrap();
-        let frames: Vec<Vec<u8>> = (0..DISTINCT)
-            .map(|i| {
-                let mut wire = Vec::new();
-                tx.compress(&json_text(size, 9 + i), &mut wire);
-                client_frame(&wire, true)
-            })
-            .collect();
+        // The wire size with context takeover, window 15.
+        let frames = compressed_frames(size, 15, false);
         let ratio =
             frames.iter().map(Vec::len).sum::<usize>() as f64 / (frames.len() * size) as f64;
         println!(
             "receive/inflate/{size}: wire is {:.0}% of the text",
             ratio * 100.0
         );
+        for (label, bits, check, no_context_takeover) in [
+            ("inflate", 15, true, false),
+            ("inflate-window9", 9, true, false),
+            ("inflate-window9-unchecked", 9, false, false),
+            ("inflate-no-context", 15, true, true),
+        ] {
+            receive_compressed(&mut group, label, size, bits, check, no_context_takeover);
+        }
+    }
+    group.finish();
+}
+
+/// [`DISTINCT`] JSON messages of `size` bytes compressed by one compressor,
+/// each a client frame. With context takeover each message refers to the
+/// previous ones, as a real stream does.
+fn compressed_frames(size: usize, bits: u8, no_context_takeover: bool) -> Vec<Vec<u8>> {
+    let mut tx = Compressor::new(bits, 6, no_context_takeover).unwrap();
+    (0..DISTINCT)
+        .map(|i| {
+            let mut wire = Vec::new();
+            tx.compress(&json_text(size, 9 + i), &mut wire);
+            client_frame(&wire, true)
+        })
+        .collect()
+}
+
+/// `receive/{label}/{size}`: compressed messages through a receiver whose
+/// decompressor has `bits` (or 15, without the window check, unless
+/// `check`) and `no_context_takeover` (the sender the same).
+fn receive_compressed(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    size: usize,
+    bits: u8,
+    check: bool,
+    no_context_takeover: bool,
+) {
+    let rx_bits = if check { bits } else { 15 };
+    {
+        let frames = compressed_frames(size, bits, no_context_takeover);
         let fresh = || {
             Receiver::with_decompressor(
                 ReceiverConfig::new(Role::Server),
-                Decompressor::new(15, false).unwrap(),
+                Decompressor::new(rx_bits, no_context_takeover).unwrap(),
             )
         };
-        group.bench_function(BenchmarkId::new("inflate", size), |b| {
+        group.bench_function(BenchmarkId::new(label, size), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 let mut rx = fresh();
@@ -324,7 +362,6 @@ fn receive(c: &mut Criterion) {
             })
         });
     }
-    group.finish();
 }
 
 fn memory(_: &mut Criterion) {

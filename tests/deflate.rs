@@ -32,6 +32,11 @@ use wsgate::{
 };
 
 use common::counting::{Counting, LIVE, PEAK};
+
+/// The fuzz targets' cases (`fuzz/fuzz_targets/deflate_cases.rs`), run here
+/// on stable Rust for a bounded number of inputs.
+#[path = "../fuzz/fuzz_targets/deflate_cases.rs"]
+mod deflate_cases;
 use common::python::python;
 use common::{
     RawClient, TIMEOUT, close_frame, echo_server, eventually, raw_frame, within, within_for,
@@ -940,6 +945,104 @@ fn broadcast_reaches_every_kind_of_connection() {
 }
 
 // ---------------------------------------------------------------------------
+// Compression ratio against C zlib
+// ---------------------------------------------------------------------------
+
+/// Texts that compress very well, as chat and JSON traffic does: one line
+/// repeated (the case where zlib-rs's own level 6 came out at 1.3x zlib's
+/// size with window 15 and 46x with window 9), words from a small
+/// vocabulary, and JSON records.
+fn repetitive_texts(len: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let line = b"The quick brown fox jumps over the lazy dog; permessage-deflate 0123456789\n";
+    let repeated = line.iter().copied().cycle().take(len).collect();
+    let vocabulary = [
+        "alpha ",
+        "beta ",
+        "websocket ",
+        "deflate ",
+        "{\"id\":42} ",
+        "\n",
+    ];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut words = Vec::with_capacity(len + 16);
+    while words.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        words.extend_from_slice(vocabulary[(x % 6) as usize].as_bytes());
+    }
+    words.truncate(len);
+    let mut records = Vec::with_capacity(len + 128);
+    let mut i = 0u64;
+    while records.len() < len {
+        records.extend_from_slice(
+            format!(
+                "{{\"id\":{i},\"user\":\"user{}\",\"text\":\"hello\",\"ok\":true}}\n",
+                i % 97
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    records.truncate(len);
+    vec![
+        ("repeated line", repeated),
+        ("words", words),
+        ("json", records),
+    ]
+}
+
+/// What wsgate's compressor makes of each text is at most 1.10x what C
+/// zlib (CPython's `zlib`, the library Node's `ws` uses) makes of it with
+/// the same window bits, level and memLevel 8, each text one message.
+#[test]
+fn compressed_size_within_10_percent_of_zlib() {
+    need_python!();
+    const SCRIPT: &str = "import sys, zlib, json\n\
+        cases = json.loads(sys.argv[1]); data = sys.stdin.buffer.read(); out = []\n\
+        for (start, end, bits, level) in cases:\n\
+        \x20   c = zlib.compressobj(level, zlib.DEFLATED, -bits, 8)\n\
+        \x20   z = c.compress(data[start:end]) + c.flush(zlib.Z_SYNC_FLUSH)\n\
+        \x20   out.append(len(z) - 4)\n\
+        print(json.dumps(out))\n";
+    let texts = repetitive_texts(2 << 20);
+    let mut data = Vec::new();
+    let mut cases = Vec::new();
+    let mut ours = Vec::new();
+    for (name, text) in &texts {
+        let start = data.len();
+        data.extend_from_slice(text);
+        for bits in [9u8, 12, 15] {
+            for level in 1..=9u32 {
+                cases.push(json!([start, data.len(), bits, level]));
+                let mut wire = Vec::new();
+                Compressor::new(bits, level, true)
+                    .unwrap()
+                    .compress(text, &mut wire);
+                ours.push((*name, bits, level, wire.len()));
+            }
+        }
+    }
+    let mut child = Command::new(python().unwrap())
+        .args(["-c", SCRIPT, &Value::from(cases).to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python");
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python failed");
+    let zlib: Vec<usize> = serde_json::from_slice(&output.stdout).unwrap();
+    for ((name, bits, level, ours), zlib) in ours.iter().zip(zlib) {
+        eprintln!("{name}, window {bits}, level {level}: wsgate {ours} B, zlib {zlib} B");
+        assert!(
+            *ours as f64 <= zlib as f64 * 1.10,
+            "{name}, window {bits}, level {level}: wsgate {ours} B > 1.10 x zlib {zlib} B"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Error paths, byte-exact
 // ---------------------------------------------------------------------------
 
@@ -1061,6 +1164,109 @@ fn rsv1_misuse_is_1002() {
         .await;
         assert_eq!(codes, [1002, 1002, 1002]);
     })
+}
+
+/// A client that promised `client_max_window_bits=9` and then refers
+/// further back than 512 bytes is failed with 1002; the same message
+/// compressed within the window is echoed. Both made by C zlib (CPython).
+#[test]
+fn window_overrun_is_1002() {
+    need_python!();
+    // 600 pseudo-random bytes twice: with a 15-bit window the second copy
+    // is one back-reference 600 bytes back.
+    const SCRIPT: &str = "import sys, zlib, random\n\
+        block = random.Random(7).randbytes(600)\n\
+        for bits in (15, 9):\n\
+        \x20   c = zlib.compressobj(6, zlib.DEFLATED, -bits, 8)\n\
+        \x20   z = (c.compress(block * 2) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]\n\
+        \x20   print(z.hex())\n";
+    let output = Command::new(python().unwrap())
+        .args(["-c", SCRIPT])
+        .output()
+        .expect("run python");
+    assert!(output.status.success(), "python failed");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let wires: Vec<Vec<u8>> = text
+        .lines()
+        .map(|line| {
+            (0..line.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect();
+    let (past, within) = (wires[0].clone(), wires[1].clone());
+    common::run(async move {
+        let _quiet = QUIET.read().await;
+        let server = echo_server(Config::default()).await;
+        let addr = server.addr;
+        common::blocking(move || {
+            let offer =
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9\r\n";
+            let (mut client, answer) = raw_client(addr, offer);
+            let answer = answer.expect("permessage-deflate accepted");
+            assert!(answer.contains("client_max_window_bits=9"), "{answer}");
+            // Within the window: echoed (compressed or not), twice.
+            for _ in 0..2 {
+                client.send(&raw_frame(0x80 | 0x40 | 0x2, &within));
+                let frame = client.read_frame();
+                assert_eq!(frame.opcode, 0x2, "{frame:?}");
+            }
+            // Past it: 1002.
+            client.send(&raw_frame(0x80 | 0x40 | 0x2, &past));
+            let (close, _) = client.read_until_close();
+            assert_eq!(close.unwrap().0, 1002);
+
+            // A 15-bit client may send the same message.
+            let (mut client, _) = raw_client(addr, OFFER);
+            client.send(&raw_frame(0x80 | 0x40 | 0x2, &past));
+            assert_eq!(client.read_frame().opcode, 0x2);
+        })
+        .await;
+    })
+}
+
+/// The `inflate_message` and `compressed_frames` fuzz targets' code on
+/// stable Rust: their seeds, then pseudo-random inputs (text-like and
+/// random bytes, every flag combination), `WSGATE_FUZZ_CASES` of each
+/// (default 1,500), so CI can run longer by setting it.
+#[test]
+fn deflate_fuzz_cases_bounded() {
+    let cases: usize = std::env::var("WSGATE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_500);
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for target in ["inflate_message", "compressed_frames"] {
+        let run = match target {
+            "inflate_message" => deflate_cases::inflate_message,
+            _ => deflate_cases::compressed_frames,
+        };
+        for seed in std::fs::read_dir(seeds.join(target)).unwrap() {
+            run(&std::fs::read(seed.unwrap().path()).unwrap());
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ target.len() as u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..cases {
+            let len = (next() % 3000) as usize;
+            let mut input: Vec<u8> = (0..4).map(|_| next() as u8).collect();
+            input[0] = i as u8; // every flag combination in turn
+            if next() % 2 == 0 {
+                let words = [&b"alpha "[..], b"beta ", b"{\"id\":42} ", b"\xfe", b"\n"];
+                while input.len() < len {
+                    input.extend_from_slice(words[(next() % 5) as usize]);
+                }
+            } else {
+                input.extend((0..len).map(|_| next() as u8));
+            }
+            run(&input);
+        }
+    }
 }
 
 #[test]

@@ -518,7 +518,7 @@ async fn session(
             turn += 1;
             if turn == MESSAGES_PER_TURN {
                 turn = 0;
-                yield_now().await;
+                Runtime::yield_now().await;
             }
             let channel = message.get_channel_name();
             let payload = message.get_payload_bytes();
@@ -618,20 +618,6 @@ async fn session(
     match select(Box::pin(reader), Box::pin(writer)).await {
         Either::Left((ended, _)) | Either::Right((ended, _)) => ended,
     }
-}
-
-/// Lets the other futures of the task run once.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            return std::task::Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// Runs a Redis command under the timeout.

@@ -31,6 +31,15 @@
 //! borrow a compressor from the server's pool for the duration of one
 //! synchronous `compress` call; each message is independent, so order does
 //! not matter, and a busy pool means the message goes uncompressed.
+//!
+//! # Sharing the thread
+//!
+//! Compressing is CPU work in the sending task: a connection's own
+//! compressor takes a large message [`COMPRESS_CHUNK`] bytes at a time and
+//! yields to the executor in between; a pooled compressor, which cannot be
+//! held across an await, compresses a large message on the runtime's
+//! blocking pool. Either way other connections keep being served while one
+//! sends 64 MiB compressed messages.
 
 use std::future::poll_fn;
 use std::sync::atomic::Ordering;
@@ -43,6 +52,11 @@ use crate::error::Error;
 use crate::protocol::{CompressorPool, DataKind};
 
 use super::prepared::RSV1;
+use crate::runtime::Runtime;
+
+/// The most bytes compressed between two turns of the executor: about a
+/// millisecond of deflate at level 6 on JSON.
+const COMPRESS_CHUNK: usize = 64 << 10;
 
 impl Shared {
     /// Sends a data message compressed (as `deflate` allows), or as it is
@@ -56,8 +70,25 @@ impl Shared {
         match &deflate.codec {
             SendCodec::Own(_) => self.send_own_compressed(deflate, kind, &payload).await,
             SendCodec::Pool(pool) => {
-                let out = match pool_compress(deflate, pool, &payload) {
-                    Some(compressed) => self.compressed_frames(kind, compressed),
+                let (payload, compressed) = if payload.len() > COMPRESS_CHUNK {
+                    // A pooled compressor cannot be held across an await:
+                    // a large message is compressed on the blocking pool.
+                    let (pool, bits) = (pool.clone(), deflate.send_window_bits());
+                    self.runtime
+                        .unblock(move || {
+                            let compressed = pool_compress(&pool, bits, &payload);
+                            (payload, compressed)
+                        })
+                        .await
+                } else {
+                    let compressed = pool_compress(pool, deflate.send_window_bits(), &payload);
+                    (payload, compressed)
+                };
+                let out = match compressed {
+                    Some(compressed) => {
+                        deflate.record(payload.len(), compressed.len());
+                        self.compressed_frames(kind, compressed)
+                    }
                     None => self.data_frames(kind, payload),
                 };
                 self.send(out, false).await
@@ -88,7 +119,19 @@ impl Shared {
         self.wait_for_room().await?;
         let mut compressed = Vec::new();
         own.dirty = true;
-        compressor.compress(payload, &mut compressed);
+        // A large message goes through the compressor a chunk at a time,
+        // letting other tasks run in between (one 64 MiB message would
+        // otherwise hold this thread for seconds). Chunks are not flushed:
+        // the output is the same as in one call. Cancelled in between, the
+        // compressor is dirty and the next send resets it.
+        let mut chunks = payload.chunks(COMPRESS_CHUNK).peekable();
+        while let Some(chunk) = chunks.next() {
+            compressor.compress_chunk(chunk, &mut compressed);
+            if chunks.peek().is_some() {
+                Runtime::yield_now().await;
+            }
+        }
+        compressor.finish_message(&mut compressed);
         deflate.record(payload.len(), compressed.len());
         let mut frames = Some(self.compressed_frames(kind, compressed).frames);
         // Queued even over the high-water mark: room was checked before
@@ -191,13 +234,9 @@ impl Shared {
 /// Compresses `payload` with a compressor from the pool; `None` when every
 /// one is busy, or when compressing does not make it smaller (no context is
 /// kept, so the message may as well go as it is).
-fn pool_compress(deflate: &DeflateState, pool: &CompressorPool, payload: &[u8]) -> Option<Vec<u8>> {
+fn pool_compress(pool: &CompressorPool, window_bits: u8, payload: &[u8]) -> Option<Vec<u8>> {
     let mut compressed = Vec::new();
-    pool.try_acquire(deflate.send_window_bits())?
+    pool.try_acquire(window_bits)?
         .compress(payload, &mut compressed);
-    if compressed.len() >= payload.len() {
-        return None;
-    }
-    deflate.record(payload.len(), compressed.len());
-    Some(compressed)
+    (compressed.len() < payload.len()).then_some(compressed)
 }

@@ -16,6 +16,18 @@ use super::shared::Shared;
 use crate::error::Error;
 use crate::protocol::{CloseCode, Incoming, ProtocolError};
 
+/// The most work (bytes taken plus bytes inflated) one poll of the event
+/// stream does before it lets the executor run other tasks: about a
+/// millisecond of inflating. Without it, a peer streaming a large
+/// compressed message kept its connection's task busy for the whole message
+/// (the socket always had more), and other connections on that thread
+/// waited.
+const TURN_WORK: u64 = 1 << 20;
+
+/// The most compressed payload bytes decoded at once: at DEFLATE's most
+/// (1,032 to 1) 4 MiB of output, typically 20 to 40 KiB.
+const INFLATE_SLICE: usize = 4 << 10;
+
 /// One read: how many bytes arrived and what they completed, if anything.
 type ReadResult = Poll<std::io::Result<(usize, Option<Result<Incoming, ProtocolError>>)>>;
 
@@ -74,10 +86,17 @@ impl Reader {
         if self.done {
             return Poll::Ready(None);
         }
+        let turn = self.receiver.work();
         loop {
+            if self.receiver.work() - turn > TURN_WORK {
+                // Come back after the other tasks that are ready.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             // Bytes left over from an earlier read come first.
             if self.start < self.end {
-                match self.receiver.decode(&mut self.buf[self.start..self.end]) {
+                let end = self.decode_end(self.start, self.end);
+                match self.receiver.decode(&mut self.buf[self.start..end]) {
                     Ok((0, None)) => {}
                     Ok((n, item)) => {
                         self.start += n;
@@ -187,8 +206,14 @@ impl Reader {
             };
             shared.received(n);
             let mut at = 0;
+            let turn = self.receiver.work();
             let item = loop {
-                match self.receiver.decode(&mut scratch[at..n]) {
+                if self.receiver.work() - turn > TURN_WORK {
+                    // The rest is kept for the next turn (`poll_item`).
+                    break None;
+                }
+                let end = self.decode_end(at, n);
+                match self.receiver.decode(&mut scratch[at..end]) {
                     Ok((0, None)) => break None,
                     Ok((used, None)) => at += used,
                     Ok((used, Some(item))) => {
@@ -205,6 +230,17 @@ impl Reader {
             }
             Poll::Ready(Ok((n, item)))
         })
+    }
+
+    /// Where to stop the bytes `start..end` handed to the receiver at once:
+    /// a compressed payload goes [`INFLATE_SLICE`] bytes at a time, so the
+    /// work per turn can be checked in between.
+    fn decode_end(&self, start: usize, end: usize) -> usize {
+        if self.receiver.inflating() {
+            end.min(start + INFLATE_SLICE)
+        } else {
+            end
+        }
     }
 
     /// Tells the connection when bytes of a data frame came with the last

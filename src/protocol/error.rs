@@ -56,6 +56,12 @@ pub enum ProtocolError {
     ClosePayload(ClosePayloadError),
     /// A compressed (permessage-deflate) message is not valid DEFLATE data.
     InvalidCompressedData,
+    /// A compressed message refers further back than the window the peer
+    /// agreed to compress with (`client_max_window_bits` for a client).
+    CompressedWindowExceeded {
+        /// The agreed window, as a base-2 logarithm.
+        window_bits: u8,
+    },
 }
 
 impl ProtocolError {
@@ -121,6 +127,11 @@ impl std::fmt::Display for ProtocolError {
             ProtocolError::InvalidCompressedData => {
                 f.write_str("invalid compressed data in a message")
             }
+            ProtocolError::CompressedWindowExceeded { window_bits } => write!(
+                f,
+                "compressed data refers back past the agreed {}-byte window",
+                1u32 << window_bits
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::super::close::CloseCode;
+use super::window::WindowCheck;
 use super::{DEFLATE_TAIL, DeflateSettingError};
 
 /// The most bytes one inflate step writes before the limit is checked again.
@@ -46,6 +47,10 @@ pub const DECOMPRESSOR_MEMORY: usize = DECOMPRESSOR_HEAP + std::mem::size_of::<D
 ///
 /// assert_eq!(InflateError::TooLarge { limit: 10 }.close_code(), CloseCode::MESSAGE_TOO_BIG);
 /// assert_eq!(InflateError::Corrupt.close_code(), CloseCode::INVALID_PAYLOAD);
+/// assert_eq!(
+///     InflateError::WindowExceeded { window_bits: 9 }.close_code(),
+///     CloseCode::PROTOCOL_ERROR
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,11 +62,19 @@ pub enum InflateError {
     },
     /// The payload is not valid DEFLATE data (close with 1007).
     Corrupt,
+    /// The payload refers further back than the window the peer agreed to
+    /// compress with (its `*_max_window_bits`): the peer broke the
+    /// negotiation (close with 1002).
+    WindowExceeded {
+        /// The agreed window, as a base-2 logarithm.
+        window_bits: u8,
+    },
 }
 
 impl InflateError {
     /// The close code to fail the connection with: 1009 for
-    /// [`TooLarge`](Self::TooLarge), 1007 for [`Corrupt`](Self::Corrupt).
+    /// [`TooLarge`](Self::TooLarge), 1007 for [`Corrupt`](Self::Corrupt),
+    /// 1002 for [`WindowExceeded`](Self::WindowExceeded).
     ///
     /// # Examples
     ///
@@ -74,6 +87,7 @@ impl InflateError {
         match self {
             Self::TooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::Corrupt => CloseCode::INVALID_PAYLOAD,
+            Self::WindowExceeded { .. } => CloseCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -88,6 +102,11 @@ impl fmt::Display for InflateError {
                 )
             }
             Self::Corrupt => f.write_str("invalid compressed data"),
+            Self::WindowExceeded { window_bits } => write!(
+                f,
+                "compressed data refers back past the agreed {}-byte window",
+                1u32 << window_bits
+            ),
         }
     }
 }
@@ -106,11 +125,20 @@ impl std::error::Error for InflateError {}
 /// `limit + 1`, and `out` never grows beyond `limit + 1` bytes of capacity
 /// (unless it already had more).
 ///
-/// The window is always 32 KiB (window bits 15): zlib-rs allocates the same
-/// for any window size, a larger window inflates all data made with a
-/// smaller one (8 included, which zlib-rs could not be asked for through
-/// `flate2`), and the default window lets a reset reuse the state instead of
-/// reallocating it.
+/// # The window
+///
+/// The peer promised to refer at most `2^window_bits` bytes back. With
+/// window bits below 15 every distance in the stream is checked against
+/// that window as the payload arrives, before it is inflated, and a
+/// reference past it fails with [`InflateError::WindowExceeded`] (close
+/// with 1002): C zlib and zlib-rs do not check it themselves (both accept
+/// any distance within what they inflated so far).
+///
+/// The memory is not smaller for a smaller window: zlib-rs 0.6 allocates
+/// its 32 KiB window and tables in one block whatever window bits it is
+/// given (the window bits only change zlib-header checks), so the
+/// decompressor is built with the default 15 bits. The check holds under 2 KiB while a dynamic block's codes are in use, and
+/// costs CPU: about 2.5 times the inflating itself (`benches/RESULTS.md`).
 ///
 /// After an error the state is undefined: fail the connection (or
 /// [`reset`](Self::reset) before any further use).
@@ -139,8 +167,13 @@ impl std::error::Error for InflateError {}
 /// ```
 #[derive(Debug)]
 pub struct Decompressor {
-    inner: Decompress,
+    /// zlib-rs's state, made when a message needs it and dropped whenever
+    /// the context is forgotten (see [`is_allocated`](Self::is_allocated)).
+    inner: Option<Decompress>,
     window_bits: u8,
+    /// For windows below 15: the distance check (see the type's
+    /// documentation).
+    check: Option<Box<WindowCheck>>,
     no_context_takeover: bool,
     /// The peer ended its DEFLATE stream (a block with BFINAL set): the rest
     /// of this message is ignored and the state is reset after it.
@@ -173,9 +206,9 @@ impl Decompressor {
             return Err(DeflateSettingError::WindowBits(window_bits));
         }
         Ok(Decompressor {
-            // The default window, 15 bits: see the type's documentation.
-            inner: Decompress::new(false),
+            inner: None,
             window_bits,
+            check: (window_bits < 15).then(|| Box::new(WindowCheck::new(window_bits))),
             no_context_takeover,
             ended: false,
         })
@@ -203,6 +236,30 @@ impl Decompressor {
         self.no_context_takeover
     }
 
+    /// Whether zlib-rs's state (the [`DECOMPRESSOR_MEMORY`] a server
+    /// budgets for) is allocated: only from the first compressed message
+    /// on, and, with no context takeover, only while a message is being
+    /// inflated; with context takeover it is kept, as it holds the window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::Decompressor;
+    ///
+    /// let mut rx = Decompressor::new(15, true)?;
+    /// assert!(!rx.is_allocated());
+    /// let mut out = Vec::new();
+    /// rx.decompress_chunk(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)?;
+    /// assert!(rx.is_allocated());
+    /// rx.finish_message(&mut out, 100)?;
+    /// assert_eq!(out, b"Hello");
+    /// assert!(!rx.is_allocated()); // no context to keep
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_allocated(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Bytes this decompressor costs: [`DECOMPRESSOR_MEMORY`].
     ///
     /// # Examples
@@ -226,7 +283,9 @@ impl Decompressor {
     ///
     /// [`InflateError::TooLarge`] as soon as `out.len()` would pass `limit`
     /// (`out` then holds `limit + 1` bytes; the rest is not inflated);
-    /// [`InflateError::Corrupt`] for invalid DEFLATE data.
+    /// [`InflateError::Corrupt`] for invalid DEFLATE data;
+    /// [`InflateError::WindowExceeded`] for a reference past the window
+    /// (nothing of this chunk is inflated then).
     ///
     /// # Examples
     ///
@@ -300,8 +359,13 @@ impl Decompressor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reset(&mut self) {
-        self.inner.reset(false);
+        // Dropped, not reset: a fresh one is as cheap to make when the next
+        // message comes, and an idle connection holds nothing meanwhile.
+        self.inner = None;
         self.ended = false;
+        if let Some(check) = &mut self.check {
+            check.reset();
+        }
     }
 
     fn inflate(
@@ -311,6 +375,15 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
+        if let Some(check) = &mut self.check
+            && !self.ended
+        {
+            check
+                .feed(input)
+                .map_err(|_| InflateError::WindowExceeded {
+                    window_bits: self.window_bits,
+                })?;
+        }
         loop {
             if self.ended {
                 // Bytes after the final block are not part of the stream.
@@ -323,13 +396,14 @@ impl Decompressor {
             // One byte past the limit tells "exactly at the limit" from "over".
             let step = INFLATE_STEP.min((limit - len).saturating_add(1));
             reserve_bounded(out, step, limit);
-            let (in_before, out_before) = (self.inner.total_in(), self.inner.total_out());
-            let status = self
-                .inner
+            // The default window, 15 bits: see the type's documentation.
+            let inner = self.inner.get_or_insert_with(|| Decompress::new(false));
+            let (in_before, out_before) = (inner.total_in(), inner.total_out());
+            let status = inner
                 .decompress_uninit(input, &mut out.spare_capacity_mut()[..step], flush)
                 .map_err(|_| InflateError::Corrupt)?;
-            let consumed = (self.inner.total_in() - in_before) as usize;
-            let written = ((self.inner.total_out() - out_before) as usize).min(step);
+            let consumed = (inner.total_in() - in_before) as usize;
+            let written = ((inner.total_out() - out_before) as usize).min(step);
             // SAFETY: inflate wrote `written` bytes (its `total_out` delta,
             // at most `step`) from the start of the spare capacity it was
             // given, so `len + written` bytes are initialized.
@@ -425,7 +499,7 @@ mod tests {
         assert!(fed <= 2048, "fed {fed}");
         assert_eq!(out.len(), limit + 1);
         assert!(out.capacity() <= limit + 1, "{}", out.capacity());
-        assert!(rx.inner.total_out() <= (limit + 1) as u64);
+        assert!(rx.inner.as_ref().unwrap().total_out() <= (limit + 1) as u64);
 
         // Even fed whole, and even at the tail.
         let mut rx = Decompressor::new(15, false).unwrap();

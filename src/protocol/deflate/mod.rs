@@ -17,26 +17,41 @@
 //!
 //! # Memory
 //!
-//! The backend is zlib-rs (through `flate2`). Measured heap per instance,
-//! whatever the level (zlib-rs 0.6, default `memLevel` 8, which `flate2`
-//! does not let us change):
+//! The backend is zlib-rs (through `flate2`). Measured heap per instance
+//! once it has compressed or inflated a message, whatever the level (zlib-rs
+//! 0.6, default `memLevel` 8, which `flate2` does not let us change):
 //!
 //! | window bits | compressor | decompressor |
 //! |---|---|---|
-//! | 9 | 251 008 B (245 KiB) | 47 552 B (46 KiB) |
-//! | 10 | 253 056 B | 47 552 B |
-//! | 12 | 265 344 B | 47 552 B |
+//! | 9 | 251 008 B (245 KiB) | 47 552 B (46 KiB), plus the window check |
+//! | 10 | 253 056 B | 47 552 B, plus the window check |
+//! | 12 | 265 344 B | 47 552 B, plus the window check |
 //! | 15 | 380 032 B (371 KiB) | 47 552 B |
 //!
 //! The compressor is 248 960 B of fixed tables (hash heads, pending buffer)
-//! plus `4 << window_bits` (window and chain); the decompressor allocates a
-//! 32 KiB window and its tables whatever the window. [`compressor_memory`]
-//! and [`DECOMPRESSOR_MEMORY`] give these figures (plus the inline struct)
-//! for a server-wide budget. Nothing else is allocated per instance after
-//! construction: compressing, inflating and resetting reuse the state.
+//! plus `4 << window_bits` (window and chain), so a smaller window saves
+//! `4 << 15 - 4 << bits` bytes. The decompressor saves nothing: zlib-rs 0.6
+//! allocates its 32 KiB window and tables in one block whatever window bits
+//! it is given (they only change zlib-header checks), so it is built with
+//! 15 bits, and for a peer's window below 15 bits a separate check
+//! (`window`) rejects references past it, which neither zlib-rs nor C zlib
+//! does; the check holds under 2 KiB while a dynamic block's codes are in
+//! use (64 bytes otherwise). [`compressor_memory`] and
+//! [`DECOMPRESSOR_MEMORY`] give these figures (plus the inline struct) for a
+//! server-wide budget.
+//!
+//! Nothing is allocated before the first message: [`Compressor`] and
+//! [`Decompressor`] make zlib-rs's state when a message needs it, so a
+//! connection that negotiated permessage-deflate and sits idle holds only
+//! the structs. A compressor keeps its state from then on (reset, not
+//! freed, after each message: it is reused); a decompressor keeps it only
+//! with context takeover (the window is the context) and drops it after
+//! each message otherwise, at the measured cost of a fresh state per
+//! message (`benches/RESULTS.md`).
 //!
 //! The compressor is in `compress`, the decompressor and the bounds on what
-//! it inflates in `inflate`, the pool in `pool`. This module keeps what
+//! it inflates in `inflate`, the window check in `window`, the pool in
+//! `pool`. This module keeps what
 //! they share (the tail, the settings error) and the tests of the codec as
 //! a whole: round trips, the RFC's examples, interop with zlib.
 
@@ -45,6 +60,7 @@ use std::fmt;
 mod compress;
 mod inflate;
 mod pool;
+mod window;
 
 pub use self::compress::{Compressor, compressor_memory};
 pub use self::inflate::{DECOMPRESSOR_MEMORY, Decompressor, INFLATE_STEP, InflateError};
@@ -99,7 +115,7 @@ impl fmt::Display for DeflateSettingError {
 impl std::error::Error for DeflateSettingError {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -130,6 +146,15 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// 600 pseudo-random bytes twice: compressed with a 15-bit window, the
+    /// second copy is a back-reference 600 bytes back, past a 9-bit window.
+    pub(crate) fn past_a_512_byte_window() -> Vec<u8> {
+        let block: Vec<u8> = (0..600u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        [&block[..], &block[..]].concat()
     }
 
     /// Text-like data: words from a small vocabulary, so it compresses and

@@ -54,7 +54,7 @@ pub type PooledCompressor<'a> = MutexGuard<'a, Compressor>;
 
 impl CompressorPool {
     /// `size` compressors with `window_bits` (9..=15) and `level`, all
-    /// without context takeover, allocated now.
+    /// without context takeover (each allocates its state when first used).
     ///
     /// # Errors
     ///

@@ -121,6 +121,9 @@ impl Receiver {
         result.map_err(|e| match e {
             InflateError::TooLarge { .. } => ProtocolError::MessageTooLarge { limit: max },
             InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+            InflateError::WindowExceeded { window_bits } => {
+                ProtocolError::CompressedWindowExceeded { window_bits }
+            }
         })?;
         if kind == DataKind::Text {
             self.utf8
@@ -129,6 +132,7 @@ impl Receiver {
         }
         let grown = out.len() - before;
         partial.len += grown;
+        self.inflated += grown as u64;
         Ok(())
     }
 

@@ -228,6 +228,9 @@ pub struct Receiver {
     utf8: Utf8Validator,
     /// Bytes of data frames (headers and payloads) taken so far.
     data_bytes: u64,
+    /// Bytes inflated so far (permessage-deflate): with `data_bytes`, the
+    /// work done, for a reader that shares its thread fairly.
+    inflated: u64,
     /// permessage-deflate's inflater, when negotiated; dropped once the
     /// receiver is closed or failed.
     #[cfg(feature = "deflate")]
@@ -253,6 +256,7 @@ impl Receiver {
             frame: Vec::new(),
             utf8: Utf8Validator::new(),
             data_bytes: 0,
+            inflated: 0,
             #[cfg(feature = "deflate")]
             decompressor: None,
         }
@@ -370,6 +374,20 @@ impl Receiver {
     /// ```
     pub fn data_bytes(&self) -> u64 {
         self.data_bytes
+    }
+
+    /// Bytes taken and made so far: [`data_bytes`](Self::data_bytes) plus
+    /// every byte inflated. A reader that decodes what one read brought
+    /// compares it before and after to bound the work of one turn.
+    pub(crate) fn work(&self) -> u64 {
+        self.data_bytes + self.inflated
+    }
+
+    /// Whether the next payload bytes are compressed ones: each of them may
+    /// inflate to a thousand, so a reader feeds them a few KiB at a time.
+    pub(crate) fn inflating(&self) -> bool {
+        matches!(self.state, State::Payload { header, .. } if !header.opcode.is_control())
+            && self.message.as_ref().is_some_and(|p| p.compressed)
     }
     /// Moves past payload bytes just taken: `remaining` are left in the
     /// frame, at key offset `mask_offset`; the frame ends when none are.

@@ -192,6 +192,37 @@ fn bomb_fails_with_1009_and_bounded_memory() {
 }
 
 #[test]
+fn reference_past_the_agreed_window_fails_with_1002() {
+    let data = crate::protocol::deflate::tests::past_a_512_byte_window();
+    let wire = compress(&mut Compressor::new(15, 6, false).unwrap(), &data);
+    let frames = compressed_frames(OpCode::Binary, &wire, 50);
+    for (bits, expected) in [(9, Some(9)), (10, None), (15, None)] {
+        let mut rx = Receiver::with_decompressor(server(), Decompressor::new(bits, false).unwrap());
+        let mut buffer = frames.clone();
+        let mut at = 0;
+        let result = loop {
+            match rx.decode(&mut buffer[at..]) {
+                Ok((0, None)) => break Ok(()),
+                Ok((n, _)) => at += n,
+                Err(e) => break Err(e),
+            }
+        };
+        match expected {
+            Some(window_bits) => {
+                let err = result.unwrap_err();
+                assert_eq!(err, ProtocolError::CompressedWindowExceeded { window_bits });
+                assert_eq!(err.close_code(), CloseCode::PROTOCOL_ERROR);
+                assert_eq!(
+                    err.to_string(),
+                    "compressed data refers back past the agreed 512-byte window"
+                );
+            }
+            None => assert_eq!(result, Ok(())),
+        }
+    }
+}
+
+#[test]
 fn corrupt_data_fails_with_1007() {
     let wire = compressed_frames(OpCode::Binary, &[0xff; 16], 100);
     let (_, err, rx) = run_inflating(server(), &wire, 5);
