@@ -17,7 +17,7 @@
 //!   (so the reply to that one writes through as usual), before it reads
 //!   the socket again (writing what is still queued from its own task if
 //!   the writer has not yet), and whenever it stops (paused, closing,
-//!   finished, the event stream dropped).
+//!   finished, the event stream dropped, a turn's work done: `read.rs`).
 //!   [`Connection::flush`](crate::Connection::flush) uncorks too.
 //!
 //! Nothing waits on the application: a corked frame costs a wake-up of the

@@ -90,6 +90,7 @@ impl Reader {
         loop {
             if self.receiver.work() - turn > TURN_WORK {
                 // Come back after the other tasks that are ready.
+                self.uncork(shared, Some(cx));
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
