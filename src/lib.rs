@@ -66,6 +66,7 @@
 
 mod book;
 pub mod broker;
+mod budget;
 mod client;
 mod config;
 mod connection;

@@ -89,6 +89,13 @@ impl Reader {
                     Err(e) => return Poll::Ready(Some(self.fail(shared, e))),
                 }
             }
+            // The message in progress may need more of the server's
+            // memory first: then the socket waits (`memory.rs`).
+            match self.poll_memory(shared, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(event)) => return Poll::Ready(Some(event)),
+                Poll::Pending => return Poll::Pending,
+            }
             let read = if self.start == self.end {
                 // A large payload goes straight into its message.
                 match self.read_direct(shared, cx) {
@@ -211,6 +218,7 @@ impl Reader {
     /// Turns a decoded item into an event, answering pings and closes;
     /// `None` for the peer's close (the close is reported next).
     fn incoming(&mut self, shared: &Shared, item: Incoming) -> Option<Event> {
+        self.settle_memory();
         Some(match item {
             Incoming::Message(message) => {
                 shared.counters.messages_in.fetch_add(1, Ordering::Relaxed);
@@ -243,8 +251,9 @@ impl Reader {
     }
 
     /// Nothing more is read: the close is reported next.
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.done = true;
+        self.settle_memory();
         self.release_buffer();
     }
 

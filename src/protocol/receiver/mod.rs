@@ -39,6 +39,7 @@ use super::utf8::Utf8Validator;
 
 mod assemble;
 mod direct;
+mod memory;
 #[cfg(test)]
 mod tests;
 
@@ -228,6 +229,9 @@ pub struct Receiver {
     utf8: Utf8Validator,
     /// Bytes of data frames (headers and payloads) taken so far.
     data_bytes: u64,
+    /// The most bytes the message in progress may hold: see
+    /// [`set_memory_allowance`](Receiver::set_memory_allowance).
+    allowance: usize,
     /// permessage-deflate's inflater, when negotiated; dropped once the
     /// receiver is closed or failed.
     #[cfg(feature = "deflate")]
@@ -253,6 +257,7 @@ impl Receiver {
             frame: Vec::new(),
             utf8: Utf8Validator::new(),
             data_bytes: 0,
+            allowance: usize::MAX,
             #[cfg(feature = "deflate")]
             decompressor: None,
         }
@@ -470,6 +475,11 @@ impl Receiver {
                 mask_offset,
             } => {
                 let take = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                let take = if header.opcode.is_control() {
+                    take
+                } else {
+                    take.min(self.room())
+                };
                 if take == 0 {
                     return Ok((0, None));
                 }
