@@ -334,9 +334,10 @@ pub struct Config {
     /// assert_eq!(config.inbound_memory_reserve, 64 << 10);
     /// ```
     pub inbound_memory_reserve: usize,
-    /// How long a connection may wait for the
-    /// [inbound budget](Self::inbound_memory_budget) before it is failed
-    /// with 1013. Default 10 s: long enough for other large messages to
+    /// How long a message may wait for the
+    /// [inbound budget](Self::inbound_memory_budget), in all (from its
+    /// first wait, however many grants it gets meanwhile), before its
+    /// connection is failed with 1013. Default 10 s: long enough for other large messages to
     /// complete, shorter than the keepalive's timeout (the waiting
     /// connection's socket is not read).
     ///

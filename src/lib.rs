@@ -82,6 +82,7 @@ mod server;
 pub mod testing;
 pub mod tls;
 mod transport;
+mod trim;
 
 pub use client::{Client, connect};
 pub use config::{BroadcastPolicy, Config, SendPolicy, TcpKeepalive, TcpOptions};

@@ -28,11 +28,11 @@ pub(crate) struct Inbound {
     grant: Grant,
     /// What the message may hold without asking.
     reserve: usize,
-    wait: Option<Wait>,
-}
-
-struct Wait {
-    timer: Timer,
+    /// When the message in progress first waited, its deadline: the
+    /// wait is bounded per message, in all, so a message that gets a
+    /// little now and then cannot hold its memory for ever.
+    deadline: Option<Timer>,
+    /// Listening for bytes coming back, while waiting.
     listener: Option<EventListener>,
 }
 
@@ -43,7 +43,8 @@ impl Inbound {
         Inbound {
             grant: Grant::new(budgets),
             reserve,
-            wait: None,
+            deadline: None,
+            listener: None,
         }
     }
 
@@ -57,8 +58,10 @@ impl Inbound {
             self.grant.force(held - allowance);
             receiver.set_memory_allowance(held);
         } else if held <= self.reserve && self.grant.bytes() > 0 {
+            // The message is complete (or gone): the next starts afresh.
             self.grant.clear();
             receiver.set_memory_allowance(self.reserve);
+            self.deadline = None;
         }
     }
 }
@@ -78,7 +81,7 @@ impl Reader {
         };
         inbound.settle(&mut self.receiver);
         let Some(wanted) = self.receiver.memory_wanted() else {
-            inbound.wait = None;
+            inbound.listener = None;
             return Poll::Ready(Ok(()));
         };
         let config = &shared.config;
@@ -86,41 +89,38 @@ impl Reader {
             let more = wanted.saturating_sub(self.receiver.memory_allowance());
             if inbound.grant.try_grow(more, config.inbound_memory_budget) {
                 self.receiver.set_memory_allowance(wanted);
-                inbound.wait = None;
+                inbound.listener = None;
                 return Poll::Ready(Ok(()));
             }
             let budget = &inbound.grant.budgets().inbound;
-            let wait = inbound.wait.get_or_insert_with(|| {
-                budget.waited();
-                log::debug!(
-                    "{} waits for {more} bytes of the inbound memory budget",
-                    shared.id
-                );
-                Wait {
-                    timer: shared
-                        .runtime
-                        .timer_at(shared.runtime.now() + config.inbound_memory_wait),
-                    listener: None,
+            if inbound.listener.is_none() {
+                if inbound.deadline.is_none() {
+                    budget.waited();
+                    log::debug!(
+                        "{} waits for {more} bytes of the inbound memory budget",
+                        shared.id
+                    );
+                    let at = shared.runtime.now() + config.inbound_memory_wait;
+                    inbound.deadline = Some(shared.runtime.timer_at(at));
                 }
-            });
-            match &mut wait.listener {
                 // Listen, then try again: room freed in between is not missed.
-                None => {
-                    wait.listener = Some(budget.listen());
-                    continue;
-                }
-                Some(listener) => {
-                    if Pin::new(listener).poll(cx).is_ready() {
-                        wait.listener = None;
-                        continue;
-                    }
-                }
+                inbound.listener = Some(budget.listen());
+                continue;
             }
-            if Pin::new(&mut wait.timer).poll(cx).is_pending() {
+            if let Some(listener) = &mut inbound.listener
+                && Pin::new(listener).poll(cx).is_ready()
+            {
+                inbound.listener = None;
+                continue;
+            }
+            if let Some(deadline) = &mut inbound.deadline
+                && Pin::new(deadline).poll(cx).is_pending()
+            {
                 return Poll::Pending;
             }
             budget.refused();
-            inbound.wait = None;
+            inbound.listener = None;
+            inbound.deadline = None;
             return Poll::Ready(Err(self.refuse(shared)));
         }
     }
@@ -142,9 +142,7 @@ impl Reader {
         );
         shared.stop_reading();
         shared.queue_close(CloseCode::TRY_AGAIN_LATER, "memory budget full", true);
-        // Nothing more is decoded: a fresh receiver lets the message go.
-        self.receiver = Receiver::new(*self.receiver.config());
-        self.settle_memory();
+        // Lets the message go, and the grant with it.
         self.finish();
         Event::Error(Error::MemoryBudget(waited))
     }

@@ -253,6 +253,13 @@ impl Reader {
     /// Nothing more is read: the close is reported next.
     pub(super) fn finish(&mut self) {
         self.done = true;
+        // Nothing more is decoded: a message left unfinished (the peer
+        // went away mid-message) goes now, not when the last handle does.
+        let held = self.receiver.memory_held();
+        if held > 0 {
+            self.receiver = crate::protocol::Receiver::new(*self.receiver.config());
+            crate::trim::freed(held);
+        }
         self.settle_memory();
         self.release_buffer();
     }
