@@ -54,6 +54,12 @@ impl Budget {
         }
     }
 
+    /// Gives `bytes` back without telling anyone (the send queues: a
+    /// sender waits for its own queue, not for this sum).
+    pub(crate) fn release_quietly(&self, bytes: usize) {
+        self.in_use.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     /// Bytes granted now.
     pub(crate) fn in_use(&self) -> usize {
         self.in_use.load(Ordering::Acquire)

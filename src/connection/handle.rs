@@ -158,6 +158,7 @@ impl Connection {
                 .map(|registry| registry as Arc<dyn Observer>),
             deflate,
             runtime,
+            budgets,
         ));
         let conn = Connection::from_handle(Arc::new(Handle(shared.clone(), state)));
         // Registered before the writer starts, so that its end is always

@@ -361,3 +361,77 @@ fn flood_without_a_budget() {
     .expect("the echo example");
     eprintln!("{flood:?}");
 }
+
+/// Two peers that never read and one that does, 40 broadcasts of 32 KiB
+/// with each connection's high-water mark at 1 MiB and the server's send
+/// queues capped at 256 KiB together: once the sum is at the cap, the
+/// queues over their low-water mark (the never-readers) are refused first,
+/// under the broadcast policy (dropped) and the send policy (here `Fail`:
+/// `QueueFull` well below the connection's own mark), while the reading
+/// peer gets every message.
+#[test]
+fn the_send_queues_together_are_capped_and_the_fullest_refused_first() {
+    common::run(async move {
+        let mut config = send_queue_config(wsgate::SendPolicy::Fail, 1 << 20, 64 << 10);
+        config.outbound_memory_budget = 256 << 10;
+        let ops = ops_server(config).await;
+        let (addr, handle) = (ops.addr, ops.handle.clone());
+        let slow = within(
+            "two peers that never read",
+            blocking(move || {
+                [
+                    never_reading_client(addr, "/quiet/a"),
+                    never_reading_client(addr, "/quiet/b"),
+                ]
+            }),
+        )
+        .await;
+        let slow_a = ops.accepted().await.conn;
+        let slow_b = ops.accepted().await.conn;
+        let mut reader = within("a reader", blocking(move || RawClient::handshake(addr))).await;
+        let quick = ops.accepted().await.conn;
+
+        let mut dropped = 0;
+        for i in 0..40u8 {
+            let report = handle.broadcast(vec![i; 32 << 10]).await;
+            dropped += report.dropped;
+            // The reader takes each message before the next is sent.
+            reader = within(
+                "the reader's copy",
+                blocking(move || {
+                    let frame = reader.read_frame();
+                    assert_eq!((frame.payload.len(), frame.payload[0]), (32 << 10, i));
+                    reader
+                }),
+            )
+            .await;
+        }
+        let m = handle.metrics();
+        let (a, b) = (slow_a.buffered_amount(), slow_b.buffered_amount());
+        // Without the cap each would hold its high-water mark (1 MiB).
+        assert!(
+            a <= 256 << 10 && b <= 256 << 10,
+            "queues {a} and {b}: {m:?}"
+        );
+        assert!(
+            m.outbound_memory <= (256 << 10) + 3 * (33 << 10),
+            "{} bytes queued",
+            m.outbound_memory
+        );
+        assert!(
+            dropped >= 40 && m.outbound_refusals >= dropped as u64,
+            "{dropped} {m:?}"
+        );
+        // A send meets the same rule: refused for the full queue, taken
+        // for the empty one.
+        assert!(matches!(
+            slow_a.send("more").await,
+            Err(wsgate::Error::QueueFull)
+        ));
+        quick
+            .send("more")
+            .await
+            .expect("the reader's queue takes it");
+        drop(slow);
+    });
+}
