@@ -31,6 +31,10 @@ const USAGE: &str = "usage: echo [options]
   --addr HOST:PORT          listen address (default 127.0.0.1:9001)
   --max-connections N       most open connections (default 16384)
   --max-message-size BYTES  largest message and frame (default 64 MiB)
+  --memory-budget BYTES     server-wide budget for unfinished messages (default 256 MiB)
+  --memory-reserve BYTES    what each message may hold outside that budget (default 64 KiB)
+  --memory-wait MILLIS      how long a message waits for the budget before 1013 (default 10000)
+  --outbound-budget BYTES   server-wide budget for all send queues together (default 256 MiB)
   --ping-interval SECS      keepalive ping after SECS of silence, 0 = off (default 20)
   --ping-timeout SECS       close when a ping is unanswered this long (default 20)
   --idle-timeout SECS       close after SECS without a message, 0 = off (default off)
@@ -89,6 +93,10 @@ fn parse_args() -> Result<Args, String> {
                 config.max_message_size = number(&value)? as usize;
                 config.max_frame_size = config.max_message_size;
             }
+            "--memory-budget" => config.inbound_memory_budget = number(&value)? as usize,
+            "--memory-reserve" => config.inbound_memory_reserve = number(&value)? as usize,
+            "--memory-wait" => config.inbound_memory_wait = Duration::from_millis(number(&value)?),
+            "--outbound-budget" => config.outbound_memory_budget = number(&value)? as usize,
             "--ping-interval" => {
                 config.ping_interval = Some(secs(&value)?).filter(|d| !d.is_zero())
             }

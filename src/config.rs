@@ -249,6 +249,28 @@ pub struct Config {
     /// What a send does above the high-water mark. Default
     /// [`SendPolicy::Wait`].
     pub send_queue_policy: SendPolicy,
+    /// The server-wide budget for the sum of every send queue, in bytes.
+    /// Default 256 MiB.
+    ///
+    /// Beside each connection's [high-water mark](Self::send_queue_high_water):
+    /// while the send queues of all the server's connections together hold
+    /// this much or more, a message is queued only for connections whose
+    /// own queue is below its [low-water mark](Self::send_queue_low_water);
+    /// the others meet a full queue, and the one send policy decides
+    /// ([`send_queue_policy`](Self::send_queue_policy) for a send, which
+    /// waits by default; [`broadcast_policy`](Self::broadcast_policy) for a
+    /// broadcast or publish, which drops that connection's copy by
+    /// default). So the connections holding the most are refused first,
+    /// and the server holds at most about this budget plus, per connection,
+    /// its low-water mark and one message. Control frames are not held back.
+    /// Counted in [`MetricsSnapshot::outbound_memory`](crate::MetricsSnapshot::outbound_memory).
+    ///
+    /// ```
+    /// let mut config = wsgate::Config::default();
+    /// assert_eq!(config.outbound_memory_budget, 256 << 20);
+    /// config.outbound_memory_budget = 64 << 20;
+    /// ```
+    pub outbound_memory_budget: usize,
     /// Send-queue low-water mark, in bytes. Default 256 KiB (a quarter of
     /// the high-water mark). When a sender met the high-water mark, the
     /// connection emits [`Event::Drain`](crate::Event::Drain) once the queue
@@ -272,6 +294,60 @@ pub struct Config {
     /// [`send_file`](crate::Connection::send_file)). Default 64 KiB: large
     /// enough that headers cost nothing, small enough to keep memory flat.
     pub stream_chunk_size: usize,
+    /// The server-wide budget for data received and not yet delivered, in
+    /// bytes: the buffers of unfinished messages (and what compressed ones
+    /// inflated to so far), over all the server's connections. Default
+    /// 256 MiB.
+    ///
+    /// Each connection's message in progress may hold up to
+    /// [`inbound_memory_reserve`](Self::inbound_memory_reserve) without
+    /// asking; beyond that it takes its growth from this budget. When
+    /// granting more would exceed the budget, that connection waits: its
+    /// socket is not read (TCP pushes back on the peer) until other
+    /// messages complete or connections close, for at most
+    /// [`inbound_memory_wait`](Self::inbound_memory_wait); then it is failed
+    /// with 1013 (try again later: the message is within the limits, the
+    /// server is busy) and the event stream reports
+    /// [`Error::MemoryBudget`](crate::Error::MemoryBudget). Other
+    /// connections' small messages and control frames keep flowing.
+    ///
+    /// What N connections can make the server hold in unfinished messages
+    /// is then at most this budget plus N × the reserve (plus each
+    /// connection's read buffer), instead of N × the message limit. Size it
+    /// as the memory you can spare for messages in flight: the largest
+    /// message times how many may arrive at once. Counted in
+    /// [`MetricsSnapshot::inbound_memory`](crate::MetricsSnapshot::inbound_memory).
+    ///
+    /// ```
+    /// let mut config = wsgate::Config::default();
+    /// assert_eq!(config.inbound_memory_budget, 256 << 20);
+    /// config.inbound_memory_budget = 1 << 30; // a large machine
+    /// ```
+    pub inbound_memory_budget: usize,
+    /// What each connection's message in progress may hold without
+    /// asking the [inbound budget](Self::inbound_memory_budget), in bytes.
+    /// Default 64 KiB: chat-sized messages never wait, whatever large ones
+    /// do, and cost no shared counter.
+    ///
+    /// ```
+    /// let config = wsgate::Config::default();
+    /// assert_eq!(config.inbound_memory_reserve, 64 << 10);
+    /// ```
+    pub inbound_memory_reserve: usize,
+    /// How long a message may wait for the
+    /// [inbound budget](Self::inbound_memory_budget), in all (from its
+    /// first wait, however many grants it gets meanwhile), before its
+    /// connection is failed with 1013. Default 10 s: long enough for other large messages to
+    /// complete, shorter than the keepalive's timeout (the waiting
+    /// connection's socket is not read).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = wsgate::Config::default();
+    /// assert_eq!(config.inbound_memory_wait, Duration::from_secs(10));
+    /// ```
+    pub inbound_memory_wait: Duration,
     /// How much one read takes from the socket, in bytes. Default 64 KiB.
     ///
     /// Reads go into a buffer shared by the connections of one thread;
@@ -374,11 +450,15 @@ impl Default for Config {
             send_queue_high_water: 1 << 20,
             send_queue_policy: SendPolicy::Wait,
             send_queue_low_water: 256 << 10,
+            outbound_memory_budget: 256 << 20,
             broadcast_policy: BroadcastPolicy::Drop,
             max_topic_len: 256,
             max_subscriptions_per_connection: 1_000,
             max_topics: 1_000_000,
             stream_chunk_size: 64 << 10,
+            inbound_memory_budget: 256 << 20,
+            inbound_memory_reserve: 64 << 10,
+            inbound_memory_wait: Duration::from_secs(10),
             read_buffer_size: 64 << 10,
             max_http_body_size: 64 << 10,
             forward_connect_timeout: Duration::from_secs(5),

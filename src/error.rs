@@ -63,6 +63,13 @@ pub enum Error {
     /// [`SendPolicy::Close`](crate::SendPolicy::Close), which also failed it
     /// with 1008).
     QueueFull,
+    /// A message in progress needed more of the server's memory budget for
+    /// unfinished messages
+    /// ([`Config::inbound_memory_budget`](crate::Config::inbound_memory_budget))
+    /// than came free within
+    /// [`Config::inbound_memory_wait`](crate::Config::inbound_memory_wait)
+    /// (the wait): the connection was failed with 1013 (try again later).
+    MemoryBudget(std::time::Duration),
     /// No answer to a keepalive ping within
     /// [`Config::ping_timeout`](crate::Config::ping_timeout) (the timeout):
     /// the connection was failed with 1011 "keepalive timeout".
@@ -133,6 +140,11 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the connection is closed"),
             Error::QueueFull => f.write_str(
                 "the send queue is over its high-water mark (Config::send_queue_high_water)",
+            ),
+            Error::MemoryBudget(waited) => write!(
+                f,
+                "the server's memory budget for unfinished messages stayed full for {waited:?} \
+                 (Config::inbound_memory_budget, Config::inbound_memory_wait)"
             ),
             Error::KeepaliveTimeout(timeout) => write!(
                 f,
@@ -566,6 +578,11 @@ mod tests {
             Error::TooManyTopics(10)
                 .to_string()
                 .contains("10 topics, the limit (Config::max_topics)")
+        );
+        assert!(
+            Error::MemoryBudget(Duration::from_secs(10))
+                .to_string()
+                .contains("full for 10s (Config::inbound_memory_budget")
         );
         assert!(
             Error::QueueFull

@@ -66,6 +66,7 @@
 
 mod book;
 pub mod broker;
+mod budget;
 mod client;
 mod config;
 mod connection;
@@ -81,6 +82,7 @@ mod server;
 pub mod testing;
 pub mod tls;
 mod transport;
+mod trim;
 
 pub use client::{Client, connect};
 pub use config::{BroadcastPolicy, Config, SendPolicy, TcpKeepalive, TcpOptions};

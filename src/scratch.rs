@@ -60,6 +60,9 @@ pub(crate) fn take_buffer(want: usize) -> Vec<u8> {
 pub(crate) fn give_buffer(mut buffer: Vec<u8>) {
     let capacity = buffer.capacity();
     if !(16..=POOL_MAX_BUFFER).contains(&capacity) {
+        drop(buffer);
+        // A large buffer freed: the allocator may have to be told.
+        crate::trim::freed(capacity);
         return;
     }
     buffer.clear();

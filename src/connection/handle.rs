@@ -24,6 +24,11 @@ use crate::transport::{BoxTransport, SharedTransport};
 pub(crate) trait Registry: Observer {
     /// The connection started (before its writer runs).
     fn started(&self, connection: &Connection);
+
+    /// The server's memory budgets, if the connection counts against any.
+    fn budgets(&self) -> Option<Arc<crate::budget::Budgets>> {
+        None
+    }
 }
 
 /// The application's state for one connection, set when it is accepted
@@ -136,7 +141,11 @@ impl Connection {
             Some(never) => match never {},
             None => (Receiver::new(config.receiver(role)), None),
         };
-        let reader = Reader::new(receiver, pipelined, config.read_buffer_size);
+        let budgets = registry.as_ref().and_then(|registry| registry.budgets());
+        let inbound = budgets
+            .clone()
+            .map(|budgets| (budgets, config.inbound_memory_reserve));
+        let reader = Reader::new(receiver, pipelined, config.read_buffer_size, inbound);
         let shared = Arc::new(Shared::new(
             id,
             role,
@@ -149,6 +158,7 @@ impl Connection {
                 .map(|registry| registry as Arc<dyn Observer>),
             deflate,
             runtime,
+            budgets,
         ));
         let conn = Connection::from_handle(Arc::new(Handle(shared.clone(), state)));
         // Registered before the writer starts, so that its end is always

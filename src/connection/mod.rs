@@ -15,6 +15,7 @@ mod handlers;
 mod id;
 mod info;
 mod keys;
+mod memory;
 mod options;
 mod prepared;
 mod queue;

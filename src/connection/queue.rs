@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::budget::Budgets;
 use crate::lifecycle::Lifecycle;
 use crate::protocol::{FrameHeader, MAX_HEADER_LEN, OpCode};
 
@@ -147,10 +148,18 @@ pub(crate) struct SendQueue {
     /// brought, so a send does not write through but leaves its frames to
     /// the writer task, to go out together (see `cork.rs`).
     pub(crate) corked: bool,
+    /// The server's budgets: `bytes` counts in the sum of its send queues.
+    budgets: Option<Arc<Budgets>>,
+}
+
+impl Drop for SendQueue {
+    fn drop(&mut self) {
+        self.remove(self.bytes);
+    }
 }
 
 impl SendQueue {
-    pub(crate) fn new(life: Lifecycle) -> SendQueue {
+    pub(crate) fn new(life: Lifecycle, budgets: Option<Arc<Budgets>>) -> SendQueue {
         SendQueue {
             frames: VecDeque::new(),
             bytes: 0,
@@ -163,11 +172,12 @@ impl SendQueue {
             deferred: None,
             writing: false,
             corked: false,
+            budgets,
         }
     }
 
     pub(crate) fn push(&mut self, frame: OutFrame) {
-        self.bytes += frame.len();
+        self.add(frame.len());
         self.frames.push_back(frame);
     }
 
@@ -175,10 +185,12 @@ impl SendQueue {
     /// [`end_stream`](Self::end_stream)), counted against the mark now.
     pub(crate) fn defer(&mut self, frames: impl IntoIterator<Item = OutFrame>) {
         let deferred = self.deferred.get_or_insert_with(Default::default);
+        let mut bytes = 0;
         for frame in frames {
-            self.bytes += frame.len();
+            bytes += frame.len();
             deferred.push(frame);
         }
+        self.add(bytes);
     }
 
     /// The streamed message ended: what was deferred goes into the queue.
@@ -198,8 +210,10 @@ impl SendQueue {
             && let Some(&seq) = self.pending_pongs.back()
             && let Some(slot) = self.frames.get_mut((seq - self.front_seq) as usize)
         {
-            self.bytes = self.bytes - slot.len() + frame.len();
-            *slot = frame;
+            let new = frame.len();
+            let old = std::mem::replace(slot, frame).len();
+            self.remove(old);
+            self.add(new);
             return;
         }
         self.pending_pongs
@@ -214,7 +228,38 @@ impl SendQueue {
         self.frames.clear();
         self.deferred = None;
         self.pending_pongs.clear();
-        self.bytes = 0;
+        self.remove(self.bytes);
+    }
+
+    /// `n` more bytes queued, here and in the server's sum.
+    fn add(&mut self, n: usize) {
+        self.bytes += n;
+        if let Some(budgets) = &self.budgets {
+            budgets.outbound.force(n);
+        }
+    }
+
+    /// `n` bytes written or dropped, here and in the server's sum.
+    pub(crate) fn remove(&mut self, n: usize) {
+        self.bytes -= n;
+        if let Some(budgets) = &self.budgets {
+            budgets.outbound.release_quietly(n);
+        }
+    }
+
+    /// Whether the server's send queues together are at their budget
+    /// (`Config::outbound_memory_budget`).
+    pub(crate) fn server_full(&self, limit: usize) -> bool {
+        self.budgets
+            .as_ref()
+            .is_some_and(|budgets| budgets.outbound.in_use() >= limit)
+    }
+
+    /// Counts a message refused because the server's send queues were full.
+    pub(crate) fn refused_for_server(&self) {
+        if let Some(budgets) = &self.budgets {
+            budgets.outbound.waited();
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -226,7 +271,7 @@ impl SendQueue {
     /// (nothing is queued: the queue is empty).
     pub(crate) fn claim(&mut self, frame: OutFrame, batch: &mut Vec<OutFrame>) {
         debug_assert!(self.frames.is_empty());
-        self.bytes += frame.len();
+        self.add(frame.len());
         self.front_seq += 1;
         batch.push(frame);
     }
@@ -268,7 +313,7 @@ mod tests {
 
     #[test]
     fn pongs_do_not_pile_up() {
-        let mut q = SendQueue::new(Lifecycle::new());
+        let mut q = SendQueue::new(Lifecycle::new(), None);
         q.push(frame(OpCode::Text, b"hello"));
         for i in 0..1000u32 {
             q.push_pong(frame(OpCode::Pong, &i.to_be_bytes()));

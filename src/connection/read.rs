@@ -116,6 +116,13 @@ impl Reader {
             }
             // Back to the socket: what was corked goes out first.
             self.uncork(shared, Some(cx));
+            // The message in progress may need more of the server's
+            // memory first: then the socket waits (`memory.rs`).
+            match self.poll_memory(shared, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(event)) => return Poll::Ready(Some(event)),
+                Poll::Pending => return Poll::Pending,
+            }
             let read = if self.start == self.end {
                 // A large payload goes straight into its message.
                 match self.read_direct(shared, cx) {
@@ -257,6 +264,7 @@ impl Reader {
     /// Turns a decoded item into an event, answering pings and closes;
     /// `None` for the peer's close (the close is reported next).
     fn incoming(&mut self, shared: &Shared, item: Incoming) -> Option<Event> {
+        self.settle_memory();
         Some(match item {
             Incoming::Message(message) => {
                 shared.counters.messages_in.fetch_add(1, Ordering::Relaxed);
@@ -289,9 +297,17 @@ impl Reader {
     }
 
     /// Nothing more is read: the close is reported next.
-    fn finish(&mut self, shared: &Shared) {
+    pub(super) fn finish(&mut self, shared: &Shared) {
         self.done = true;
         self.uncork(shared, None);
+        // Nothing more is decoded: a message left unfinished (the peer
+        // went away mid-message) goes now, not when the last handle does.
+        let held = self.receiver.memory_held();
+        if held > 0 {
+            self.receiver = crate::protocol::Receiver::new(*self.receiver.config());
+            crate::trim::freed(held);
+        }
+        self.settle_memory();
         self.release_buffer();
     }
 

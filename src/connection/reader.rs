@@ -5,11 +5,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use event_listener::{Event as Notify, EventListener};
 
 use super::event::Event;
+use crate::budget::Budgets;
 use crate::protocol::Receiver;
 
 /// The reading half of a connection.
@@ -35,11 +36,25 @@ pub(crate) struct Reader {
     pub(super) over: bool,
     /// This reader corked the send queue (see `cork.rs`).
     pub(super) corked: bool,
+    /// The server's inbound memory budget, when there is one (boxed: an
+    /// idle connection's reader stays small).
+    pub(super) inbound: Option<Box<super::memory::Inbound>>,
 }
 
 impl Reader {
-    pub(crate) fn new(receiver: Receiver, pipelined: Vec<u8>, buffer_size: usize) -> Reader {
+    /// A reader over `receiver`; with `inbound`, messages beyond the
+    /// reserve take their memory from the server's budget (`memory.rs`).
+    pub(crate) fn new(
+        mut receiver: Receiver,
+        pipelined: Vec<u8>,
+        buffer_size: usize,
+        inbound: Option<(Arc<Budgets>, usize)>,
+    ) -> Reader {
+        let inbound = inbound.map(|(budgets, reserve)| {
+            Box::new(super::memory::Inbound::new(budgets, reserve, &mut receiver))
+        });
         Reader {
+            inbound,
             end: pipelined.len(),
             buf: pipelined,
             start: 0,

@@ -172,6 +172,7 @@ impl Shared {
         observer: Option<Arc<dyn Observer>>,
         deflate: Option<DeflateState>,
         runtime: Runtime,
+        budgets: Option<Arc<crate::budget::Budgets>>,
     ) -> Shared {
         let started = runtime.now();
         Shared {
@@ -182,7 +183,7 @@ impl Shared {
             config,
             info,
             transport,
-            queue: Mutex::new(SendQueue::new(Lifecycle::new())),
+            queue: Mutex::new(SendQueue::new(Lifecycle::new(), budgets)),
             writer_wake: AtomicWaker::new(),
             space: Space::new(),
             state_changed: Notify::new(),
@@ -287,6 +288,16 @@ impl Shared {
             return Ok(Admission::Busy);
         }
         if queue.bytes >= self.config.send_queue_high_water {
+            queue.wants_drain = true;
+            return Ok(Admission::Full);
+        }
+        // The server's send queues together at their budget: only queues
+        // under their low-water mark take more, so the fullest are refused
+        // first, under the same policy as a full queue.
+        if queue.bytes >= self.config.send_queue_low_water
+            && queue.server_full(self.config.outbound_memory_budget)
+        {
+            queue.refused_for_server();
             queue.wants_drain = true;
             return Ok(Admission::Full);
         }

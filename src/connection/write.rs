@@ -132,7 +132,7 @@ impl Shared {
     /// once the lock is released.
     pub(super) fn finish_write(&self, queue: &mut SendQueue, bytes: usize) -> bool {
         queue.writing = false;
-        queue.bytes -= bytes;
+        queue.remove(bytes);
         let drained =
             bytes > 0 && queue.wants_drain && queue.bytes <= self.config.send_queue_low_water;
         if drained {

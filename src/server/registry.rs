@@ -48,6 +48,8 @@ pub(crate) struct ServerCore {
     /// connections. Reserved atomically at the handshake and handed over to
     /// the connection on accept, so a burst cannot overshoot the limit.
     slots: std::sync::atomic::AtomicUsize,
+    /// The memory budgets for data in flight, in and out.
+    pub(crate) budgets: Arc<crate::budget::Budgets>,
     /// Topics and their subscribers.
     pub(crate) topics: Arc<super::topics::Topics>,
     /// The compression memory budget of every connection of this server.
@@ -176,6 +178,11 @@ impl ServerCore {
             forwarded_to_backends: self.counters.forwards[2].load(Ordering::Relaxed),
             forwarded_to_clients: self.counters.forwards[3].load(Ordering::Relaxed),
             broker: self.topics.broker_metrics(),
+            inbound_memory: self.budgets.inbound.in_use(),
+            inbound_waits: self.budgets.inbound.waits(),
+            inbound_refusals: self.budgets.inbound.refusals(),
+            outbound_memory: self.budgets.outbound.in_use(),
+            outbound_refusals: self.budgets.outbound.waits(),
             ..MetricsSnapshot::default()
         };
         #[cfg(feature = "deflate")]
@@ -194,6 +201,10 @@ impl ServerCore {
 impl Registry for ServerCore {
     fn started(&self, connection: &Connection) {
         self.register(connection);
+    }
+
+    fn budgets(&self) -> Option<Arc<crate::budget::Budgets>> {
+        Some(self.budgets.clone())
     }
 }
 
@@ -327,6 +338,44 @@ pub struct MetricsSnapshot {
     /// size before compression minus after), over all connections, since
     /// the server started.
     pub deflate_bytes_saved: u64,
+    /// Bytes of the inbound memory budget granted now
+    /// ([`Config::inbound_memory_budget`](crate::Config::inbound_memory_budget)):
+    /// what unfinished messages hold beyond each connection's reserve.
+    ///
+    /// ```
+    /// let m = wsgate::MetricsSnapshot::default();
+    /// assert_eq!((m.inbound_memory, m.inbound_waits, m.inbound_refusals), (0, 0, 0));
+    /// ```
+    pub inbound_memory: usize,
+    /// Times a connection had to wait for the inbound budget (its socket
+    /// not read meanwhile), since the server started.
+    ///
+    /// ```
+    /// assert_eq!(wsgate::MetricsSnapshot::default().inbound_waits, 0);
+    /// ```
+    pub inbound_waits: u64,
+    /// Connections failed with 1013 because the inbound budget stayed full
+    /// for [`Config::inbound_memory_wait`](crate::Config::inbound_memory_wait).
+    ///
+    /// ```
+    /// assert_eq!(wsgate::MetricsSnapshot::default().inbound_refusals, 0);
+    /// ```
+    pub inbound_refusals: u64,
+    /// Bytes in all the send queues now (counted against
+    /// [`Config::outbound_memory_budget`](crate::Config::outbound_memory_budget)).
+    ///
+    /// ```
+    /// assert_eq!(wsgate::MetricsSnapshot::default().outbound_memory, 0);
+    /// ```
+    pub outbound_memory: usize,
+    /// Messages that met a full queue because the server-wide outbound
+    /// budget was full (the connection's own queue was above its low-water
+    /// mark): the send policy then decided (wait, fail, drop or close).
+    ///
+    /// ```
+    /// assert_eq!(wsgate::MetricsSnapshot::default().outbound_refusals, 0);
+    /// ```
+    pub outbound_refusals: u64,
     /// Every topic with at least one subscriber, by name: subscribers and
     /// what became of its publishes.
     pub topics: BTreeMap<String, super::topics::TopicMetrics>,

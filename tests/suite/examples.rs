@@ -120,6 +120,11 @@ impl ExampleProcess {
         }
     }
 
+    /// The process's id (to read its /proc/PID/status).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])

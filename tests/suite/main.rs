@@ -19,6 +19,7 @@ mod broadcast;
 mod broker;
 #[cfg(feature = "redis")]
 mod broker_redis;
+mod budget;
 // The chat example serves wss:// with rustls (it has required-features).
 #[cfg(feature = "rustls")]
 mod browser;

@@ -54,12 +54,16 @@ impl Receiver {
                 // two reads), otherwise twice the chunk, so memory follows
                 // the bytes that arrive rather than the length a peer
                 // declares.
+                // Never past the memory allowance (the chunk was cut to
+                // fit it: see `memory.rs`).
                 partial.data.truncate(partial.len);
                 let want = remaining.min(MIN_RESERVE.max(2 * chunk.len()) as u64) as usize;
+                let need = partial.len + chunk.len();
+                let cap = self.allowance;
                 if partial.data.capacity() == 0 {
-                    partial.data = crate::scratch::take_buffer(want);
+                    partial.data = crate::scratch::take_buffer(want.min(cap).max(need));
                 }
-                partial.data.reserve(want);
+                super::memory::grow(&mut partial.data, need, partial.len + want, cap);
                 &mut partial.data
             } else {
                 &mut self.frame

@@ -116,14 +116,18 @@ impl Receiver {
             return None;
         }
         let filled = partial.len;
-        let want = remaining.min(DIRECT_STEP.max(filled) as u64) as usize;
+        // Within the memory allowance (see `memory.rs`).
+        let room = self.allowance.saturating_sub(filled);
+        let want = remaining.min(DIRECT_STEP.max(filled).min(room) as u64) as usize;
+        if want < min.max(1) {
+            return None;
+        }
         if partial.data.capacity() == 0 {
             partial.data = crate::scratch::take_buffer(filled + want);
         }
-        // `reserve` counts from `len`, which may hold a zeroed tail.
-        partial
-            .data
-            .reserve((filled + want).saturating_sub(partial.data.len()));
+        // The capacity counts from `len`, which may hold a zeroed tail.
+        let need = (filled + want).max(partial.data.len());
+        super::memory::grow(&mut partial.data, need, need, self.allowance);
         Some((partial, want))
     }
 

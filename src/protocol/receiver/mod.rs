@@ -39,6 +39,7 @@ use super::utf8::Utf8Validator;
 
 mod assemble;
 mod direct;
+mod memory;
 #[cfg(test)]
 mod tests;
 
@@ -231,6 +232,9 @@ pub struct Receiver {
     /// Bytes inflated so far (permessage-deflate): with `data_bytes`, the
     /// work done, for a reader that shares its thread fairly.
     inflated: u64,
+    /// The most bytes the message in progress may hold: see
+    /// [`set_memory_allowance`](Receiver::set_memory_allowance).
+    allowance: usize,
     /// permessage-deflate's inflater, when negotiated; dropped once the
     /// receiver is closed or failed.
     #[cfg(feature = "deflate")]
@@ -257,6 +261,7 @@ impl Receiver {
             utf8: Utf8Validator::new(),
             data_bytes: 0,
             inflated: 0,
+            allowance: usize::MAX,
             #[cfg(feature = "deflate")]
             decompressor: None,
         }
@@ -488,6 +493,11 @@ impl Receiver {
                 mask_offset,
             } => {
                 let take = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                let take = if header.opcode.is_control() {
+                    take
+                } else {
+                    take.min(self.room())
+                };
                 if take == 0 {
                     return Ok((0, None));
                 }
