@@ -68,21 +68,23 @@ impl Inbound {
 
 impl Reader {
     /// Before a read: `Ready(Ok)` once the receiver may take the next
-    /// bytes (with the memory it wanted granted), `Pending` while it waits
-    /// for the budget, `Ready(Err)` with the error to report when the wait
-    /// ran out (the connection is then failed with 1013).
+    /// bytes (with the memory it wanted granted: `true` when its allowance
+    /// grew, so bytes already buffered can go in before the socket is
+    /// read), `Pending` while it waits for the budget, `Ready(Err)` with
+    /// the error to report when the wait ran out (the connection is then
+    /// failed with 1013).
     pub(super) fn poll_memory(
         &mut self,
         shared: &Shared,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Event>> {
+    ) -> Poll<Result<bool, Event>> {
         let Some(inbound) = self.inbound.as_deref_mut() else {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(false));
         };
         inbound.settle(&mut self.receiver);
         let Some(wanted) = self.receiver.memory_wanted() else {
             inbound.listener = None;
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(false));
         };
         let config = &shared.config;
         loop {
@@ -90,7 +92,7 @@ impl Reader {
             if inbound.grant.try_grow(more, config.inbound_memory_budget) {
                 self.receiver.set_memory_allowance(wanted);
                 inbound.listener = None;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(more > 0));
             }
             let budget = &inbound.grant.budgets().inbound;
             if inbound.listener.is_none() {

@@ -117,9 +117,11 @@ impl Reader {
             // Back to the socket: what was corked goes out first.
             self.uncork(shared, Some(cx));
             // The message in progress may need more of the server's
-            // memory first: then the socket waits (`memory.rs`).
+            // memory first: then the socket waits (`memory.rs`). Once it
+            // has it, what is still buffered goes in first.
             match self.poll_memory(shared, cx) {
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(true)) if self.start < self.end => continue,
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(event)) => return Poll::Ready(Some(event)),
                 Poll::Pending => return Poll::Pending,
             }
