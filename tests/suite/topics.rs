@@ -245,6 +245,10 @@ fn a_connection_can_override_the_servers_broadcast_policy() {
     common::run(async move {
         let mut config = Config::default();
         config.send_queue_high_water = 16 << 10;
+        // A small send buffer: the 1.6 MB published cannot all go into the
+        // kernel's buffers (the send buffer grows to MBs on its own), so
+        // the queue fills whether or not the writer keeps up.
+        config.tcp.send_buffer_size = Some(16 << 10);
         let server = request_server(config).await;
         let addr = server.addr;
         let socket = blocking(move || never_reading_client(addr, "/strict"));
