@@ -10,61 +10,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-
-use event_listener::EventListener;
 
 use super::event::Event;
 use super::reader::Reader;
 use super::shared::Shared;
-use crate::budget::{Budgets, Grant};
 use crate::error::Error;
-use crate::protocol::{CloseCode, Receiver};
-use crate::runtime::Timer;
-
-/// A connection's grant from the inbound budget, and its wait if any.
-pub(crate) struct Inbound {
-    grant: Grant,
-    /// What the message may hold without asking.
-    reserve: usize,
-    /// When the message in progress first waited, its deadline: the
-    /// wait is bounded per message, in all, so a message that gets a
-    /// little now and then cannot hold its memory for ever.
-    deadline: Option<Timer>,
-    /// Listening for bytes coming back, while waiting.
-    listener: Option<EventListener>,
-}
-
-impl Inbound {
-    /// The budget for a receiver, whose allowance is set to the reserve.
-    pub(crate) fn new(budgets: Arc<Budgets>, reserve: usize, receiver: &mut Receiver) -> Inbound {
-        receiver.set_memory_allowance(reserve);
-        Inbound {
-            grant: Grant::new(budgets),
-            reserve,
-            deadline: None,
-            listener: None,
-        }
-    }
-
-    /// Counts what the receiver holds beyond its allowance (a compressed
-    /// message's last step), and gives the grant back once the message in
-    /// progress fits in the reserve again (it is complete, or failed).
-    fn settle(&mut self, receiver: &mut Receiver) {
-        let held = receiver.memory_held();
-        let allowance = receiver.memory_allowance();
-        if held > allowance {
-            self.grant.force(held - allowance);
-            receiver.set_memory_allowance(held);
-        } else if held <= self.reserve && self.grant.bytes() > 0 {
-            // The message is complete (or gone): the next starts afresh.
-            self.grant.clear();
-            receiver.set_memory_allowance(self.reserve);
-            self.deadline = None;
-        }
-    }
-}
+use crate::protocol::CloseCode;
 
 impl Reader {
     /// Before a read: `Ready(Ok)` once the receiver may take the next

@@ -13,6 +13,7 @@ mod events;
 mod handle;
 mod handlers;
 mod id;
+mod inbound;
 mod info;
 mod keys;
 mod memory;

@@ -38,7 +38,7 @@ pub(crate) struct Reader {
     pub(super) corked: bool,
     /// The server's inbound memory budget, when there is one (boxed: an
     /// idle connection's reader stays small).
-    pub(super) inbound: Option<Box<super::memory::Inbound>>,
+    pub(super) inbound: Option<Box<super::inbound::Inbound>>,
 }
 
 impl Reader {
@@ -51,7 +51,11 @@ impl Reader {
         inbound: Option<(Arc<Budgets>, usize)>,
     ) -> Reader {
         let inbound = inbound.map(|(budgets, reserve)| {
-            Box::new(super::memory::Inbound::new(budgets, reserve, &mut receiver))
+            Box::new(super::inbound::Inbound::new(
+                budgets,
+                reserve,
+                &mut receiver,
+            ))
         });
         Reader {
             inbound,
