@@ -11,15 +11,18 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 /// Rounds of real time (each [`SETTLE_ROUND`] long) without any activity
-/// after which the tasks are taken to be waiting for something.
-const QUIET_ROUNDS: u32 = 3;
+/// after which the tasks are taken to be waiting for something: 10 ms, as
+/// on a loaded 2-core machine a woken task can wait a few milliseconds to
+/// run (3 rounds of 0.5 ms let a test advance past a close timeout its
+/// writer had not armed yet, once in CI on smol).
+const QUIET_ROUNDS: u32 = 10;
 /// One round of settling: a short real sleep, so that the executor's
 /// threads (or, on a single-threaded executor, its queue) run what was
 /// woken.
-const SETTLE_ROUND: Duration = Duration::from_micros(500);
+const SETTLE_ROUND: Duration = Duration::from_millis(1);
 /// The most rounds one settling waits: tasks that never go quiet (a busy
 /// loop) do not hang the test.
-const MAX_ROUNDS: u32 = 4000;
+const MAX_ROUNDS: u32 = 2000;
 
 /// A clock that only moves when told to: the time seen by a server, its
 /// connections and clients whose [`Runtime`](super::Runtime) carries it
@@ -115,9 +118,8 @@ impl Clock {
     /// Moves the clock `by` forward, firing every timer whose deadline it
     /// passes, in the order of their deadlines: the clock stops at each
     /// deadline, wakes the timers due then, and lets the woken tasks run
-    /// until they go quiet (no timer polled, no in-memory byte moved for a
-    /// few rounds of a fraction of a millisecond of real time, bounded to
-    /// about two seconds) before it moves on. So when `advance` returns,
+    /// until they go quiet (no timer polled, no in-memory byte moved for
+    /// 10 ms of real time, bounded to about two seconds) before it moves on. So when `advance` returns,
     /// what those deadlines cause (a ping sent and answered, a close
     /// handshake, a connection dropped) has happened.
     ///
