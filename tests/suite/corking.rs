@@ -101,18 +101,29 @@ impl AsyncWrite for CountingWrites {
 
 const BURST: usize = 16;
 
-/// tungstenite sends `BURST` messages in one write and reads the echoes,
-/// then `BURST` more one at a time, each after the last one's echo.
-fn client(addr: std::net::SocketAddr) {
+/// A tungstenite client (reads bounded to 10 s) that has sent `n` text
+/// messages ("{label} 0", "{label} 1", …) in one write.
+fn pipeline(
+    addr: std::net::SocketAddr,
+    n: usize,
+    label: &str,
+) -> tungstenite::WebSocket<std::net::TcpStream> {
     let stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
-    for i in 0..BURST {
-        ws.write(WsMessage::text(format!("burst {i}"))).unwrap();
+    for i in 0..n {
+        ws.write(WsMessage::text(format!("{label} {i}"))).unwrap();
     }
     ws.flush().unwrap();
+    ws
+}
+
+/// tungstenite sends `BURST` messages in one write and reads the echoes,
+/// then `BURST` more one at a time, each after the last one's echo.
+fn client(addr: std::net::SocketAddr) {
+    let mut ws = pipeline(addr, BURST, "burst");
     for i in 0..BURST {
         assert_eq!(
             ws.read().unwrap(),
@@ -211,15 +222,7 @@ async fn accept_with(
 /// `replies` messages came (each read bounded in time), then closes.
 fn pipelining_client(n: usize, replies: usize) -> impl FnOnce(std::net::SocketAddr) + Send {
     move |addr| {
-        let stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(8)))
-            .unwrap();
-        let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
-        for i in 0..n {
-            ws.write(WsMessage::text(format!("request {i}"))).unwrap();
-        }
-        ws.flush().unwrap();
+        let mut ws = pipeline(addr, n, "request");
         let mut got = 0;
         while got < replies {
             match ws.read() {
