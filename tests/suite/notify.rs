@@ -113,12 +113,7 @@ fn notify_example_authenticates_routes_and_publishes() {
     bob.close(None).unwrap();
     ws_finish_close(&mut bob);
     assert_eq!(text_of(&ws_read_data(&mut alice)), "bob left");
-    server.signal("-TERM");
-    assert_eq!(
-        ws_wait_for_close(&mut alice),
-        Some((1001, "server shutting down".to_owned()))
-    );
-    let (status, lines) = server.wait();
+    let (status, lines) = server.terminate_and_see_1001(&mut [&mut alice]);
     assert!(status.success(), "{lines:?}");
 }
 

@@ -139,6 +139,12 @@ pub fn connect_with_buffers(
 /// Reads until the server's close and the end of the connection (a reset
 /// counts as an end); returns the close code and reason.
 pub fn ws_wait_for_close(ws: &mut Ws) -> Option<(u16, String)> {
+    ws_try_wait_for_close(ws).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`ws_wait_for_close`], with what went wrong as an error instead of a
+/// panic (so that a caller can add what the server said).
+pub fn ws_try_wait_for_close(ws: &mut Ws) -> Result<Option<(u16, String)>, String> {
     let mut close = None;
     for _ in 0..10_000 {
         match ws.read() {
@@ -147,15 +153,15 @@ pub fn ws_wait_for_close(ws: &mut Ws) -> Option<(u16, String)> {
             }
             Ok(_) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                return close;
+                return Ok(close);
             }
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
-                return close;
+                return Ok(close);
             }
-            Err(e) => panic!("waiting for the close: {e:?}"),
+            Err(e) => return Err(format!("waiting for the close: {e:?}")),
         }
     }
-    panic!("no close among 10 000 frames");
+    Err("no close among 10 000 frames".to_owned())
 }
 
 /// The text of a text message.
