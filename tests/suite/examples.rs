@@ -83,6 +83,8 @@ pub(crate) struct ExampleProcess {
     child: Child,
     pub(crate) addr: SocketAddr,
     stdout: std::sync::mpsc::Receiver<String>,
+    /// The last lines of its standard error.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// SIGTERM to an example serving one client `ws`: the client gets 1001,
@@ -104,9 +106,24 @@ impl ExampleProcess {
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start the example");
+        // Kept for failures' messages (a panic, an error), last 50 lines.
+        let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let keep = stderr_lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut kept = keep.lock().unwrap();
+                if kept.len() == 50 {
+                    kept.remove(0);
+                }
+                kept.push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -131,6 +148,7 @@ impl ExampleProcess {
             child,
             addr,
             stdout: rx,
+            stderr: stderr_lines,
         }
     }
 
@@ -156,6 +174,7 @@ impl ExampleProcess {
         clients: &mut [&mut Ws],
     ) -> (std::process::ExitStatus, Vec<String>) {
         self.signal("-TERM");
+        let self_stderr = self.stderr.clone();
         let closes: Vec<_> = clients
             .iter_mut()
             .map(|ws| ws_try_wait_for_close(ws))
@@ -165,7 +184,10 @@ impl ExampleProcess {
             let expected = Some((1001, "server shutting down".to_owned()));
             match close {
                 Ok(close) if close == expected => {}
-                other => panic!("client {i}: {other:?}; exit {status}, output {lines:?}"),
+                other => panic!(
+                    "client {i}: {other:?}; exit {status}, output {lines:?}, errors {:?}",
+                    self_stderr.lock().unwrap()
+                ),
             }
         }
         (status, lines)
