@@ -96,6 +96,19 @@ pub(crate) struct Budgets {
     pub(crate) outbound: Budget,
 }
 
+impl Budgets {
+    /// The budgets of the connections no server owns (clients, and
+    /// connections mounted with
+    /// [`WebSocketRequest::from_stream`](crate::WebSocketRequest::from_stream)):
+    /// one pair for the whole process, each grant checked against its own
+    /// connection's `Config` (as `DeflateBudget::process` does for
+    /// compression).
+    pub(crate) fn process() -> Arc<Budgets> {
+        static PROCESS: std::sync::OnceLock<Arc<Budgets>> = std::sync::OnceLock::new();
+        PROCESS.get_or_init(Arc::default).clone()
+    }
+}
+
 /// Bytes granted from a budget, given back when dropped (the connection
 /// ends, or the message it was for is complete).
 #[derive(Debug)]

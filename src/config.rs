@@ -318,6 +318,12 @@ pub struct Config {
     /// message times how many may arrive at once. Counted in
     /// [`MetricsSnapshot::inbound_memory`](crate::MetricsSnapshot::inbound_memory).
     ///
+    /// Connections no server owns (clients, and connections mounted with
+    /// [`WebSocketRequest::from_stream`](crate::WebSocketRequest::from_stream))
+    /// share one such budget per process, each checked against its own
+    /// `Config`'s limit; so do their send queues for
+    /// [`outbound_memory_budget`](Self::outbound_memory_budget).
+    ///
     /// ```
     /// let mut config = wsgate::Config::default();
     /// assert_eq!(config.inbound_memory_budget, 256 << 20);

@@ -141,10 +141,13 @@ impl Connection {
             Some(never) => match never {},
             None => (Receiver::new(config.receiver(role)), None),
         };
-        let budgets = registry.as_ref().and_then(|registry| registry.budgets());
-        let inbound = budgets
-            .clone()
-            .map(|budgets| (budgets, config.inbound_memory_reserve));
+        // A server's budgets, or the process's for a client or a mounted
+        // connection: every connection counts against one.
+        let budgets = registry
+            .as_ref()
+            .and_then(|registry| registry.budgets())
+            .unwrap_or_else(crate::budget::Budgets::process);
+        let inbound = Some((budgets.clone(), config.inbound_memory_reserve));
         let reader = Reader::new(receiver, pipelined, config.read_buffer_size, inbound);
         let shared = Arc::new(Shared::new(
             id,
@@ -158,7 +161,7 @@ impl Connection {
                 .map(|registry| registry as Arc<dyn Observer>),
             deflate,
             runtime,
-            budgets,
+            Some(budgets),
         ));
         let conn = Connection::from_handle(Arc::new(Handle(shared.clone(), state)));
         // Registered before the writer starts, so that its end is always

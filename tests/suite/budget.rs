@@ -440,3 +440,54 @@ fn the_send_queues_together_are_capped_and_the_fullest_refused_first() {
         drop(slow);
     });
 }
+
+/// A connection no server owns (mounted with `from_stream`) counts against
+/// the process's inbound budget, with its own `Config`'s limits: a message
+/// too large for a 1 MiB budget waits, then the connection is failed with
+/// 1013 and its events report `MemoryBudget`, while a small message before
+/// it passed.
+#[test]
+fn a_mounted_connection_has_an_inbound_budget_too() {
+    common::run(async move {
+        let listener = ForeignListener::bind().unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = common::spawn(async move {
+            let stream = listener.accept().await.unwrap();
+            let (peer, local) = (
+                stream.get_ref().peer_addr().unwrap(),
+                stream.get_ref().local_addr().unwrap(),
+            );
+            let config = budget_config(1 << 20, Duration::from_millis(500));
+            let request = wsgate::WebSocketRequest::from_stream(
+                stream,
+                Vec::new(),
+                peer,
+                local,
+                false,
+                config,
+            )
+            .await
+            .expect("a valid upgrade");
+            let conn = request.accept(None, None).await.expect("accept");
+            let mut events = conn.events();
+            let mut seen = Vec::new();
+            while let Some(event) = futures::StreamExt::next(&mut events).await {
+                seen.push(format!("{event:?}"));
+            }
+            seen
+        });
+        let client = blocking(move || {
+            let mut client = RawClient::handshake(addr);
+            client.send(&frame(true, 0x1, b"small"));
+            let mut wire = frame_header(0x82, 4 << 20, Some(MASK));
+            wire.resize(wire.len() + (2 << 20), 0);
+            let _ = client.try_send(&wire);
+            client.read_until_close().0
+        });
+        let close = within_for(Duration::from_secs(10), "the 1013", client).await;
+        assert_eq!(close, Some((1013, "memory budget full".to_owned())));
+        let seen = within("the events", server).await;
+        assert!(seen[0].contains("small"), "{seen:?}");
+        assert!(seen.iter().any(|e| e.contains("MemoryBudget")), "{seen:?}");
+    });
+}
