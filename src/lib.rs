@@ -102,6 +102,7 @@ pub use server::{
 };
 pub use tls::{TlsAccepted, TlsAcceptor};
 pub use transport::{TcpTransport, Transport};
+pub use trim::MemoryTrim;
 
 /// The HTTP vocabulary of the API edge (`StatusCode`, `Url`, and the
 /// `Request`/`Response` of the plain HTTP handler), re-exported so that an

@@ -11,26 +11,115 @@
 //! So when the server frees large buffers (an unfinished message dropped
 //! when its connection ends or is refused, a large message's buffer after
 //! it was written), it counts them here, and a thread of its own calls
-//! `malloc_trim(0)` once [`TRIM_AFTER`] bytes were freed, at most every
-//! [`TRIM_EVERY`]: a trim walks the arenas and takes their locks, so it is
-//! kept off the executor's threads and rate-limited. The thread starts with
+//! `malloc_trim(0)` once [`MemoryTrim::after`] bytes were freed, at most
+//! every [`MemoryTrim::every`]: a trim walks the arenas and takes their
+//! locks, so it is kept off the executor's threads and rate-limited. The
+//! setting is the process's (the arenas are), through [`MemoryTrim::set`]. The thread starts with
 //! the first large free and sleeps on a condition variable otherwise. Only
 //! with glibc; with another allocator (musl, jemalloc, mimalloc as the
 //! global allocator) nothing is counted and no thread starts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The smallest buffer counted: smaller ones come and go from the arenas
 /// without holding on to much.
 pub(crate) const LARGE: usize = 1 << 20;
-/// Bytes freed before a trim is worth it.
-const TRIM_AFTER: usize = 8 << 20;
-/// The least time between two trims.
-const TRIM_EVERY: Duration = Duration::from_millis(250);
 
 static PENDING: AtomicUsize = AtomicUsize::new(0);
+/// [`MemoryTrim::after`]; 0 when trimming is off.
+static AFTER: AtomicUsize = AtomicUsize::new(MemoryTrim::DEFAULT.after);
+/// [`MemoryTrim::every`], in microseconds.
+static EVERY_MICROS: AtomicU64 = AtomicU64::new(MemoryTrim::DEFAULT.every.as_micros() as u64);
+
+/// When the process gives memory that wsgate freed back to the system:
+/// after how many bytes of large buffers (1 MiB or more: unfinished
+/// messages dropped, large messages written) were freed, and at most how
+/// often. Only with glibc's malloc, whose arenas keep freed memory (see
+/// the guide's Security chapter); elsewhere nothing is counted.
+///
+/// The setting is the process's, as the allocator's arenas are: one for
+/// every server, client and mounted connection in it. Default: after
+/// 8 MiB, at most every 250 ms, on a thread of its own that sleeps until
+/// then. Turn it off when the global allocator is not glibc's malloc
+/// (jemalloc, mimalloc) or the application trims itself.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use wsgate::MemoryTrim;
+///
+/// assert_eq!(MemoryTrim::current(), Some(MemoryTrim::default()));
+/// MemoryTrim::set(Some(MemoryTrim { after: 64 << 20, every: Duration::from_secs(1) }));
+/// assert_eq!(MemoryTrim::current().unwrap().after, 64 << 20);
+/// MemoryTrim::set(None); // never trim
+/// assert_eq!(MemoryTrim::current(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryTrim {
+    /// Bytes of large buffers freed before a trim is worth it (at least 1).
+    pub after: usize,
+    /// The least time between two trims.
+    pub every: Duration,
+}
+
+impl MemoryTrim {
+    const DEFAULT: MemoryTrim = MemoryTrim {
+        after: 8 << 20,
+        every: Duration::from_millis(250),
+    };
+
+    /// Sets the process's trimming: `None` turns it off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// wsgate::MemoryTrim::set(Some(wsgate::MemoryTrim::default()));
+    /// ```
+    pub fn set(setting: Option<MemoryTrim>) {
+        match setting {
+            Some(trim) => {
+                let micros = u64::try_from(trim.every.as_micros()).unwrap_or(u64::MAX);
+                EVERY_MICROS.store(micros, Ordering::Release);
+                AFTER.store(trim.after.max(1), Ordering::Release);
+            }
+            None => AFTER.store(0, Ordering::Release),
+        }
+    }
+
+    /// The process's trimming now; `None` when it is off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// if let Some(trim) = wsgate::MemoryTrim::current() {
+    ///     assert!(trim.after > 0);
+    /// }
+    /// ```
+    pub fn current() -> Option<MemoryTrim> {
+        let after = AFTER.load(Ordering::Acquire);
+        (after > 0).then(|| MemoryTrim {
+            after,
+            every: Duration::from_micros(EVERY_MICROS.load(Ordering::Acquire)),
+        })
+    }
+}
+
+impl Default for MemoryTrim {
+    /// After 8 MiB freed, at most every 250 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let trim = wsgate::MemoryTrim::default();
+    /// assert_eq!((trim.after, trim.every.as_millis()), (8 << 20, 250));
+    /// ```
+    fn default() -> MemoryTrim {
+        MemoryTrim::DEFAULT
+    }
+}
 
 struct Trimmer {
     lock: Mutex<()>,
@@ -40,11 +129,12 @@ struct Trimmer {
 /// Counts `bytes` just freed (when they make a large buffer), waking the
 /// trimming thread when enough were.
 pub(crate) fn freed(bytes: usize) {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) || bytes < LARGE {
+    let after = AFTER.load(Ordering::Relaxed);
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || bytes < LARGE || after == 0 {
         return;
     }
     let pending = PENDING.fetch_add(bytes, Ordering::AcqRel) + bytes;
-    if pending >= TRIM_AFTER {
+    if pending >= after {
         let trimmer = trimmer();
         let _guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
         trimmer.wake.notify_one();
@@ -75,12 +165,15 @@ fn run(trimmer: &Trimmer) {
             let guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
             let _guard = trimmer
                 .wake
-                .wait_while(guard, |_| PENDING.load(Ordering::Acquire) < TRIM_AFTER)
+                .wait_while(guard, |_| {
+                    let after = AFTER.load(Ordering::Acquire);
+                    after == 0 || PENDING.load(Ordering::Acquire) < after
+                })
                 .unwrap_or_else(|p| p.into_inner());
         }
         PENDING.store(0, Ordering::Release);
         trim();
-        std::thread::sleep(TRIM_EVERY);
+        std::thread::sleep(Duration::from_micros(EVERY_MICROS.load(Ordering::Acquire)));
     }
 }
 
@@ -91,5 +184,21 @@ fn trim() {
     // from any thread at any time.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turned_off_nothing_is_counted() {
+        MemoryTrim::set(None);
+        let before = PENDING.load(Ordering::Acquire);
+        freed(4 << 20);
+        // (The trimming thread may reset the count meanwhile, never raise it.)
+        assert!(PENDING.load(Ordering::Acquire) <= before);
+        MemoryTrim::set(Some(MemoryTrim::default()));
+        assert_eq!(MemoryTrim::current(), Some(MemoryTrim::default()));
     }
 }
