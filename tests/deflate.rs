@@ -145,6 +145,14 @@ elif mode == "many":
     sys.stdin.readline()
     for ws in conns:
         ws.close()
+elif mode == "twice":
+    ws = open_ws(spec)
+    out = negotiated(ws)
+    out["echo"] = echo_all(ws, spec["messages"])
+    print(json.dumps(out), flush=True)
+    sys.stdin.readline()
+    print(json.dumps({"echo": echo_all(ws, spec["messages"])}), flush=True)
+    ws.close()
 elif mode == "server":
     from websockets.sync.server import serve
     def handler(ws):
@@ -1335,4 +1343,90 @@ fn bomb_is_1009_with_bounded_memory() {
             conn.stats().bytes_in
         );
     })
+}
+
+/// An idle connection gives its compressor back: after Python's echoes the
+/// server's codecs hold a compressor and a decompressor (Python keeps its
+/// context, so the decompressor must stay); two keepalive pings with
+/// nothing compressed in between later, only the decompressor; and the
+/// next compressed messages, from a fresh compressor, inflate in Python's
+/// zlib as before.
+#[test]
+fn an_idle_connection_gives_its_compressor_back() {
+    common::run(async move {
+        need_python!();
+        let _quiet = QUIET.read().await;
+        let mut config = Config::default();
+        // Given back about two intervals after the last message: long
+        // enough for the checks right after the echoes.
+        config.ping_interval = Some(Duration::from_secs(2));
+        let mut srv = Server::builder()
+            .config(config)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = srv.local_addr();
+        let (tx, accepted) = async_channel::bounded(1);
+        common::spawn(async move {
+            let request = srv.next().await.expect("a request");
+            let conn = request.accept(None, None).await.expect("accept");
+            tx.send(conn.clone()).await.unwrap();
+            let mut events = conn.events();
+            while let Some(event) = events.next().await {
+                if let Event::Message(m) = event {
+                    let _ = conn.send(m).await;
+                }
+            }
+        });
+        let spec = json!({
+            "mode": "twice", "uri": format!("ws://{addr}/"),
+            "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
+        });
+        let mut child = Command::new(python().unwrap())
+            .args(["-c", SCRIPT, &spec.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        let mut stdin = child.stdin.take().unwrap();
+        let (lines_tx, lines) = async_channel::unbounded();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send_blocking(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first: Value = serde_json::from_str(
+            &within_for(Duration::from_secs(30), "python's echoes", lines.recv())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first["header"], "permessage-deflate", "{first}");
+        assert_eq!(first["echo"], json!([true, true]), "{first}");
+        let conn = within("the connection", accepted.recv()).await.unwrap();
+        let both = compressor_memory(15) + DECOMPRESSOR_MEMORY;
+        assert_eq!(conn.stats().deflate_memory, both);
+
+        eventually("the compressor given back", Duration::from_secs(20), || {
+            conn.stats().deflate_memory == DECOMPRESSOR_MEMORY
+        })
+        .await;
+        assert!(conn.is_open());
+
+        stdin.write_all(b"again\n").unwrap();
+        let second: Value = serde_json::from_str(
+            &within_for(Duration::from_secs(30), "python's echoes", lines.recv())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(second["echo"], json!([true, true]), "{second}");
+        assert_eq!(conn.stats().deflate_memory, both);
+        drop(stdin);
+        let _ = common::blocking(move || child.wait()).await;
+    });
 }

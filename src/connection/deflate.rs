@@ -49,7 +49,7 @@ use super::prepared::{Delivery, Prepared};
 use super::shared::{Admission, Outgoing, Shared};
 use crate::deflate::{DeflateState, SendCodec};
 use crate::error::Error;
-use crate::protocol::{CompressorPool, DataKind};
+use crate::protocol::{CompressorPool, DataKind, compressor_memory};
 
 use super::prepared::RSV1;
 use crate::runtime::Runtime;
@@ -119,6 +119,7 @@ impl Shared {
         self.wait_for_room().await?;
         let mut compressed = Vec::new();
         own.dirty = true;
+        own.used = true;
         // A large message goes through the compressor a chunk at a time,
         // letting other tasks run in between (one 64 MiB message would
         // otherwise hold this thread for seconds). Chunks are not flushed:
@@ -194,11 +195,65 @@ impl Shared {
         // not queued (the queue filled meanwhile) leaves a context the
         // peer never saw, so the next compressed send resets it.
         own.dirty = true;
+        own.used = true;
         let mut compressed = Vec::new();
         compressor.compress(prepared.payload(), &mut compressed);
         deflate.record(prepared.len(), compressed.len());
         let out = self.compressed_frames(prepared.kind(), compressed);
         Some(self.deliver_frames(out, |_| own.dirty = false))
+    }
+
+    /// At a keepalive ping (nothing heard from the peer for an interval):
+    /// a compressor of the connection's own that compressed nothing since
+    /// the previous ping gives its state back, nearly all its memory; the
+    /// next compressed message makes a fresh one (a fresh context is always
+    /// valid for the peer, see the module's "Order"). A compressor in use
+    /// right now is left alone.
+    pub(crate) fn release_idle_compressor(&self) {
+        let Some(deflate) = &self.deflate else {
+            return;
+        };
+        let SendCodec::Own(own) = &deflate.codec else {
+            return;
+        };
+        let Some(mut own) = own.try_lock() else {
+            return;
+        };
+        if std::mem::take(&mut own.used) {
+            return;
+        }
+        if let Some(compressor) = own.compressor.as_mut()
+            && compressor.release()
+        {
+            log::trace!("{}: idle, its compressor given back", self.id);
+        }
+    }
+
+    /// What the codecs hold now ([`ConnectionStats::deflate_memory`](crate::ConnectionStats::deflate_memory)).
+    pub(crate) fn deflate_memory(&self) -> usize {
+        let Some(deflate) = &self.deflate else {
+            return 0;
+        };
+        let compressor = match &deflate.codec {
+            SendCodec::Own(own) => match own.try_lock() {
+                Some(own) => own
+                    .compressor
+                    .as_ref()
+                    .filter(|c| c.is_allocated())
+                    .map_or(0, |c| c.memory()),
+                // Compressing right now.
+                None => compressor_memory(deflate.send_window_bits()),
+            },
+            SendCodec::Pool(_) => 0,
+        };
+        let decompressor = self
+            .reader
+            .lock()
+            .receiver
+            .decompressor()
+            .filter(|d| d.is_allocated())
+            .map_or(0, |d| d.memory());
+        compressor + decompressor
     }
 
     /// Waits until the send queue is open, under its high-water mark and

@@ -34,6 +34,10 @@ impl<S> Connection<S> {
             deflate_bytes_saved: shared.deflate.as_ref().map_or(0, |d| d.bytes_saved()),
             #[cfg(not(feature = "deflate"))]
             deflate_bytes_saved: 0,
+            #[cfg(feature = "deflate")]
+            deflate_memory: shared.deflate_memory(),
+            #[cfg(not(feature = "deflate"))]
+            deflate_memory: 0,
         }
     }
 

@@ -60,4 +60,12 @@ pub struct ConnectionStats {
     /// Payload bytes permessage-deflate saved on the messages sent (their
     /// size before compression minus after); 0 without compression.
     pub deflate_bytes_saved: u64,
+    /// Bytes permessage-deflate's codecs hold now: the connection's own
+    /// compressor and its decompressor, each once made (at the first
+    /// compressed message) and until given back (the compressor at a
+    /// keepalive ping after an interval in which it compressed nothing;
+    /// the decompressor after every message when the peer keeps no
+    /// context). 0 without compression, or with a compressor from the
+    /// server's pool.
+    pub deflate_memory: usize,
 }

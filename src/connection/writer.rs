@@ -94,7 +94,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             Work::Write => {}
             Work::Stop | Work::Expired(Expired::CloseTimeout) => break,
             Work::Expired(Expired::Ping(payload)) => {
-                let _ = shared.send_control(OpCode::Ping, payload.to_vec());
+                keepalive_ping(&shared, payload);
                 continue;
             }
             Work::Expired(failure) => {
@@ -114,9 +114,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             loop {
                 match deadline.poll(cx, &shared) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Expired::Ping(payload)) => {
-                        let _ = shared.send_control(OpCode::Ping, payload.to_vec());
-                    }
+                    Poll::Ready(Expired::Ping(payload)) => keepalive_ping(&shared, payload),
                     Poll::Ready(expired) => return Poll::Ready(Err(Some(expired))),
                 }
             }
@@ -157,6 +155,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
     shared.transport.kill();
     shared.finished();
+}
+
+/// A keepalive ping is due (nothing heard from the peer for an interval):
+/// sends it, and an idle connection gives its compressor back.
+fn keepalive_ping(shared: &Shared, payload: [u8; 8]) {
+    let _ = shared.send_control(OpCode::Ping, payload.to_vec());
+    #[cfg(feature = "deflate")]
+    shared.release_idle_compressor();
 }
 
 /// After our close frame is written: wait for the peer's end, then shut the

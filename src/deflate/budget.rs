@@ -180,6 +180,9 @@ pub(crate) struct OwnCompressor {
     /// is reset before the next message (a fresh context is always valid
     /// for the peer's decompressor, which then simply has unused history).
     pub(crate) dirty: bool,
+    /// A message went through the compressor since the last keepalive
+    /// ping (see `Shared::release_idle_compressor`).
+    pub(crate) used: bool,
 }
 
 /// The permessage-deflate state a connection keeps for sending (the
@@ -281,6 +284,7 @@ impl Negotiated {
         let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
             compressor: Some(compressor),
             dirty: false,
+            used: false,
         })));
         Ok(Negotiated {
             state: DeflateState::new(params, Role::Client, config.threshold, codec, None),
@@ -362,6 +366,7 @@ fn own(params: DeflateParams, config: &Config, budget: &Arc<DeflateBudget>) -> O
             let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
                 compressor: Some(compressor),
                 dirty: false,
+                used: false,
             })));
             Some(Negotiated {
                 state: DeflateState::new(

@@ -377,4 +377,40 @@ impl Compressor {
         }
         self.message_start = None;
     }
+
+    /// Gives back zlib-rs's state (its window and tables: nearly all of
+    /// [`memory`](Self::memory)) between messages. The next message makes a
+    /// fresh one and is compressed as if it were the first, which the
+    /// peer's decompressor inflates whatever history it keeps: a fresh
+    /// context refers to none. Returns whether anything was given back:
+    /// nothing is while a message is in progress (begun with
+    /// [`compress_chunk`](Self::compress_chunk), not yet finished) or when
+    /// nothing is held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Compressor, Decompressor};
+    ///
+    /// let mut tx = Compressor::new(15, 6, false)?;
+    /// let mut rx = Decompressor::new(15, false)?; // keeps its context
+    /// for round in 0..2 {
+    ///     let mut wire = Vec::new();
+    ///     tx.compress(b"Hello, Hello, Hello!", &mut wire);
+    ///     let mut text = Vec::new();
+    ///     rx.decompress_chunk(&wire, &mut text, 1024)?;
+    ///     rx.finish_message(&mut text, 1024)?;
+    ///     assert_eq!(text, b"Hello, Hello, Hello!", "round {round}");
+    ///     assert!(tx.release());
+    ///     assert!(!tx.is_allocated() && !tx.release());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release(&mut self) -> bool {
+        if self.message_start.is_some() || self.inner.is_none() {
+            return false;
+        }
+        self.inner = None;
+        true
+    }
 }

@@ -307,6 +307,26 @@ impl Receiver {
         }
     }
 
+    /// permessage-deflate's decompressor, when negotiated and the receiver
+    /// is neither closed nor failed (to see what it holds:
+    /// [`Decompressor::is_allocated`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use wsgate::protocol::{Decompressor, Receiver, ReceiverConfig, Role};
+    ///
+    /// let config = ReceiverConfig::new(Role::Server);
+    /// assert!(Receiver::new(config).decompressor().is_none());
+    /// let rx = Receiver::with_decompressor(config, Decompressor::new(15, false)?);
+    /// assert!(!rx.decompressor().unwrap().is_allocated()); // made on first use
+    /// # Ok::<(), wsgate::protocol::DeflateSettingError>(())
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn decompressor(&self) -> Option<&Decompressor> {
+        self.decompressor.as_ref()
+    }
+
     /// Whether compressed messages are inflated: permessage-deflate was
     /// negotiated ([`with_decompressor`](Self::with_decompressor)) and the
     /// receiver is neither closed nor failed.
