@@ -182,6 +182,17 @@ async fn py(spec: Value) -> Value {
     .await
 }
 
+/// The script with `spec`, as a process whose standard input and output
+/// are the test's (for the modes that talk over them).
+fn script_process(spec: &Value) -> std::process::Child {
+    Command::new(python().expect("checked by the caller"))
+        .args(["-c", SCRIPT, &spec.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python")
+}
+
 /// A message for the script: `size` bytes of `pattern` (`words`,
 /// `random`, `zeros`) as `kind` (`text`, `binary`).
 fn msg(size: usize, kind: &str, pattern: &str) -> Value {
@@ -496,17 +507,11 @@ fn budget_falls_back_then_declines() {
             }
         });
         let count = budget / DECOMPRESSOR_MEMORY; // more than can ever fit
-        let python = python().unwrap().to_owned();
         let spec = json!({
             "mode": "many", "uri": format!("ws://{addr}/"), "count": count,
             "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
         });
-        let mut child = Command::new(python)
-            .args(["-c", SCRIPT, &spec.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run python");
+        let mut child = script_process(&spec);
         let stdout = child.stdout.take().unwrap();
         let line = within_for(
             Duration::from_secs(60),
@@ -600,13 +605,7 @@ fn client_against_python_server() {
     common::run(async move {
         need_python!();
         let _quiet = QUIET.read().await;
-        let python = python().unwrap().to_owned();
-        let mut child = Command::new(python)
-            .args(["-c", SCRIPT, &json!({"mode": "server"}).to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run python");
+        let mut child = script_process(&json!({"mode": "server"}));
         let stdout = child.stdout.take().unwrap();
         let port: u16 = within_for(
             Duration::from_secs(30),
@@ -1382,12 +1381,7 @@ fn an_idle_connection_gives_its_compressor_back() {
             "mode": "twice", "uri": format!("ws://{addr}/"),
             "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
         });
-        let mut child = Command::new(python().unwrap())
-            .args(["-c", SCRIPT, &spec.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run python");
+        let mut child = script_process(&spec);
         let mut stdin = child.stdin.take().unwrap();
         let (lines_tx, lines) = async_channel::unbounded();
         let stdout = child.stdout.take().unwrap();
