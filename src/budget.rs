@@ -10,8 +10,9 @@
 //! who is refused when the send queues are full, the send policy's
 //! (`connection/prepared.rs`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use event_listener::{Event, EventListener};
 
@@ -100,12 +101,20 @@ impl Budgets {
     /// The budgets of the connections no server owns (clients, and
     /// connections mounted with
     /// [`WebSocketRequest::from_stream`](crate::WebSocketRequest::from_stream)):
-    /// one pair for the whole process, each grant checked against its own
-    /// connection's `Config` (as `DeflateBudget::process` does for
-    /// compression).
-    pub(crate) fn process() -> Arc<Budgets> {
-        static PROCESS: std::sync::OnceLock<Arc<Budgets>> = std::sync::OnceLock::new();
-        PROCESS.get_or_init(Arc::default).clone()
+    /// one pair per process and per pair of limits (inbound and outbound),
+    /// so that a connection is only ever held to what
+    /// connections configured like it hold, never starved by others with a
+    /// larger limit. (One entry per distinct pair of limits, kept for the
+    /// process's life: a handful in practice.)
+    pub(crate) fn process(inbound_limit: usize, outbound_limit: usize) -> Arc<Budgets> {
+        type Shared = Mutex<HashMap<(usize, usize), Arc<Budgets>>>;
+        static PROCESS: OnceLock<Shared> = OnceLock::new();
+        let key = (inbound_limit, outbound_limit);
+        let mut all = PROCESS
+            .get_or_init(Shared::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        all.entry(key).or_default().clone()
     }
 }
 

@@ -320,9 +320,12 @@ pub struct Config {
     ///
     /// Connections no server owns (clients, and connections mounted with
     /// [`WebSocketRequest::from_stream`](crate::WebSocketRequest::from_stream))
-    /// share one such budget per process, each checked against its own
-    /// `Config`'s limit; so do their send queues for
-    /// [`outbound_memory_budget`](Self::outbound_memory_budget).
+    /// share one such budget per process among those with the same limits
+    /// (this one and [`outbound_memory_budget`](Self::outbound_memory_budget)),
+    /// so a connection is only held to what connections configured like it
+    /// hold; for them a budget below
+    /// [`max_message_size`](Self::max_message_size) is raised to it, so that
+    /// one message within the limits can always complete.
     ///
     /// ```
     /// let mut config = wsgate::Config::default();

@@ -14,14 +14,16 @@
 //! `malloc_trim(0)` once [`MemoryTrim::after`] bytes were freed, at most
 //! every [`MemoryTrim::every`]: a trim walks the arenas and takes their
 //! locks, so it is kept off the executor's threads and rate-limited. The
-//! setting is the process's (the arenas are), through [`MemoryTrim::set`]. The thread starts with
-//! the first large free and sleeps on a condition variable otherwise. Only
-//! with glibc; with another allocator (musl, jemalloc, mimalloc as the
-//! global allocator) nothing is counted and no thread starts.
+//! setting is the process's (the arenas are), through [`MemoryTrim::set`].
+//! The thread starts with the first large free and sleeps on a condition
+//! variable otherwise. Only on glibc targets: elsewhere (musl) nothing is
+//! counted and no thread starts. On glibc with another global allocator
+//! (jemalloc, mimalloc) glibc's arenas hold little and a trim finds
+//! little to do; `MemoryTrim::set(None)` turns it off.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The smallest buffer counted: smaller ones come and go from the arenas
 /// without holding on to much.
@@ -36,8 +38,8 @@ static EVERY_MICROS: AtomicU64 = AtomicU64::new(MemoryTrim::DEFAULT.every.as_mic
 /// When the process gives memory that wsgate freed back to the system:
 /// after how many bytes of large buffers (1 MiB or more: unfinished
 /// messages dropped, large messages written) were freed, and at most how
-/// often. Only with glibc's malloc, whose arenas keep freed memory (see
-/// the guide's Security chapter); elsewhere nothing is counted.
+/// often. Only on glibc targets, whose malloc arenas keep freed memory
+/// (see the guide's Security chapter); elsewhere nothing is counted.
 ///
 /// The setting is the process's, as the allocator's arenas are: one for
 /// every server, client and mounted connection in it. Default: after
@@ -79,6 +81,9 @@ impl MemoryTrim {
     /// wsgate::MemoryTrim::set(Some(wsgate::MemoryTrim::default()));
     /// ```
     pub fn set(setting: Option<MemoryTrim>) {
+        // One setting at a time: `after` and `every` never mix two calls'.
+        static SETTING: Mutex<()> = Mutex::new(());
+        let _one = SETTING.lock().unwrap_or_else(|p| p.into_inner());
         match setting {
             Some(trim) => {
                 let micros = u64::try_from(trim.every.as_micros()).unwrap_or(u64::MAX);
@@ -86,6 +91,12 @@ impl MemoryTrim {
                 AFTER.store(trim.after.max(1), Ordering::Release);
             }
             None => AFTER.store(0, Ordering::Release),
+        }
+        // A running trimmer looks again (a lower threshold may be passed
+        // already, a shorter wait may be over).
+        if let Some(trimmer) = TRIMMER.get() {
+            let _guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
+            trimmer.wake.notify_one();
         }
     }
 
@@ -141,8 +152,9 @@ pub(crate) fn freed(bytes: usize) {
     }
 }
 
+static TRIMMER: OnceLock<&'static Trimmer> = OnceLock::new();
+
 fn trimmer() -> &'static Trimmer {
-    static TRIMMER: OnceLock<&'static Trimmer> = OnceLock::new();
     TRIMMER.get_or_init(|| {
         let trimmer: &'static Trimmer = Box::leak(Box::new(Trimmer {
             lock: Mutex::new(()),
@@ -159,21 +171,43 @@ fn trimmer() -> &'static Trimmer {
     })
 }
 
+/// The trimming thread: trims once enough was freed and the least time
+/// since the last trim has passed, reading the setting afresh whenever it
+/// wakes (a free past the threshold, a new setting, the wait's end).
 fn run(trimmer: &Trimmer) {
+    let mut last: Option<Instant> = None;
+    let mut guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        {
-            let guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
-            let _guard = trimmer
-                .wake
-                .wait_while(guard, |_| {
-                    let after = AFTER.load(Ordering::Acquire);
-                    after == 0 || PENDING.load(Ordering::Acquire) < after
-                })
-                .unwrap_or_else(|p| p.into_inner());
+        let due = match MemoryTrim::current() {
+            Some(trim) if PENDING.load(Ordering::Acquire) >= trim.after => {
+                last.map(|last| last.checked_add(trim.every))
+            }
+            // Off, or not enough freed: until told.
+            _ => Some(None),
+        };
+        match due {
+            // Trim now.
+            None => {}
+            Some(Some(at)) if at <= Instant::now() => {}
+            Some(Some(at)) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                guard = trimmer
+                    .wake
+                    .wait_timeout(guard, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                continue;
+            }
+            Some(None) => {
+                guard = trimmer.wake.wait(guard).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
         }
         PENDING.store(0, Ordering::Release);
+        drop(guard);
         trim();
-        std::thread::sleep(Duration::from_micros(EVERY_MICROS.load(Ordering::Acquire)));
+        last = Some(Instant::now());
+        guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
     }
 }
 

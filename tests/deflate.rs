@@ -95,7 +95,7 @@ def options(spec):
                 extensions=[ClientPerMessageDeflateFactory(**o) for o in offers])
 
 def open_ws(spec):
-    return connect(spec["uri"], max_size=None, ping_interval=None,
+    return connect(spec["uri"], max_size=None, ping_interval=spec.get("ping_interval"),
                    open_timeout=10, close_timeout=10, **options(spec))
 
 def negotiated(ws):
@@ -152,6 +152,7 @@ elif mode == "twice":
     print(json.dumps(out), flush=True)
     sys.stdin.readline()
     print(json.dumps({"echo": echo_all(ws, spec["messages"])}), flush=True)
+    sys.stdin.readline()
     ws.close()
 elif mode == "server":
     from websockets.sync.server import serve
@@ -1346,19 +1347,28 @@ fn bomb_is_1009_with_bounded_memory() {
 
 /// An idle connection gives its compressor back: after Python's echoes the
 /// server's codecs hold a compressor and a decompressor (Python keeps its
-/// context, so the decompressor must stay); two keepalive pings with
-/// nothing compressed in between later, only the decompressor; and the
+/// context, so the decompressor must stay); at a keepalive ping once the
+/// compressor has been idle for `compressor_idle`, only the decompressor;
+/// and the
 /// next compressed messages, from a fresh compressor, inflate in Python's
 /// zlib as before.
+///
+/// Once with the server's keepalive pings, once with Python's alone.
 #[test]
 fn an_idle_connection_gives_its_compressor_back() {
+    idle_compressor(Some(Duration::from_secs(1)), None);
+    idle_compressor(None, Some(1.0));
+}
+
+fn idle_compressor(server_pings: Option<Duration>, python_pings: Option<f64>) {
     common::run(async move {
         need_python!();
         let _quiet = QUIET.read().await;
         let mut config = Config::default();
-        // Given back about two intervals after the last message: long
+        // Given back at the first ping 3 s after the last message: long
         // enough for the checks right after the echoes.
-        config.ping_interval = Some(Duration::from_secs(2));
+        config.ping_interval = server_pings;
+        config.deflate.compressor_idle = Duration::from_secs(3);
         let mut srv = Server::builder()
             .config(config)
             .bind("127.0.0.1:0")
@@ -1378,7 +1388,7 @@ fn an_idle_connection_gives_its_compressor_back() {
             }
         });
         let spec = json!({
-            "mode": "twice", "uri": format!("ws://{addr}/"),
+            "mode": "twice", "uri": format!("ws://{addr}/"), "ping_interval": python_pings,
             "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
         });
         let mut child = script_process(&spec);
@@ -1420,6 +1430,7 @@ fn an_idle_connection_gives_its_compressor_back() {
         .unwrap();
         assert_eq!(second["echo"], json!([true, true]), "{second}");
         assert_eq!(conn.stats().deflate_memory, both);
+        stdin.write_all(b"close\n").unwrap();
         drop(stdin);
         let _ = common::blocking(move || child.wait()).await;
     });

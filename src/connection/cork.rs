@@ -13,12 +13,16 @@
 //!   the sending task lets it (on tokio, right after that task's run; on
 //!   a multi-threaded executor, perhaps sooner on another thread), and
 //!   writes everything queued by then in one gathered or vectored write.
-//! - The reader uncorks before it hands out the last event of the read
-//!   (so the reply to that one writes through as usual), before it reads
-//!   the socket again (writing what is still queued from its own task if
-//!   the writer has not yet), and whenever it stops (paused, closing,
-//!   finished, the event stream dropped, a turn's work done: `read.rs`).
-//!   [`Connection::flush`](crate::Connection::flush) uncorks too.
+//! - The reader stays corked through the last event of the read (the
+//!   reply to that one joins the others) and uncorks when it is polled
+//!   again, before it reads the socket (writing what is still queued from
+//!   its own task, in one write, if the writer has not yet), and whenever
+//!   it stops (paused, closing, finished, the event stream dropped, a
+//!   turn's work done: `read.rs`).
+//!   [`Connection::flush`](crate::Connection::flush) uncorks too. Until
+//!   the reader is polled again, sends queue and wake the writer task, so
+//!   an application that handles the last event and then waits on
+//!   something else has its replies written as soon as its task yields.
 //!
 //! Nothing waits on the application: a corked frame costs a wake-up of the
 //! writer task, never a wait for the next poll of the event stream, so a
@@ -58,14 +62,14 @@ impl Shared {
 
 impl Reader {
     /// After an event was decoded from this read's bytes: corks while more
-    /// of them are buffered (again after a `flush` uncorked), uncorks
-    /// (writing what waited) when none are.
-    pub(super) fn cork_for_rest(&mut self, shared: &Shared, cx: &mut Context<'_>) {
+    /// of them are buffered (again after a `flush` uncorked). After the
+    /// last one a corked queue stays corked until the reader is polled
+    /// again (see the module's rule): a read that brought one event corks
+    /// nothing.
+    pub(super) fn cork_for_rest(&mut self, shared: &Shared) {
         if self.start < self.end {
             self.corked = true;
             shared.cork();
-        } else {
-            self.uncork(shared, Some(cx));
         }
     }
 

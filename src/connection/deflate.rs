@@ -119,7 +119,7 @@ impl Shared {
         self.wait_for_room().await?;
         let mut compressed = Vec::new();
         own.dirty = true;
-        own.used = true;
+        own.last_used = Some(self.runtime.now());
         // A large message goes through the compressor a chunk at a time,
         // letting other tasks run in between (one 64 MiB message would
         // otherwise hold this thread for seconds). Chunks are not flushed:
@@ -195,7 +195,7 @@ impl Shared {
         // not queued (the queue filled meanwhile) leaves a context the
         // peer never saw, so the next compressed send resets it.
         own.dirty = true;
-        own.used = true;
+        own.last_used = Some(self.runtime.now());
         let mut compressed = Vec::new();
         compressor.compress(prepared.payload(), &mut compressed);
         deflate.record(prepared.len(), compressed.len());
@@ -203,12 +203,15 @@ impl Shared {
         Some(self.deliver_frames(out, |_| own.dirty = false))
     }
 
-    /// At a keepalive ping (nothing heard from the peer for an interval):
-    /// a compressor of the connection's own that compressed nothing since
-    /// the previous ping gives its state back, nearly all its memory; the
-    /// next compressed message makes a fresh one (a fresh context is always
-    /// valid for the peer, see the module's "Order"). A compressor in use
-    /// right now is left alone.
+    /// At a keepalive ping, ours or the peer's: a compressor of the
+    /// connection's own that compressed nothing for
+    /// [`DeflateConfig::compressor_idle`](crate::handshake::DeflateConfig::compressor_idle)
+    /// gives its state back, nearly all its memory; the next compressed message
+    /// makes a fresh one (a fresh context is always valid for the peer, see
+    /// the module's "Order"). A compressor in use right now is left alone;
+    /// one left mid-message by a cancelled send is reset first (the peer
+    /// never saw that message). Pings only prompt the check: however often
+    /// a peer pings, a compressor is given back once per idle spell.
     pub(crate) fn release_idle_compressor(&self) {
         let Some(deflate) = &self.deflate else {
             return;
@@ -219,13 +222,22 @@ impl Shared {
         let Some(mut own) = own.try_lock() else {
             return;
         };
-        if std::mem::take(&mut own.used) {
+        let idle = self.config.deflate.compressor_idle;
+        let now = self.runtime.now();
+        if own
+            .last_used
+            .is_some_and(|used| now.saturating_duration_since(used) < idle)
+        {
             return;
         }
-        if let Some(compressor) = own.compressor.as_mut()
-            && compressor.release()
-        {
-            log::trace!("{}: idle, its compressor given back", self.id);
+        let dirty = std::mem::take(&mut own.dirty);
+        if let Some(compressor) = own.compressor.as_mut() {
+            if dirty {
+                compressor.reset();
+            }
+            if compressor.release() {
+                log::trace!("{}: idle, its compressor given back", self.id);
+            }
         }
     }
 

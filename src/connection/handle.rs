@@ -12,6 +12,7 @@ use super::id::ConnectionId;
 use super::reader::Reader;
 use super::shared::{ConnectionInfo, Observer, Shared};
 use super::writer;
+use crate::budget::Budgets;
 use crate::config::Config;
 use crate::deflate::Negotiated;
 use crate::error::Error;
@@ -141,13 +142,24 @@ impl Connection {
             Some(never) => match never {},
             None => (Receiver::new(config.receiver(role)), None),
         };
-        // A server's budgets, or the process's for a client or a mounted
-        // connection: every connection counts against one.
-        let budgets = registry
-            .as_ref()
-            .and_then(|registry| registry.budgets())
-            .unwrap_or_else(crate::budget::Budgets::process);
-        let inbound = Some((budgets.clone(), config.inbound_memory_reserve));
+        // Every connection counts against a budget: its server's, or for a
+        // client or a mounted connection the process's, where the inbound
+        // limit is never below the largest message (such connections had
+        // no budget before, and one message within the limits must always
+        // be able to complete).
+        let (budgets, inbound_limit) = match registry.as_ref().and_then(|r| r.budgets()) {
+            Some(budgets) => (budgets, config.inbound_memory_budget),
+            None => {
+                let limit = config.inbound_memory_budget.max(config.max_message_size);
+                let budgets = Budgets::process(limit, config.outbound_memory_budget);
+                (budgets, limit)
+            }
+        };
+        let inbound = Some((
+            budgets.clone(),
+            config.inbound_memory_reserve,
+            inbound_limit,
+        ));
         let reader = Reader::new(receiver, pipelined, config.read_buffer_size, inbound);
         let shared = Arc::new(Shared::new(
             id,

@@ -15,6 +15,9 @@ pub(crate) struct Inbound {
     pub(super) grant: Grant,
     /// What the message may hold without asking.
     pub(super) reserve: usize,
+    /// The most the budget grants in all (`Config::inbound_memory_budget`,
+    /// raised to the largest message for a process's budget).
+    pub(super) limit: usize,
     /// When the message in progress first waited, its deadline: the
     /// wait is bounded per message, in all, so a message that gets a
     /// little now and then cannot hold its memory for ever.
@@ -25,11 +28,17 @@ pub(crate) struct Inbound {
 
 impl Inbound {
     /// The budget for a receiver, whose allowance is set to the reserve.
-    pub(crate) fn new(budgets: Arc<Budgets>, reserve: usize, receiver: &mut Receiver) -> Inbound {
+    pub(crate) fn new(
+        budgets: Arc<Budgets>,
+        reserve: usize,
+        limit: usize,
+        receiver: &mut Receiver,
+    ) -> Inbound {
         receiver.set_memory_allowance(reserve);
         Inbound {
             grant: Grant::new(budgets),
             reserve,
+            limit,
             deadline: None,
             listener: None,
         }

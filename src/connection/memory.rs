@@ -41,7 +41,7 @@ impl Reader {
         let config = &shared.config;
         loop {
             let more = wanted.saturating_sub(self.receiver.memory_allowance());
-            if inbound.grant.try_grow(more, config.inbound_memory_budget) {
+            if inbound.grant.try_grow(more, inbound.limit) {
                 self.receiver.set_memory_allowance(wanted);
                 inbound.listener = None;
                 return Poll::Ready(Ok(more > 0));

@@ -105,7 +105,7 @@ impl Reader {
                         match item {
                             Some(item) => {
                                 let event = self.incoming(shared, item);
-                                self.cork_for_rest(shared, cx);
+                                self.cork_for_rest(shared);
                                 return Poll::Ready(event);
                             }
                             None => continue,
@@ -149,7 +149,7 @@ impl Reader {
                     self.note_data(shared);
                     if let Some(Ok(item)) = item {
                         let event = self.incoming(shared, item);
-                        self.cork_for_rest(shared, cx);
+                        self.cork_for_rest(shared);
                         return Poll::Ready(event);
                     }
                 }
@@ -282,6 +282,10 @@ impl Reader {
                 if shared.config.auto_pong {
                     shared.auto_pong(payload.clone());
                 }
+                // The peer's keepalive: a moment to give back an idle
+                // compressor, as at ours (`writer.rs`).
+                #[cfg(feature = "deflate")]
+                shared.release_idle_compressor();
                 Event::Ping(payload)
             }
             Incoming::Pong(payload) => {

@@ -42,18 +42,20 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// A reader over `receiver`; with `inbound`, messages beyond the
-    /// reserve take their memory from the server's budget (`memory.rs`).
+    /// A reader over `receiver`; with `inbound` (a budget, the reserve,
+    /// the budget's limit), messages beyond the reserve take their memory
+    /// from the budget (`memory.rs`).
     pub(crate) fn new(
         mut receiver: Receiver,
         pipelined: Vec<u8>,
         buffer_size: usize,
-        inbound: Option<(Arc<Budgets>, usize)>,
+        inbound: Option<(Arc<Budgets>, usize, usize)>,
     ) -> Reader {
-        let inbound = inbound.map(|(budgets, reserve)| {
+        let inbound = inbound.map(|(budgets, reserve, limit)| {
             Box::new(super::inbound::Inbound::new(
                 budgets,
                 reserve,
+                limit,
                 &mut receiver,
             ))
         });

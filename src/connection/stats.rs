@@ -63,9 +63,10 @@ pub struct ConnectionStats {
     /// Bytes permessage-deflate's codecs hold now: the connection's own
     /// compressor and its decompressor, each once made (at the first
     /// compressed message) and until given back (the compressor at a
-    /// keepalive ping after an interval in which it compressed nothing;
+    /// keepalive ping once unused for
+    /// [`DeflateConfig::compressor_idle`](crate::handshake::DeflateConfig::compressor_idle);
     /// the decompressor after every message when the peer keeps no
-    /// context). 0 without compression, or with a compressor from the
-    /// server's pool.
+    /// context). 0 without compression; a connection compressing with the
+    /// server's pool counts its decompressor only.
     pub deflate_memory: usize,
 }

@@ -180,9 +180,9 @@ pub(crate) struct OwnCompressor {
     /// is reset before the next message (a fresh context is always valid
     /// for the peer's decompressor, which then simply has unused history).
     pub(crate) dirty: bool,
-    /// A message went through the compressor since the last keepalive
-    /// ping (see `Shared::release_idle_compressor`).
-    pub(crate) used: bool,
+    /// When a message last went through the compressor (see
+    /// `Shared::release_idle_compressor`).
+    pub(crate) last_used: Option<std::time::Instant>,
 }
 
 /// The permessage-deflate state a connection keeps for sending (the
@@ -284,7 +284,7 @@ impl Negotiated {
         let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
             compressor: Some(compressor),
             dirty: false,
-            used: false,
+            last_used: None,
         })));
         Ok(Negotiated {
             state: DeflateState::new(params, Role::Client, config.threshold, codec, None),
@@ -366,7 +366,7 @@ fn own(params: DeflateParams, config: &Config, budget: &Arc<DeflateBudget>) -> O
             let codec = SendCodec::Own(Box::new(futures::lock::Mutex::new(OwnCompressor {
                 compressor: Some(compressor),
                 dirty: false,
-                used: false,
+                last_used: None,
             })));
             Some(Negotiated {
                 state: DeflateState::new(

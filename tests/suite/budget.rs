@@ -441,53 +441,88 @@ fn the_send_queues_together_are_capped_and_the_fullest_refused_first() {
     });
 }
 
-/// A connection no server owns (mounted with `from_stream`) counts against
-/// the process's inbound budget, with its own `Config`'s limits: a message
-/// too large for a 1 MiB budget waits, then the connection is failed with
-/// 1013 and its events report `MemoryBudget`, while a small message before
-/// it passed.
+/// Connections no server owns (mounted with `from_stream`) count against
+/// the process's inbound budget, shared by those with the same limits, and
+/// raised to the largest message: with a 1 MiB budget and 4 MiB messages,
+/// one connection holding 3 MiB of a message leaves the other no room for
+/// 2 MiB of its own, which waits, then gets 1013 and `MemoryBudget`, while
+/// a small message before it passed.
 #[test]
-fn a_mounted_connection_has_an_inbound_budget_too() {
+fn mounted_connections_share_a_process_budget() {
     common::run(async move {
         let listener = ForeignListener::bind().unwrap();
         let addr = listener.local_addr().unwrap();
         let server = common::spawn(async move {
-            let stream = listener.accept().await.unwrap();
-            let (peer, local) = (
-                stream.get_ref().peer_addr().unwrap(),
-                stream.get_ref().local_addr().unwrap(),
-            );
-            let config = budget_config(1 << 20, Duration::from_millis(500));
-            let request = wsgate::WebSocketRequest::from_stream(
-                stream,
-                Vec::new(),
-                peer,
-                local,
-                false,
-                config,
-            )
-            .await
-            .expect("a valid upgrade");
-            let conn = request.accept(None, None).await.expect("accept");
-            let mut events = conn.events();
             let mut seen = Vec::new();
-            while let Some(event) = futures::StreamExt::next(&mut events).await {
-                seen.push(format!("{event:?}"));
+            for _ in 0..2 {
+                let stream = listener.accept().await.unwrap();
+                let (peer, local) = (
+                    stream.get_ref().peer_addr().unwrap(),
+                    stream.get_ref().local_addr().unwrap(),
+                );
+                let mut config = budget_config(1 << 20, Duration::from_millis(500));
+                config.max_message_size = 4 << 20;
+                config.max_frame_size = 4 << 20;
+                let request = wsgate::WebSocketRequest::from_stream(
+                    stream,
+                    Vec::new(),
+                    peer,
+                    local,
+                    false,
+                    config,
+                )
+                .await
+                .expect("a valid upgrade");
+                let conn = request.accept(None, None).await.expect("accept");
+                let (tx, rx) = async_channel::unbounded();
+                common::spawn(async move {
+                    let mut events = conn.events();
+                    while let Some(event) = futures::StreamExt::next(&mut events).await {
+                        let _ = tx.send(format!("{event:?}")).await;
+                    }
+                });
+                seen.push(rx);
             }
             seen
         });
-        let client = blocking(move || {
+        // A: 3 MiB of a 4 MiB message, then waits.
+        let (a_sent, a_sent_rx) = std::sync::mpsc::channel();
+        let (b_done, b_done_rx) = std::sync::mpsc::channel::<()>();
+        let a = blocking(move || {
+            let mut client = RawClient::handshake(addr);
+            let mut wire = frame_header(0x82, 4 << 20, Some(MASK));
+            wire.resize(wire.len() + (3 << 20), 0);
+            client.send(&wire);
+            a_sent.send(()).unwrap();
+            let _ = b_done_rx.recv_timeout(Duration::from_secs(20));
+        });
+        within("a's 3 MiB", blocking(move || a_sent_rx.recv().unwrap())).await;
+        let b = blocking(move || {
             let mut client = RawClient::handshake(addr);
             client.send(&frame(true, 0x1, b"small"));
             let mut wire = frame_header(0x82, 4 << 20, Some(MASK));
             wire.resize(wire.len() + (2 << 20), 0);
             let _ = client.try_send(&wire);
-            client.read_until_close().0
+            let close = client.read_until_close().0;
+            b_done.send(()).unwrap();
+            close
         });
-        let close = within_for(Duration::from_secs(10), "the 1013", client).await;
+        let close = within_for(Duration::from_secs(10), "b's 1013", b).await;
         assert_eq!(close, Some((1013, "memory budget full".to_owned())));
-        let seen = within("the events", server).await;
-        assert!(seen[0].contains("small"), "{seen:?}");
-        assert!(seen.iter().any(|e| e.contains("MemoryBudget")), "{seen:?}");
+        within("a", a).await;
+        let seen = within("the connections", server).await;
+        let b_events: Vec<String> = within("b's events", async {
+            let mut all = Vec::new();
+            while let Ok(event) = seen[1].recv().await {
+                all.push(event);
+            }
+            all
+        })
+        .await;
+        assert!(b_events[0].contains("small"), "{b_events:?}");
+        assert!(
+            b_events.iter().any(|e| e.contains("MemoryBudget")),
+            "{b_events:?}"
+        );
     });
 }

@@ -115,8 +115,11 @@ impl ExampleProcess {
         let keep = stderr_lines.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
+            let mut stderr = io::BufReader::new(stderr);
+            let mut bytes = Vec::new();
+            while stderr.read_until(b'\n', &mut bytes).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&bytes).trim_end().to_owned();
+                bytes.clear();
                 let mut kept = keep.lock().unwrap();
                 if kept.len() == 50 {
                     kept.remove(0);
@@ -179,26 +182,31 @@ impl ExampleProcess {
             .iter_mut()
             .map(|ws| ws_try_wait_for_close(ws))
             .collect();
-        let (status, lines) = self.wait();
-        for (i, close) in closes.into_iter().enumerate() {
-            let expected = Some((1001, "server shutting down".to_owned()));
-            match close {
-                Ok(close) if close == expected => {}
-                other => panic!(
-                    "client {i}: {other:?}; exit {status}, output {lines:?}, errors {:?}",
-                    self_stderr.lock().unwrap()
-                ),
-            }
-        }
+        let (status, lines) = self.try_wait();
+        let expected = Some((1001, "server shutting down".to_owned()));
+        let status = match status {
+            Some(status) if closes.iter().all(|c| c.as_ref().ok() == Some(&expected)) => status,
+            _ => panic!(
+                "closes {closes:?}; exit {status:?}, output {lines:?}, errors {:?}",
+                self_stderr.lock().unwrap()
+            ),
+        };
         (status, lines)
     }
 
     /// Waits for the process to exit (at most 10 s); returns its status and
     /// the rest of its output.
-    pub(crate) fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let Some(status) = wait_child(&mut self.child, Duration::from_secs(10)) else {
-            panic!("the example did not exit within 10 s");
-        };
+    pub(crate) fn wait(self) -> (std::process::ExitStatus, Vec<String>) {
+        match self.try_wait() {
+            (Some(status), lines) => (status, lines),
+            (None, lines) => panic!("the example did not exit within 10 s: {lines:?}"),
+        }
+    }
+
+    /// [`wait`](Self::wait), with `None` for a process that did not exit
+    /// within 10 s (it is killed when dropped).
+    fn try_wait(mut self) -> (Option<std::process::ExitStatus>, Vec<String>) {
+        let status = wait_child(&mut self.child, Duration::from_secs(10));
         // The reader thread ends (and the channel with it) at the end of
         // the process's output.
         let mut lines = Vec::new();

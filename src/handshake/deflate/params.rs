@@ -82,6 +82,14 @@ pub struct DeflateConfig {
     /// output, the better choice for a CPU-bound server. Memory is the same
     /// for every level.
     pub level: u32,
+    /// How long a connection's own compressor may go unused before it
+    /// gives its memory (about 371 KiB at window 15) back, at the next
+    /// keepalive ping, ours ([`Config::ping_interval`](crate::Config::ping_interval))
+    /// or the peer's. The next compressed message makes a fresh one, valid
+    /// for the peer whatever it keeps. Default 10 s: a conversation keeps
+    /// its context, an idle connection costs little. With neither side
+    /// pinging, the compressor is kept.
+    pub compressor_idle: std::time::Duration,
 }
 
 impl Default for DeflateConfig {
@@ -94,6 +102,7 @@ impl Default for DeflateConfig {
             client_max_window_bits: None,
             threshold: 1024,
             level: 6,
+            compressor_idle: std::time::Duration::from_secs(10),
         }
     }
 }
