@@ -12,7 +12,8 @@
 //! when its connection ends or is refused, a large message's buffer after
 //! it was written), it counts them here, and a thread of its own calls
 //! `malloc_trim(0)` once [`MemoryTrim::after`] bytes were freed, at most
-//! every [`MemoryTrim::every`]: a trim walks the arenas and takes their
+//! every [`MemoryTrim::every`], and once more for the rest of a burst when
+//! frees stop for a second: a trim walks the arenas and takes their
 //! locks, so it is kept off the executor's threads and rate-limited. The
 //! setting is the process's (the arenas are), through [`MemoryTrim::set`].
 //! The thread starts with the first large free and sleeps on a condition
@@ -61,7 +62,9 @@ static EVERY_MICROS: AtomicU64 = AtomicU64::new(MemoryTrim::DEFAULT.every.as_mic
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryTrim {
-    /// Bytes of large buffers freed before a trim is worth it (at least 1).
+    /// Bytes of large buffers freed before a trim is worth it (at least
+    /// 1). What is left of a burst below it is trimmed once frees have
+    /// stopped for a second.
     pub after: usize,
     /// The least time between two trims.
     pub every: Duration,
@@ -145,8 +148,17 @@ pub(crate) fn freed(bytes: usize) {
         return;
     }
     let pending = PENDING.fetch_add(bytes, Ordering::AcqRel) + bytes;
-    if pending >= after {
-        let trimmer = trimmer();
+    // Past the threshold: a trim is due (the thread starts with the first
+    // one). The first free since the last trim: a running thread starts
+    // counting the quiet that ends a burst.
+    let trimmer = if pending >= after {
+        Some(trimmer())
+    } else if pending == bytes {
+        TRIMMER.get().copied()
+    } else {
+        None
+    };
+    if let Some(trimmer) = trimmer {
         let _guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
         trimmer.wake.notify_one();
     }
@@ -171,18 +183,48 @@ fn trimmer() -> &'static Trimmer {
     })
 }
 
+/// The end of a burst: what was freed after the last trim, less than
+/// [`MemoryTrim::after`], is trimmed once nothing more has been freed for
+/// this long (else a burst's last megabytes, below the threshold, would
+/// stay in the arenas for good).
+const QUIET: Duration = Duration::from_secs(1);
+
 /// The trimming thread: trims once enough was freed and the least time
-/// since the last trim has passed, reading the setting afresh whenever it
-/// wakes (a free past the threshold, a new setting, the wait's end).
+/// since the last trim has passed, and trims the rest of a burst once
+/// frees stop for [`QUIET`]; it reads the setting afresh whenever it wakes
+/// (a free past the threshold, a new setting, the wait's end).
 fn run(trimmer: &Trimmer) {
     let mut last: Option<Instant> = None;
+    // The pending count last seen below the threshold, and since when.
+    let mut quiet: Option<(usize, Instant)> = None;
     let mut guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
+        let pending = PENDING.load(Ordering::Acquire);
+        // `None`: trim now; `Some(at)`: wait until `at` (`None`: until told).
         let due = match MemoryTrim::current() {
-            Some(trim) if PENDING.load(Ordering::Acquire) >= trim.after => {
-                last.map(|last| last.checked_add(trim.every))
+            Some(trim) if pending > 0 => {
+                // The least time between two trims, in any case.
+                let spaced = last.map(|last| last.checked_add(trim.every));
+                let quiet_end = if pending >= trim.after {
+                    None
+                } else {
+                    match quiet {
+                        // Nothing freed since: the burst is over once QUIET passed.
+                        Some((seen, since)) if seen == pending => Some(since.checked_add(QUIET)),
+                        _ => {
+                            quiet = Some((pending, Instant::now()));
+                            Some(Instant::now().checked_add(QUIET))
+                        }
+                    }
+                };
+                // The later of the two (a `None` instant: never).
+                match (spaced, quiet_end) {
+                    (None, None) => None,
+                    (Some(at), None) | (None, Some(at)) => Some(at),
+                    (Some(a), Some(b)) => Some(a.zip(b).map(|(a, b)| a.max(b))),
+                }
             }
-            // Off, or not enough freed: until told.
+            // Off, or nothing freed: until told.
             _ => Some(None),
         };
         match due {
@@ -204,8 +246,11 @@ fn run(trimmer: &Trimmer) {
             }
         }
         PENDING.store(0, Ordering::Release);
+        quiet = None;
         drop(guard);
         trim();
+        #[cfg(test)]
+        tests::TRIMS.fetch_add(1, Ordering::AcqRel);
         last = Some(Instant::now());
         guard = trimmer.lock.lock().unwrap_or_else(|p| p.into_inner());
     }
@@ -225,8 +270,41 @@ fn trim() {
 mod tests {
     use super::*;
 
+    /// Trims made (by the thread).
+    pub(super) static TRIMS: AtomicU64 = AtomicU64::new(0);
+
+    /// The setting is the process's: these tests take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Waits up to 5 s for a trim after `before`.
+    fn trimmed_since(before: u64) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if TRIMS.load(Ordering::Acquire) > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn a_burst_is_trimmed_and_so_is_its_rest_once_frees_stop() {
+        let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        // The threshold reached: a trim.
+        let before = TRIMS.load(Ordering::Acquire);
+        freed(MemoryTrim::default().after);
+        assert!(trimmed_since(before), "no trim after 8 MiB freed");
+        // 2 MiB more, below the threshold: trimmed once frees stop.
+        let before = TRIMS.load(Ordering::Acquire);
+        freed(2 << 20);
+        assert!(trimmed_since(before), "the rest of the burst was never trimmed");
+    }
+
     #[test]
     fn turned_off_nothing_is_counted() {
+        let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         MemoryTrim::set(None);
         let before = PENDING.load(Ordering::Acquire);
         freed(4 << 20);
