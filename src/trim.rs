@@ -299,7 +299,10 @@ mod tests {
         // 2 MiB more, below the threshold: trimmed once frees stop.
         let before = TRIMS.load(Ordering::Acquire);
         freed(2 << 20);
-        assert!(trimmed_since(before), "the rest of the burst was never trimmed");
+        assert!(
+            trimmed_since(before),
+            "the rest of the burst was never trimmed"
+        );
     }
 
     #[test]
