@@ -453,9 +453,12 @@ fn mounted_connections_share_a_process_budget() {
     common::run(async move {
         let listener = ForeignListener::bind().unwrap();
         let addr = listener.local_addr().unwrap();
+        // Told once the server has read A's 3 MiB (so A holds its share
+        // before B asks for one).
+        let (a_read, a_read_rx) = async_channel::bounded::<()>(1);
         let server = common::spawn(async move {
             let mut seen = Vec::new();
-            for _ in 0..2 {
+            for i in 0..2 {
                 let stream = listener.accept().await.unwrap();
                 let (peer, local) = (
                     stream.get_ref().peer_addr().unwrap(),
@@ -476,28 +479,34 @@ fn mounted_connections_share_a_process_budget() {
                 .expect("a valid upgrade");
                 let conn = request.accept(None, None).await.expect("accept");
                 let (tx, rx) = async_channel::unbounded();
+                let events_of = conn.clone();
                 common::spawn(async move {
-                    let mut events = conn.events();
+                    let mut events = events_of.events();
                     while let Some(event) = futures::StreamExt::next(&mut events).await {
                         let _ = tx.send(format!("{event:?}")).await;
                     }
                 });
+                if i == 0 {
+                    eventually("a's 3 MiB read", TIMEOUT, || {
+                        conn.stats().bytes_in >= 3 << 20
+                    })
+                    .await;
+                    a_read.send(()).await.unwrap();
+                }
                 seen.push(rx);
             }
             seen
         });
         // A: 3 MiB of a 4 MiB message, then waits.
-        let (a_sent, a_sent_rx) = std::sync::mpsc::channel();
         let (b_done, b_done_rx) = std::sync::mpsc::channel::<()>();
         let a = blocking(move || {
             let mut client = RawClient::handshake(addr);
             let mut wire = frame_header(0x82, 4 << 20, Some(MASK));
             wire.resize(wire.len() + (3 << 20), 0);
             client.send(&wire);
-            a_sent.send(()).unwrap();
             let _ = b_done_rx.recv_timeout(Duration::from_secs(20));
         });
-        within("a's 3 MiB", blocking(move || a_sent_rx.recv().unwrap())).await;
+        within("a's 3 MiB read", a_read_rx.recv()).await.unwrap();
         let b = blocking(move || {
             let mut client = RawClient::handshake(addr);
             client.send(&frame(true, 0x1, b"small"));
