@@ -1369,24 +1369,8 @@ fn idle_compressor(server_pings: Option<Duration>, python_pings: Option<f64>) {
         // enough for the checks right after the echoes.
         config.ping_interval = server_pings;
         config.deflate.compressor_idle = Duration::from_secs(3);
-        let mut srv = Server::builder()
-            .config(config)
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = srv.local_addr();
-        let (tx, accepted) = async_channel::bounded(1);
-        common::spawn(async move {
-            let request = srv.next().await.expect("a request");
-            let conn = request.accept(None, None).await.expect("accept");
-            tx.send(conn.clone()).await.unwrap();
-            let mut events = conn.events();
-            while let Some(event) = events.next().await {
-                if let Event::Message(m) = event {
-                    let _ = conn.send(m).await;
-                }
-            }
-        });
+        let ops = common::ops_server(config).await;
+        let addr = ops.addr;
         let spec = json!({
             "mode": "twice", "uri": format!("ws://{addr}/"), "ping_interval": python_pings,
             "messages": [msg(20_000, "text", "words"), msg(3000, "binary", "zeros")],
@@ -1411,7 +1395,7 @@ fn idle_compressor(server_pings: Option<Duration>, python_pings: Option<f64>) {
         .unwrap();
         assert_eq!(first["header"], "permessage-deflate", "{first}");
         assert_eq!(first["echo"], json!([true, true]), "{first}");
-        let conn = within("the connection", accepted.recv()).await.unwrap();
+        let conn = ops.accepted().await.conn;
         let both = compressor_memory(15) + DECOMPRESSOR_MEMORY;
         assert_eq!(conn.stats().deflate_memory, both);
 
