@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::id::ConnectionId;
+use super::inbound::Inbound;
 use super::reader::Reader;
 use super::shared::{ConnectionInfo, Observer, Shared};
 use super::writer;
@@ -132,7 +133,7 @@ impl Connection {
         runtime: Runtime,
         state: State,
     ) -> Connection {
-        let (receiver, deflate) = match deflate {
+        let (mut receiver, deflate) = match deflate {
             #[cfg(feature = "deflate")]
             Some(negotiated) => (
                 Receiver::with_decompressor(config.receiver(role), negotiated.decompressor),
@@ -155,12 +156,13 @@ impl Connection {
                 (budgets, limit)
             }
         };
-        let inbound = Some((
+        let inbound = Inbound::new(
             budgets.clone(),
             config.inbound_memory_reserve,
             inbound_limit,
-        ));
-        let reader = Reader::new(receiver, pipelined, config.read_buffer_size, inbound);
+            &mut receiver,
+        );
+        let reader = Reader::new(receiver, pipelined, config.read_buffer_size, Some(inbound));
         let shared = Arc::new(Shared::new(
             id,
             role,

@@ -5,12 +5,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use event_listener::{Event as Notify, EventListener};
 
 use super::event::Event;
-use crate::budget::Budgets;
+use super::inbound::Inbound;
 use crate::protocol::Receiver;
 
 /// The reading half of a connection.
@@ -38,27 +38,20 @@ pub(crate) struct Reader {
     pub(super) corked: bool,
     /// The server's inbound memory budget, when there is one (boxed: an
     /// idle connection's reader stays small).
-    pub(super) inbound: Option<Box<super::inbound::Inbound>>,
+    pub(super) inbound: Option<Box<Inbound>>,
 }
 
 impl Reader {
-    /// A reader over `receiver`; with `inbound` (a budget, the reserve,
-    /// the budget's limit), messages beyond the reserve take their memory
-    /// from the budget (`memory.rs`).
+    /// A reader over `receiver`; with `inbound` (made for this receiver),
+    /// messages beyond the reserve take their memory from the budget
+    /// (`memory.rs`).
     pub(crate) fn new(
-        mut receiver: Receiver,
+        receiver: Receiver,
         pipelined: Vec<u8>,
         buffer_size: usize,
-        inbound: Option<(Arc<Budgets>, usize, usize)>,
+        inbound: Option<Inbound>,
     ) -> Reader {
-        let inbound = inbound.map(|(budgets, reserve, limit)| {
-            Box::new(super::inbound::Inbound::new(
-                budgets,
-                reserve,
-                limit,
-                &mut receiver,
-            ))
-        });
+        let inbound = inbound.map(Box::new);
         Reader {
             inbound,
             end: pipelined.len(),
