@@ -164,6 +164,9 @@ async fn run() -> std::io::Result<()> {
         },
         _ => (builder.bind(&args.addr).await?, "ws"),
     };
+    // Before the address is announced: a signal from then on shuts down
+    // gracefully (installed later, an early SIGTERM would kill the process).
+    let stop = shutdown_signal();
     println!(
         "echo server listening on {scheme}://{}",
         server.local_addr()
@@ -176,7 +179,7 @@ async fn run() -> std::io::Result<()> {
             echo(conn).await;
         }
     });
-    let _ = select(serving, shutdown_signal()).await;
+    let _ = select(serving, stop).await;
     let report = handle.shutdown(args.shutdown_timeout).await;
     println!(
         "shut down: {} connections closed cleanly, {} dropped",

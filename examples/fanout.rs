@@ -150,6 +150,9 @@ async fn run() -> std::io::Result<()> {
     let builder = with_broker(Server::builder().config(args.config), args.redis.as_deref());
     let server = builder.bind(&args.addr).await?;
     let mode = args.mode;
+    // Before the address is announced: a signal from then on shuts down
+    // gracefully (installed later, an early SIGTERM would kill the process).
+    let stop = shutdown_signal();
     println!(
         "fanout server ({}{}) listening on ws://{}",
         match mode {
@@ -172,7 +175,7 @@ async fn run() -> std::io::Result<()> {
             }
         }
     });
-    let _ = select(serving, shutdown_signal()).await;
+    let _ = select(serving, stop).await;
     let report = handle.shutdown(Duration::from_secs(5)).await;
     println!(
         "shut down: {} connections closed cleanly, {} dropped",

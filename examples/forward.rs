@@ -175,6 +175,9 @@ async fn run() -> std::io::Result<()> {
         },
         _ => (builder.bind(&args.addr).await?, "ws"),
     };
+    // Before the address is announced: a signal from then on shuts down
+    // gracefully (installed later, an early SIGTERM would kill the process).
+    let stop = shutdown_signal();
     println!(
         "forward server listening on {scheme}://{}",
         server.local_addr()
@@ -185,7 +188,7 @@ async fn run() -> std::io::Result<()> {
         let args = args.clone();
         async move { forward(request, &args).await }
     });
-    let _ = select(serving, shutdown_signal()).await;
+    let _ = select(serving, stop).await;
     let report = handle.shutdown(Duration::from_secs(5)).await;
     println!(
         "shut down: {} connections closed cleanly, {} dropped",

@@ -76,9 +76,12 @@ fn main() -> std::io::Result<()> {
             .router(app::router(tokens))
             .bind(&addr)
             .await?;
+        // Before the address is announced: a signal from then on shuts down
+        // gracefully (installed later, an early SIGTERM would kill the process).
+        let stop = signal::shutdown_signal();
         println!("notify server running at http://{}/", server.local_addr());
         let handle = server.handle();
-        let _ = select(server.serve_routes(), signal::shutdown_signal()).await;
+        let _ = select(server.serve_routes(), stop).await;
         let report = handle.shutdown(Duration::from_secs(5)).await;
         println!(
             "shut down: {} connections closed cleanly, {} dropped",
