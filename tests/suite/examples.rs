@@ -234,6 +234,20 @@ fn echo_example_flags_and_graceful_sigterm() {
         return;
     };
 
+    // SIGTERM the moment the address is announced: a graceful exit already
+    // (the handler is installed before the address line, while the request
+    // loop is already running on the executor).
+    let server = ExampleProcess::start(&exe, &[]);
+    server.signal("-TERM");
+    let (status, lines) = server.wait();
+    assert!(status.success(), "exit status {status}, output {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("0 connections closed cleanly")),
+        "{lines:?}"
+    );
+
     // --max-connections 1, then SIGTERM: close 1001 to the client, exit 0.
     let server = ExampleProcess::start(
         &exe,
