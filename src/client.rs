@@ -7,7 +7,7 @@ use http_types::Url;
 use http_types::url::Host;
 
 use crate::config::Config;
-use crate::connection::{Connection, ConnectionId, ConnectionInfo};
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Handshaken};
 use crate::deflate::Negotiated;
 use crate::error::Error;
 use crate::handshake::{self, HandshakeError, Limits};
@@ -426,16 +426,16 @@ impl Client {
                 });
             }
         };
-        let info = ConnectionInfo {
-            protocol: accepted.protocol,
+        let info = ConnectionInfo::new(Handshaken {
+            protocol: accepted.protocol.as_deref(),
             extensions: accepted.extensions,
             remote_addr: target.remote_addr,
             local_addr: target.local_addr,
-            host: target.host,
-            origin: self.origin,
-            resource: target.resource,
-            headers: accepted.headers,
-        };
+            host: &target.host,
+            origin: self.origin.as_deref(),
+            resource: &target.resource,
+            headers: &accepted.headers,
+        });
         Ok(Connection::start(
             io,
             Role::Client,

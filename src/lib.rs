@@ -91,7 +91,7 @@ pub use connection::{
     SendOptions,
 };
 pub use error::{AcceptError, Error, ErrorChain};
-pub use handshake::{ExtensionOffer, HandshakeError};
+pub use handshake::{ExtensionOffer, HandshakeError, HandshakeHeaders};
 pub use net::{InvalidIpNet, IpNet};
 pub use protocol::{CloseCode, DataKind, Fragment, Message, ProtocolError};
 pub use server::RawOutcome;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::handle::Connection;
 use super::stats::ConnectionStats;
-use crate::handshake::ExtensionOffer;
+use crate::handshake::{ExtensionOffer, HandshakeHeaders};
 use crate::protocol::Role;
 
 impl<S> Connection<S> {
@@ -78,7 +78,7 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn protocol(&self) -> Option<&str> {
-        self.shared().info.protocol.as_deref()
+        self.shared().info.protocol()
     }
 
     /// The extensions agreed in the handshake.
@@ -148,7 +148,7 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn host(&self) -> &str {
-        &self.shared().info.host
+        self.shared().info.host()
     }
 
     /// The `Origin` of the handshake, if any.
@@ -161,7 +161,7 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn origin(&self) -> Option<&str> {
-        self.shared().info.origin.as_deref()
+        self.shared().info.origin()
     }
 
     /// The requested resource: path and query.
@@ -174,21 +174,22 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn resource(&self) -> &str {
-        &self.shared().info.resource
+        self.shared().info.resource()
     }
 
     /// The handshake headers (the request's on a server, the response's on a
-    /// client), as sent.
+    /// client), as sent, in order.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// # fn f(conn: wsgate::Connection) {
     /// for (name, value) in conn.headers() { println!("{name}: {value}"); }
+    /// let cookies: Vec<&str> = conn.headers().get_all("cookie").collect();
     /// # }
     /// ```
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.shared().info.headers
+    pub fn headers(&self) -> &HandshakeHeaders {
+        self.shared().info.headers()
     }
 
     /// The first handshake header called `name` (case-insensitive).
@@ -201,6 +202,6 @@ impl<S> Connection<S> {
     /// # }
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::handshake::header(self.headers(), name)
+        self.headers().get(name)
     }
 }

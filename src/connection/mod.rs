@@ -39,7 +39,7 @@ pub use self::id::ConnectionId;
 pub use self::options::SendOptions;
 pub(crate) use self::prepared::Delivery;
 pub use self::prepared::Prepared;
-pub(crate) use self::shared::{ConnectionInfo, Observer, Shared};
+pub(crate) use self::shared::{ConnectionInfo, Handshaken, Observer, Shared};
 pub use self::stats::ConnectionStats;
 #[cfg(test)]
 mod size_tests {

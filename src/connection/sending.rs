@@ -1,11 +1,19 @@
 //! [`Connection`]'s send methods: messages, prepared messages, control
 //! frames, and waiting for the send queue (streams are in `streaming.rs`).
 
+use std::future::Future;
+
+use futures::future::{BoxFuture, Either};
+
 use super::handle::Connection;
 use super::options::SendOptions;
 use super::prepared::Prepared;
+use super::shared::QueueSend;
 use crate::error::Error;
 use crate::protocol::{DataKind, Message, OpCode};
+
+/// The future of a message's send: compressed (boxed) or plain.
+type SendMessage<'a> = Either<BoxFuture<'a, Result<(), Error>>, QueueSend<'a>>;
 
 impl<S> Connection<S> {
     /// Sends a message, waiting while the send queue is over its high-water
@@ -23,8 +31,11 @@ impl<S> Connection<S> {
     /// conn.send(vec![1u8, 2, 3]).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.send_with(message, SendOptions::new()).await
+    pub fn send(
+        &self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.send_message(message.into(), SendOptions::new())
     }
 
     /// Sends a message with per-message [`SendOptions`], such as forcing
@@ -41,12 +52,21 @@ impl<S> Connection<S> {
     /// conn.send_with("ha".repeat(100), SendOptions::new().compress(true)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_with(
+    pub fn send_with(
         &self,
         message: impl Into<Message>,
         options: SendOptions,
-    ) -> Result<(), Error> {
-        let (kind, payload) = match message.into() {
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.send_message(message.into(), options)
+    }
+
+    /// What every send of a message comes to. Not an `async fn`: the future
+    /// is part of every application task that awaits a send, and a task is
+    /// as large as its largest await even while it waits for events. So
+    /// the plain path is [`QueueSend`] (about 100 bytes) and the compressed
+    /// one, which allocates its output anyway, is boxed.
+    fn send_message(&self, message: Message, options: SendOptions) -> SendMessage<'_> {
+        let (kind, payload) = match message {
             Message::Text(text) => (DataKind::Text, text.into_bytes()),
             Message::Binary(data) => (DataKind::Binary, data),
         };
@@ -54,12 +74,14 @@ impl<S> Connection<S> {
         if let Some(deflate) = &self.shared().deflate
             && deflate.wants(payload.len(), options.compression())
         {
-            return self.shared().send_compressed(deflate, kind, payload).await;
+            return Either::Left(Box::pin(
+                self.shared().send_compressed(deflate, kind, payload),
+            ));
         }
         #[cfg(not(feature = "deflate"))]
         let _ = options;
         let out = self.shared().data_frames(kind, payload);
-        self.shared().send(out, false).await
+        Either::Right(self.shared().send(out, false))
     }
 
     /// Sends a [`Prepared`] message: framed once, its bytes shared with
@@ -91,8 +113,11 @@ impl<S> Connection<S> {
     /// conn.send_text(format!("{} users online", 3)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), Error> {
-        self.send(Message::Text(text.into())).await
+    pub fn send_text(
+        &self,
+        text: impl Into<String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.send_message(Message::Text(text.into()), SendOptions::new())
     }
 
     /// Sends a binary message.
@@ -104,8 +129,11 @@ impl<S> Connection<S> {
     /// conn.send_binary(vec![0xde, 0xad]).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_binary(&self, data: impl Into<Vec<u8>>) -> Result<(), Error> {
-        self.send(Message::Binary(data.into())).await
+    pub fn send_binary(
+        &self,
+        data: impl Into<Vec<u8>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        self.send_message(Message::Binary(data.into()), SendOptions::new())
     }
 
     /// Sends a ping (at most 125 bytes). The peer's pong arrives as

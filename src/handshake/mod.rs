@@ -62,7 +62,8 @@ pub use self::deflate::{
 };
 pub(crate) use self::head::too_large;
 pub use self::head::{Limits, find_head_end};
-pub(crate) use self::headers::{header, header_values};
+pub(crate) use self::headers::header_values;
+pub use self::headers::{HandshakeHeaders, HeaderIter};
 pub use self::key::{accept_key, generate_key, is_valid_key};
 pub use self::raw_response::{RawAccept, RawDecision, RawResponseError, check_raw_response};
 pub use self::request::{Classified, RawRequest, UpgradeRequest, check_host, classify, parse_head};

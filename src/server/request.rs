@@ -10,7 +10,7 @@ use http_types::{StatusCode, Url};
 use super::decision::{Decision, PendingState};
 use super::home::RequestHome;
 use super::request_url::RequestUrl;
-use crate::connection::{Connection, ConnectionId, ConnectionInfo, Registry, State};
+use crate::connection::{Connection, ConnectionId, ConnectionInfo, Handshaken, Registry, State};
 use crate::deflate::Negotiated;
 use crate::error::AcceptError;
 use crate::handshake::{
@@ -740,16 +740,17 @@ impl WebSocketRequest {
             Ok(result) => result?,
             Err(_) => return Err(self.gone()),
         };
-        let info = ConnectionInfo {
-            protocol,
+        let upgrade = &self.parts.upgrade;
+        let info = ConnectionInfo::new(Handshaken {
+            protocol: protocol.as_deref(),
             extensions,
             remote_addr: self.parts.remote_addr,
             local_addr: self.parts.local_addr,
-            host: std::mem::take(&mut self.parts.upgrade.host),
-            origin: self.parts.upgrade.origin.take(),
-            resource: std::mem::take(&mut self.parts.upgrade.resource),
-            headers: std::mem::take(&mut self.parts.upgrade.headers),
-        };
+            host: &upgrade.host,
+            origin: upgrade.origin.as_deref(),
+            resource: &upgrade.resource,
+            headers: &upgrade.headers,
+        });
         let home = &self.parts.home;
         let registry = home
             .server
