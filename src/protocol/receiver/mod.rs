@@ -236,9 +236,10 @@ pub struct Receiver {
     /// [`set_memory_allowance`](Receiver::set_memory_allowance).
     allowance: usize,
     /// permessage-deflate's inflater, when negotiated; dropped once the
-    /// receiver is closed or failed.
+    /// receiver is closed or failed. Boxed: most connections negotiate no
+    /// compression, and an idle one would carry its 168 bytes for nothing.
     #[cfg(feature = "deflate")]
-    decompressor: Option<Decompressor>,
+    decompressor: Option<Box<Decompressor>>,
 }
 
 impl Receiver {
@@ -302,7 +303,7 @@ impl Receiver {
     pub fn with_decompressor(mut config: ReceiverConfig, decompressor: Decompressor) -> Receiver {
         config.allowed_rsv |= RSV1;
         Receiver {
-            decompressor: Some(decompressor),
+            decompressor: Some(Box::new(decompressor)),
             ..Receiver::new(config)
         }
     }
@@ -324,7 +325,7 @@ impl Receiver {
     /// ```
     #[cfg(feature = "deflate")]
     pub fn decompressor(&self) -> Option<&Decompressor> {
-        self.decompressor.as_ref()
+        self.decompressor.as_deref()
     }
 
     /// Whether compressed messages are inflated: permessage-deflate was
