@@ -47,7 +47,7 @@ fn matching<'a>(
 /// assert_eq!(headers.iter().next(), Some(("Host", "example.com")));
 /// assert!(headers.get("cookie").is_none());
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct HandshakeHeaders {
     /// The crate's own fields first (see [`packed`](Self::packed)), then
     /// each header's name and value, one after the other.
@@ -78,7 +78,8 @@ impl HandshakeHeaders {
         for s in strings() {
             text.push_str(s);
             // A handshake's head is bounded by `Limits::max_size`, far
-            // below 4 GiB; a longer one is cut short rather than wrapped.
+            // below 4 GiB. Past 4 GiB (only through `FromIterator`) the
+            // later strings read back empty; nothing panics.
             ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
         HandshakeHeaders {
@@ -139,7 +140,22 @@ impl HandshakeHeaders {
         HeaderIter {
             headers: self,
             next: usize::from(self.fields),
+            end: usize::from(self.fields) + 2 * self.len(),
         }
+    }
+
+    /// The header fields as owned pairs, for code that keeps or edits them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let headers: wsgate::HandshakeHeaders = [("Host", "a")].into_iter().collect();
+    /// assert_eq!(headers.to_vec(), [("Host".to_owned(), "a".to_owned())]);
+    /// ```
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// The value of the first header named `name` (ASCII case-insensitive).
@@ -189,36 +205,65 @@ impl<'a> IntoIterator for &'a HandshakeHeaders {
 /// assert_eq!(iter.len(), 2);
 /// assert_eq!(iter.next(), Some(("A", "1")));
 /// assert_eq!(iter.len(), 1);
+/// assert_eq!(format!("{iter:?}"), r#"[("B", "2")]"#);
+/// // From the right, as forwarding headers are read:
+/// assert_eq!(headers.iter().rev().next(), Some(("B", "2")));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HeaderIter<'a> {
     headers: &'a HandshakeHeaders,
     /// The index of the next name among the packed strings.
     next: usize,
+    /// One past the index of the last value not yet given (from the back).
+    end: usize,
+}
+
+impl<'a> HeaderIter<'a> {
+    /// The pair whose name is the `at`-th packed string.
+    fn pair(&self, at: usize) -> (&'a str, &'a str) {
+        (self.headers.string(at), self.headers.string(at + 1))
+    }
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
-        if self.next + 1 >= self.headers.ends.len() {
+        if self.next >= self.end {
             return None;
         }
-        let pair = (
-            self.headers.string(self.next),
-            self.headers.string(self.next + 1),
-        );
+        let pair = self.pair(self.next);
         self.next += 2;
         Some(pair)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.headers.ends.len().saturating_sub(self.next)) / 2;
+        let left = (self.end - self.next) / 2;
         (left, Some(left))
     }
 }
 
+/// From the back too: forwarding headers are read from the right.
+impl DoubleEndedIterator for HeaderIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        self.end -= 2;
+        Some(self.pair(self.end))
+    }
+}
+
 impl ExactSizeIterator for HeaderIter<'_> {}
+
+impl std::iter::FusedIterator for HeaderIter<'_> {}
+
+/// The pairs not yet given.
+impl std::fmt::Debug for HeaderIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
 
 impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for HandshakeHeaders {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> HandshakeHeaders {
@@ -226,6 +271,16 @@ impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for HandshakeHeaders {
         HandshakeHeaders::packed(&[], pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
     }
 }
+
+/// Equal when the header lists are: the connection's own fields packed
+/// beside them (host, resource and so on) are not part of the value.
+impl PartialEq for HandshakeHeaders {
+    fn eq(&self, other: &HandshakeHeaders) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HandshakeHeaders {}
 
 impl std::fmt::Debug for HandshakeHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -270,6 +325,16 @@ mod tests {
         assert_eq!(packed.get("x-ÜNÏ"), None, "ASCII case-insensitive only");
         assert_eq!(packed.get("X-Ünï"), Some("çödé"));
         assert_eq!((&packed).into_iter().len(), 3);
+        // Equal to the same list without the fields; both ends meet.
+        let plain: HandshakeHeaders = headers.into_iter().collect();
+        assert_eq!(packed, plain);
+        assert_eq!(format!("{packed:?}"), format!("{plain:?}"));
+        let mut both = packed.iter();
+        assert_eq!(both.next_back(), Some(headers[2]));
+        assert_eq!(both.next(), Some(headers[0]));
+        assert_eq!(both.len(), 1);
+        assert_eq!(both.next_back(), Some(headers[1]));
+        assert_eq!((both.next(), both.next_back()), (None, None));
         let none = HandshakeHeaders::packed(&["h"], std::iter::empty());
         assert!(none.is_empty());
         assert_eq!(none.iter().count(), 0);
